@@ -21,7 +21,7 @@ from experiments.io import claim_workdir
 
 __all__ = ["run_cli", "run_config", "EXPERIMENTS"]
 
-EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry")
+EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learning")
 
 
 def run_config(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:

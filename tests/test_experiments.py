@@ -86,3 +86,82 @@ def test_isometry_reproduces_saxe_and_pennington(tmp_path):
     tanh_orth = [r for r in rows if r["activation"] == "tanh" and r["weights"] == "orthogonal"]
     for r in tanh_orth:  # free-probability variance L (mu2 / mu1^2 - 1) at q*
         assert abs(float(r["variance"]) / float(r["theory_variance"]) - 1) < 0.25, r
+
+
+def test_linear_learning_reproduces_saxe_depth_independent_learning(tmp_path):
+    workdir = tmp_path / "saxe"
+    cfg = f"--config={ROOT / 'configs' / 'saxe2013.py'}:smoke"
+    assert run(cfg, "--config.depths=(2, 16, 32)", f"--workdir={workdir}") == 0
+    checks = json.loads((workdir / "checks.json").read_text())
+    assert len(checks) == 4
+    assert all(c["passed"] for c in checks), checks
+    rows = {(r["scheme"].split("(")[0], int(r["depth"])): r for r in read_summary(workdir)}
+    # orthogonal learns at every depth in under 200 steps; the scaled Gaussian stalls when deep
+    # (its error is still above 0.05 after max_steps at depth 32)
+    assert all(float(rows[("orthogonal", d)]["median_steps"]) < 200 for d in (2, 16, 32))
+    assert rows[("variance_scaling", 32)]["median_steps"] == "inf"
+    assert float(rows[("variance_scaling", 32)]["median_final_error"]) > 0.05
+    for name in ("plots/time_vs_depth.png", "plots/learning_curves.png", "report.md"):
+        assert (workdir / name).stat().st_size > 0, name
+
+    # resume: a lost cell and a cut-short last line are recomputed, the others are kept
+    results = workdir / "results.jsonl"
+    lines = results.read_text().splitlines()
+    assert len(lines) == 6
+    kept = lines[:-1]
+    results.write_text("\n".join(kept) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    before = read_summary(workdir)
+    assert run(cfg, "--config.depths=(2, 16, 32)", f"--workdir={workdir}") == 0
+    after_lines = results.read_text().splitlines()
+    assert after_lines[:-1] == kept
+    assert json.loads(after_lines[-1]) == json.loads(lines[-1])  # deterministic recomputation
+    assert read_summary(workdir) == before
+
+
+def test_linear_learning_time_to_criterion_is_exact_for_one_layer():
+    """Depth 1: M - W_t = (1 - lr / N)^t (M - W_0), so the relative error falls by
+    (1 - lr / N)^2 per step and the step count to the criterion is known in closed form."""
+    import math
+
+    import jax
+    import numpy as np
+
+    import jwinit
+    from experiments.linear_learning import teacher, time_to_criterion
+
+    n, lrs, crit = 8, [0.5, 2.0, 4.0], 1e-3
+    out = time_to_criterion(jwinit.zeros(), 1, n, lrs, criterion=crit, max_steps=1000,
+                            key=jax.random.key(3))
+    assert out["initial_error"] == pytest.approx(1.0, rel=1e-6)  # W_0 = 0
+    # in lock step, the runs stop when the fastest rate arrives; only it is counted
+    fastest = math.ceil(math.log(crit) / (2 * math.log(1 - 4.0 / n)))
+    assert out["best_steps"] == fastest
+    assert out["best_lr"] == 4.0
+    assert list(out["steps"][:2]) == [math.inf, math.inf]
+    curve = out["curve"][: fastest + 1]
+    np.testing.assert_allclose(curve, (1 - 4.0 / n) ** (2 * np.arange(fastest + 1)), rtol=1e-4)
+    assert np.isnan(out["curve"][fastest + 1 :]).all()
+    m = np.asarray(teacher(jax.random.key(0), 64), np.float64)
+    assert abs(m.var() * 64 - 1) < 4 * math.sqrt(2 / 64**2)  # entries N(0, 1/64): 4 s.e.
+
+
+def test_linear_learning_product_and_bad_configs(tmp_path, capsys):
+    import jax
+    import numpy as np
+
+    from experiments.linear_learning import _product
+
+    for depth in (1, 2, 3, 5, 8):
+        ws = jax.random.normal(jax.random.key(depth), (depth, 5, 5)) / np.sqrt(5)
+        ref = np.eye(5)
+        for w in np.asarray(ws, np.float64):
+            ref = w @ ref  # layer 0 acts first
+        np.testing.assert_allclose(np.asarray(_product(ws)), ref, rtol=0, atol=1e-5)
+    cfg = f"--config={ROOT / 'configs' / 'saxe2013.py'}:smoke"
+    assert run(cfg, "--config.lr_times_depth=(1.0, -2.0)", f"--workdir={tmp_path / 'a'}") == 2
+    assert "lr_times_depth" in capsys.readouterr().err
+    assert run(cfg, "--config.criterion=1.5", f"--workdir={tmp_path / 'b'}") == 2
+    assert "criterion" in capsys.readouterr().err
+    assert run(cfg, "--config.schemes=('orthogonl',)", f"--workdir={tmp_path / 'c'}") == 2
+    assert "orthogonl" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "results.jsonl").exists()
