@@ -12,7 +12,10 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["write_text", "write_json", "write_csv", "save_figure", "claim_workdir"]
+from jwinit._jsonl import append_rows, read_rows
+
+__all__ = ["write_text", "write_json", "write_csv", "save_figure", "claim_workdir", "read_rows",
+           "append_rows"]
 
 
 def _umask() -> int:

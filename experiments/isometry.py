@@ -11,7 +11,8 @@ input_q = q*, so the network starts at its fixed point) are held against
 
 Config fields: cases (('linear', 0.0), ('tanh', 1e-3), ...) as (activation, sigma_b2) -- the weight
 variance is the critical one, theory.critical_sigma_w2(activation, sigma_b2); depths; width;
-seeds; seed. Writes summary.csv, report.md, plots/spectra.png.
+seeds; seed. Writes results.jsonl (the singular values per cell, appended as each cell
+finishes: a rerun resumes), summary.csv, checks.json, report.md, plots/spectra.png.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 import jwinit
 from experiments.common import markdown_table, pyplot
-from experiments.io import save_figure, write_csv, write_json, write_text
+from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json, write_text
 from jwinit import theory
 
 __all__ = ["run", "weights_for"]
@@ -44,6 +45,9 @@ def weights_for(kind: str, sigma_w2: float) -> Any:
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     summary, spectra = [], {}
+    results_path = workdir / "results.jsonl"
+    done = {(r["activation"], float(r["sigma_b2"]), r["weights"], int(r["depth"])): r
+            for r in (read_rows(results_path) if results_path.exists() else [])}
     for act, sb2 in config.cases:
         sb2 = float(sb2)
         sw2 = float(theory.critical_sigma_w2(act, sb2))
@@ -53,11 +57,18 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
         bias = jwinit.normal(math.sqrt(sb2)) if sb2 > 0 else None
         for kind in WEIGHTS:
             for depth in config.depths:
-                s = jwinit.jacobian_singular_values(
-                    config.seed, weights_for(kind, sw2), act, depth=depth, width=config.width,
-                    num_seeds=config.seeds, bias_init=bias, output="activation",
-                    input_q=input_q,
-                )
+                cell = (act, sb2, kind, int(depth))
+                if cell not in done:  # a rerun resumes: finished cells are read back
+                    s = jwinit.jacobian_singular_values(
+                        config.seed, weights_for(kind, sw2), act, depth=depth,
+                        width=config.width, num_seeds=config.seeds, bias_init=bias,
+                        output="activation", input_q=input_q,
+                    )
+                    done[cell] = {"activation": act, "sigma_b2": sb2, "weights": kind,
+                                  "depth": int(depth),
+                                  "singular_values": np.asarray(s, np.float64).tolist()}
+                    append_rows(results_path, [done[cell]])
+                s = np.asarray(done[cell]["singular_values"], np.float64)
                 lam = np.asarray(s, np.float64) ** 2
                 th = theory.jacobian_spectrum(act, sw2, sb2, depth, weights=kind)
                 spectra[f"{act}/{kind}/{depth}"] = s

@@ -29,9 +29,7 @@ summary.csv, checks.json, report.md and plots/time_vs_depth.png, plots/learning_
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
 import pathlib
 from collections.abc import Sequence
 from typing import Any
@@ -42,7 +40,7 @@ import numpy as np
 from jax import lax
 
 from experiments.common import markdown_table, parse_scheme, pyplot
-from experiments.io import save_figure, write_csv, write_json, write_text
+from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json, write_text
 from jwinit import registry
 
 __all__ = ["run", "time_to_criterion", "teacher"]
@@ -170,33 +168,12 @@ def _build(spec: Any) -> Any:
     return registry.make(spec)
 
 
-def _read_done(path: pathlib.Path) -> dict[tuple[str, int], dict[str, Any]]:
-    done: dict[tuple[str, int], dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by an interrupted run
-                continue
-            done[(row["scheme"], int(row["depth"]))] = row
-    return done
-
-
-def _append(path: pathlib.Path, row: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     schemes, depths, lrs = _validate(config)
     results_path = workdir / "results.jsonl"
-    done = _read_done(results_path)
-    if results_path.exists() and done:
-        # drop a cut-short last line so that appends start on a fresh line
-        write_text(results_path, "".join(json.dumps(r) + "\n" for r in done.values()))
+    done = {(r["scheme"], int(r["depth"])): r
+            for r in (read_rows(results_path) if results_path.exists() else [])}
     base = jax.random.key(int(config.seed))
     for label, spec in schemes:
         init = _build(spec)
@@ -218,7 +195,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                 "final_error": [r["final_error"] for r in per_seed],
                 "curve": [None if not np.isfinite(v) else float(v) for v in per_seed[0]["curve"]],
             }
-            _append(results_path, row)
+            append_rows(results_path, [row])
             done[(label, depth)] = row
 
     summary = []

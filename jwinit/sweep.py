@@ -31,7 +31,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import numbers
 import os
@@ -44,6 +43,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jwinit import probe as _probe
+from jwinit._jsonl import append_rows, read_rows
 from jwinit.activations import Activation
 from jwinit.probe import STATS, Config, Member, ProbeResult
 
@@ -547,7 +547,7 @@ def sweep(
     path = _shard_path(out, process_index, process_count) if out is not None else None
     done: dict[tuple[Any, ...], dict[str, Any]] = {}
     if path is not None and resume and os.path.exists(path):
-        for row in _read_rows(path):
+        for row in read_rows(path):
             done[tuple(row[k] for k in _CELL)] = row
     rows: list[dict[str, Any]] = []
     for task in tasks:
@@ -560,7 +560,7 @@ def sweep(
             new = task.run()
             by_key = {tuple(r[k] for k in _CELL): r for r in new}
             if path is not None:
-                _append(path, [r for r in new if tuple(r[k] for k in _CELL) not in done])
+                append_rows(path, [r for r in new if tuple(r[k] for k in _CELL) not in done])
             for c in task.cells:
                 for s in full:
                     k = (c.scheme.label, c.activation.label, task.config.depth,
@@ -569,7 +569,7 @@ def sweep(
         else:
             new = task.run()
             if path is not None:
-                _append(path, new)
+                append_rows(path, new)
             rows.extend(new)
     return rows
 
@@ -582,27 +582,6 @@ def _shard_path(out: Any, process_index: int | None, process_count: int | None) 
     index = jax.process_index() if process_index is None else int(process_index)
     stem, suffix = os.path.splitext(path)
     return f"{stem}.p{index}{suffix}"
-
-
-def _read_rows(path: str) -> list[dict[str, Any]]:
-    rows = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                rows.append(json.loads(line))
-    return rows
-
-
-def _append(path: str, rows: Iterable[dict[str, Any]]) -> None:
-    rows = list(rows)
-    if not rows:
-        return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "a") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-        f.flush()
 
 
 def results_from_rows(rows: Iterable[Mapping[str, Any]]

@@ -165,3 +165,20 @@ def test_linear_learning_product_and_bad_configs(tmp_path, capsys):
     assert run(cfg, "--config.schemes=('orthogonl',)", f"--workdir={tmp_path / 'c'}") == 2
     assert "orthogonl" in capsys.readouterr().err
     assert not (tmp_path / "a" / "results.jsonl").exists()
+
+
+def test_isometry_resumes_from_its_cells(tmp_path):
+    workdir = tmp_path / "iso"
+    cfg = f"--config={ROOT / 'configs' / 'pennington2017.py'}:smoke"
+    args = (cfg, "--config.depths=(2, 4)", "--config.cases=(('linear', 0.0),)",
+            f"--workdir={workdir}")
+    assert run(*args) == 0
+    results = workdir / "results.jsonl"
+    lines = results.read_text().splitlines()
+    assert len(lines) == 4  # (gaussian, orthogonal) x 2 depths
+    summary = read_summary(workdir)
+    # lose the last cell mid-write: only it is recomputed, identically
+    results.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:100])
+    assert run(*args) == 0
+    assert results.read_text().splitlines() == lines
+    assert read_summary(workdir) == summary

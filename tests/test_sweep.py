@@ -106,6 +106,14 @@ def test_resume_skips_done_cells(tmp_path):
     assert len(out.read_text().splitlines()) == 3
     assert again[:2] == first and again[2]["seed"] == 2
 
+    # a run killed while appending leaves a cut-short last line: the rerun ignores it,
+    # recomputes that row, and the file is whole again
+    lines = out.read_text().splitlines()
+    out.write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:40])
+    third = sweep(["he_normal"], ["relu"], seeds=3, out=out, resume=True, **kw)
+    assert third == again
+    assert out.read_text().splitlines() == lines
+
 
 def test_summaries_and_results(sharded_rows):
     res = results_from_rows(sharded_rows)
