@@ -12,6 +12,7 @@ from jax.sharding import Mesh
 
 import jwinit
 from jwinit import sweep as sweep_mod
+from jwinit._jsonl import read_rows
 from jwinit.sweep import plan, results_from_rows, summarize, sweep
 
 SCHEMES = ["he_normal", ("normal", {"stddev": 0.1}), (2.0, 0.0), (1.5, 0.05)]
@@ -88,6 +89,54 @@ def test_multi_host_split_covers_the_grid_once(sharded_rows):
     merged = {json.dumps(r, sort_keys=True) for p in parts for r in p}
     assert merged == {json.dumps(r, sort_keys=True) for r in sharded_rows}
     assert len(parts[0]) + len(parts[1]) == len(sharded_rows)
+
+
+_WORKER = """
+import sys
+import jax
+pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2,
+                           process_id=pid)
+assert jax.process_index() == pid and jax.process_count() == 2
+import jwinit
+from jwinit.sweep import sweep
+sweep(["he_normal", ("normal", {"stddev": 0.1})], ["relu", "tanh"],
+      bias_init=jwinit.normal(0.1), depths=[4], widths=[16], seeds=5, batch=8, out=out)
+jax.distributed.shutdown()
+"""
+
+
+def test_two_processes_with_jax_distributed_split_the_grid(tmp_path):
+    """Two real processes after jax.distributed.initialize: each writes its share (split by
+    jax.process_index()) to <stem>.p<index>.jsonl; together they equal one process's sweep."""
+    import os
+    import pathlib
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # 2 local devices each
+    out = tmp_path / "rows.jsonl"
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(i), str(port), str(out)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for i in range(2)]
+    try:
+        logs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert all(p.returncode == 0 for p in procs), logs
+    parts = [read_rows(tmp_path / f"rows.p{i}.jsonl") for i in range(2)]
+    assert parts[0] and parts[1]
+    assert not out.exists()
+    reference = sweep(["he_normal", ("normal", {"stddev": 0.1})], ["relu", "tanh"],
+                      bias_init=BIAS, depths=[4], widths=[16], seeds=5, batch=8)
+    merged = sorted(json.dumps(r, sort_keys=True) for p in parts for r in p)
+    assert merged == sorted(json.dumps(r, sort_keys=True) for r in reference)
 
 
 def test_resume_skips_done_cells(tmp_path):
