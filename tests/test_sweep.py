@@ -120,6 +120,9 @@ def test_two_processes_with_jax_distributed_split_the_grid(tmp_path):
         port = s.getsockname()[1]
     env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # 2 local devices each
+    for var in ("http_proxy", "https_proxy", "grpc_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env.pop(var, None)  # the coordinator is on the loopback interface
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
     out = tmp_path / "rows.jsonl"
     procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(i), str(port), str(out)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
