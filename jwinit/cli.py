@@ -2,6 +2,8 @@
 
     jwinit list [--markdown]                      every registered initializer
     jwinit describe NAME D1 D2 ... [--arg k=v]    what NAME gives for a weight of shape (D1, ...)
+    jwinit probe SCHEME+ACT ... [--depth L] [--width N] [--batch B] [--seeds S] [--json]
+                                                  does the signal survive L layers? (one program)
     jwinit run --config=configs/x.py[:arg] [--config.a.b=v ...] [--workdir=DIR]
                                                   run an experiment config (see experiments/)
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import sys
 from collections.abc import Sequence
 
@@ -58,6 +61,66 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ratio(log: float | None) -> str:
+    if log is None:
+        return "-"
+    if not math.isfinite(log):
+        return "inf" if log > 0 else ("0" if log < 0 else "nan")
+    return f"{math.exp(log):.3g}" if abs(log) < 700 else f"e^{log:.0f}"
+
+
+def _probe(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import jax
+
+    from jwinit import registry
+    from jwinit import sweep as jsweep
+
+    pairs = [jsweep.parse_pair(p) for p in args.pairs]
+    bias = None
+    if args.bias is not None:
+        spec = jsweep.parse_scheme(args.bias)
+        if not isinstance(spec, str | tuple) or (isinstance(spec, tuple) and len(spec) == 2
+                                                  and not isinstance(spec[0], str)):
+            raise ValueError(f"`--bias` must be an initializer such as 'normal(stddev=0.05)', "
+                             f"got {args.bias!r}.")
+        bias = registry.make(spec) if isinstance(spec, str) else registry.make(spec[0], **spec[1])
+    start = time.perf_counter()
+    rows = jsweep.sweep(pairs=pairs, depths=(args.depth,), widths=(args.width,),
+                        seeds=args.seeds, batch=args.batch, key=args.seed, bias_init=bias,
+                        precision=args.precision)
+    seconds = time.perf_counter() - start
+    summary = jsweep.summarize(rows)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    colour = {"preserved": "green", "vanishing": "blue", "exploding": "red"}
+    table = Table(title=f"signal through {args.depth} layers of width {args.width} "
+                        f"(batch {args.batch}, {args.seeds} seeds)",
+                  caption="forward: E\\[h^2] at layer L / layer 1; backward: E\\[g^2] at "
+                          "layer 1 / layer L; theory: jwinit.theory.predict")
+    table.add_column("scheme + activation", overflow="fold")
+    for col in ("forward", "theory", "backward", "theory", "verdict"):
+        table.add_column(col, no_wrap=True)
+    for r in summary:
+        v = r["verdict"]
+        table.add_row(f"{r['scheme']} + {r['activation']}", _ratio(r["log_forward"]),
+                      _ratio(r["theory_forward"]), _ratio(r["log_backward"]),
+                      _ratio(r["theory_backward"]), f"[{colour.get(v, 'white')}]{v}[/]")
+    console = Console()
+    console.print(table)
+    devices = jax.devices()
+    console.print(f"{len(rows)} probes in {seconds:.2f} s (compile included) on "
+                  f"{len(devices)} {devices[0].platform} device(s); band: log ratio within "
+                  f"+-{summary[0]['tolerance']:.2g} of 0 is 'preserved'.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
@@ -76,6 +139,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--arg", action="append", default=[], help="factory argument name=value")
     p.add_argument("--dtype", default="float32")
     p.set_defaults(fn=_describe)
+    p = sub.add_parser("probe", help="probe deep MLPs: is the signal preserved, vanishing or "
+                                     "exploding?")
+    p.add_argument("pairs", nargs="+", metavar="SCHEME+ACT",
+                   help="e.g. he_normal+relu 'normal(stddev=0.1)+tanh' '(1.76, 0.05)+tanh'")
+    p.add_argument("--depth", type=int, default=64)
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="base PRNG seed")
+    p.add_argument("--bias", default=None, help="bias initializer, e.g. 'normal(stddev=0.05)'")
+    p.add_argument("--precision", default=None,
+                   choices=["highest", "tensorfloat32", "bfloat16"])
+    p.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    p.set_defaults(fn=_probe)
     sub.add_parser("run", help="run an experiment config: jwinit run --config=configs/x.py")
     args = parser.parse_args(argv)
     try:

@@ -30,6 +30,7 @@ References:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import numbers
@@ -47,7 +48,8 @@ from jwinit._jsonl import append_rows, read_rows
 from jwinit.activations import Activation
 from jwinit.probe import STATS, Config, Member, ProbeResult
 
-__all__ = ["sweep", "plan", "Task", "Scheme", "summarize", "results_from_rows", "default_mesh"]
+__all__ = ["sweep", "plan", "Task", "Scheme", "summarize", "results_from_rows", "default_mesh",
+           "parse_scheme", "parse_pair"]
 
 _CELL = ("scheme", "activation", "depth", "width", "seed")
 
@@ -623,3 +625,56 @@ def summarize(rows: Iterable[Mapping[str, Any]], *, theory: bool = True) -> list
             "agrees_with_theory": a.agrees_with_theory,
         })
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# schemes written as text (configs, the command line)
+
+
+def parse_scheme(text: str) -> Any:
+    """``'he_normal'`` -> ``'he_normal'``; ``'normal(stddev=0.1)'`` -> ``('normal', {...})``;
+    ``'(2.0, 0.05)'`` -> the mean-field pair ``(2.0, 0.05)``.
+
+    Names are checked against the registry here, before any compute.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"a scheme must be a string, got {type(text).__name__} {text!r}.")
+    s = text.strip()
+    if s.startswith("("):
+        try:
+            pair = ast.literal_eval(s)
+        except (ValueError, SyntaxError):
+            raise ValueError(
+                f"scheme {text!r}: a mean-field pair looks like '(2.0, 0.05)'.") from None
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise ValueError(f"scheme {text!r}: a mean-field pair looks like '(2.0, 0.05)'.")
+        return tuple(float(v) for v in pair)
+    try:
+        node = ast.parse(s, mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"scheme {text!r} must look like 'he_normal' or "
+                         "'normal(stddev=0.1)'.") from None
+    from jwinit import registry
+
+    if isinstance(node, ast.Name):
+        registry.entry(node.id)
+        return node.id
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args
+            and all(k.arg for k in node.keywords)):
+        registry.entry(node.func.id)
+        try:
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+        except ValueError:
+            raise ValueError(f"scheme {text!r}: arguments must be literals.") from None
+        registry.make(node.func.id, **kwargs)  # validate the arguments now
+        return (node.func.id, kwargs)
+    raise ValueError(f"scheme {text!r} must look like 'he_normal' or 'normal(stddev=0.1)' "
+                     "(keyword arguments only).")
+
+
+def parse_pair(text: str) -> tuple[Any, str]:
+    """``'he_normal+relu'`` -> ``('he_normal', 'relu')`` (the activation after the last '+')."""
+    scheme, sep, act = text.rpartition("+")
+    if not sep or not scheme or not act:
+        raise ValueError(f"a pair must look like 'scheme+activation', got {text!r}.")
+    return parse_scheme(scheme), act.strip()

@@ -1,5 +1,7 @@
 """Project-level checks: the README table and test command, the public API, the CLI."""
 
+import json
+import math
 import pathlib
 import re
 
@@ -49,3 +51,31 @@ def test_parse_kwargs():
         "a": 1, "b": "fan_in", "c": (1, 2), "d": True}
     with pytest.raises(ValueError, match="name=value"):
         cli.parse_kwargs(["novalue"])
+
+
+def test_cli_probe_gives_the_verdicts(capsys):
+    args = ["probe", "he_normal+relu", "normal(stddev=0.05)+relu", "(4.0, 0.0)+relu",
+            "--depth", "24", "--width", "128", "--batch", "64", "--seeds", "2"]
+    assert cli.main([*args, "--json"]) == 0
+    rows = {(r["scheme"], r["activation"]): r for r in json.loads(capsys.readouterr().out)}
+    assert len(rows) == 3
+    he = next(r for (s, a), r in rows.items() if s == "he_normal")
+    small = next(r for (s, a), r in rows.items() if "0.05" in s)
+    big = next(r for (s, a), r in rows.items() if "4" in s)
+    assert he["verdict"] == "preserved" and he["agrees_with_theory"]
+    # Var(W) = 0.0025 with fan_in 128: E[h^2] falls by 128 * 0.0025 / 2 = 0.16 per layer;
+    # sigma_w2 = 4 doubles it
+    assert small["verdict"] == "vanishing"
+    assert small["theory_forward"] == pytest.approx(23 * math.log(0.16), rel=1e-3)
+    assert small["log_forward"] == pytest.approx(23 * math.log(0.16), abs=small["tolerance"])
+    assert big["verdict"] == "exploding"
+    assert big["theory_forward"] == pytest.approx(23 * math.log(2.0), rel=1e-3)
+    assert cli.main(args[:2] + args[4:]) == 0
+    out = capsys.readouterr().out
+    assert "preserved" in out and "probes in" in out
+    assert cli.main(["probe", "he_normal+relu", "--depth", "0"]) == 2
+    assert "depth" in capsys.readouterr().err
+    assert cli.main(["probe", "he_norml+relu"]) == 2
+    assert "he_norml" in capsys.readouterr().err
+    assert cli.main(["probe", "he_normal+relu", "--bias", "(1.0, 2.0)"]) == 2
+    assert "--bias" in capsys.readouterr().err
