@@ -1,5 +1,5 @@
 """Saxe, McClelland & Ganguli 2014 (arXiv 2013), "Exact solutions to the nonlinear dynamics of
-learning in deep linear neural networks", Sec. 4 and Fig. 6: depth-independent learning times.
+learning in deep linear neural networks", Secs. 3-4: depth-independent learning times.
 
 Deep linear networks trained by gradient descent (learning rate optimized per depth): with random
 orthogonal weights the number of steps to learn saturates as depth grows; with scaled random
