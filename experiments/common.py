@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from experiments.io import write_text
 from jwinit.sweep import parse_pair, parse_scheme
 
-__all__ = ["parse_scheme", "parse_pair", "markdown_table", "pyplot"]
+__all__ = ["parse_scheme", "parse_pair", "markdown_table", "pyplot", "write_checks_report"]
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -31,3 +33,24 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def write_checks_report(workdir: pathlib.Path, *, title: str, intro: str,
+                        checks: Sequence[Mapping[str, Any]], summary: Sequence[Mapping[str, Any]],
+                        columns: Sequence[str], plots: Sequence[pathlib.Path]) -> str:
+    """Write report.md: the title, the setup, each check PASS/FAIL, the table and the plots.
+
+    Returns ``'<passed>/<checks>'``.
+    """
+    ok = sum(bool(c["passed"]) for c in checks)
+    report = [
+        f"# {title}", "", intro, "",
+        f"**Reproduced: {ok} of {len(checks)} checks.**", "",
+        *[f"- {'PASS' if c['passed'] else 'FAIL'}: {c['claim']} ({c['detail']})" for c in checks],
+        "",
+        markdown_table(summary, columns), "",
+        *[f"![{p.stem}](plots/{p.name})" for p in plots], "",
+    ]
+    write_text(workdir / "report.md", "\n".join(report))
+    return f"{ok}/{len(checks)}"
+

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 import jwinit
-from experiments.common import markdown_table, pyplot
-from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json, write_text
+from experiments.common import pyplot, write_checks_report
+from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json
 from jwinit import theory
 
 __all__ = ["run", "weights_for"]
@@ -84,24 +84,12 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     write_csv(workdir / "summary.csv", summary, columns)
     write_json(workdir / "checks.json", checks)
     plots = _plot(spectra, config, workdir / "plots")
-    ok = sum(c["passed"] for c in checks)
-    report = [
-        "# Dynamical isometry: Gaussian vs orthogonal weights",
-        "",
-        f"Width {config.width}, {config.seeds} seeds, depths {list(config.depths)}; weight "
-        "variance at the edge of chaos; inputs at q*.",
-        "",
-        f"**Reproduced: {ok} of {len(checks)} checks.**",
-        "",
-        *[f"- {'PASS' if c['passed'] else 'FAIL'}: {c['claim']} ({c['detail']})" for c in checks],
-        "",
-        markdown_table(summary, columns),
-        "",
-        *[f"![{p.stem}](plots/{p.name})" for p in plots],
-        "",
-    ]
-    write_text(workdir / "report.md", "\n".join(report))
-    return {"cases": len(summary), "reproduced": f"{ok}/{len(checks)}",
+    reproduced = write_checks_report(
+        workdir, title="Dynamical isometry: Gaussian vs orthogonal weights",
+        intro=f"Width {config.width}, {config.seeds} seeds, depths {list(config.depths)}; weight "
+              "variance at the edge of chaos; inputs at q*.",
+        checks=checks, summary=summary, columns=columns, plots=plots)
+    return {"cases": len(summary), "reproduced": reproduced,
             "report": str(workdir / "report.md")}
 
 

@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from experiments.common import markdown_table, parse_scheme, pyplot
-from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json, write_text
+from experiments.common import parse_scheme, pyplot, write_checks_report
+from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json
 from jwinit import registry
 
 __all__ = ["run", "time_to_criterion", "teacher"]
@@ -217,27 +217,15 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     write_csv(workdir / "summary.csv", summary, columns)
     write_json(workdir / "checks.json", checks)
     plots = _plot(done, [s for s, _ in schemes], depths, config, workdir / "plots")
-    ok = sum(c["passed"] for c in checks)
-    report = [
-        "# Deep linear networks: time to learn vs depth (Saxe et al. 2014)",
-        "",
-        f"Width {config.width}, teacher entries N(0, 1/{config.width}), whitened inputs, "
-        f"full-batch gradient descent; time = fewest steps over {len(lrs)} learning rates "
-        f"(c / depth, c from {min(lrs):.3g} to {max(lrs):.3g}) to a "
-        f"relative error {config.criterion:g} (at most {config.max_steps} steps; inf: not "
-        f"reached); median over {config.seeds} seeds.",
-        "",
-        f"**Reproduced: {ok} of {len(checks)} checks.**",
-        "",
-        *[f"- {'PASS' if c['passed'] else 'FAIL'}: {c['claim']} ({c['detail']})" for c in checks],
-        "",
-        markdown_table(summary, columns),
-        "",
-        *[f"![{p.stem}](plots/{p.name})" for p in plots],
-        "",
-    ]
-    write_text(workdir / "report.md", "\n".join(report))
-    return {"cells": len(summary), "reproduced": f"{ok}/{len(checks)}",
+    reproduced = write_checks_report(
+        workdir, title="Deep linear networks: time to learn vs depth (Saxe et al. 2014)",
+        intro=f"Width {config.width}, teacher entries N(0, 1/{config.width}), whitened inputs, "
+              f"full-batch gradient descent; time = fewest steps over {len(lrs)} learning rates "
+              f"(c / depth, c from {min(lrs):.3g} to {max(lrs):.3g}) to a relative error "
+              f"{config.criterion:g} (at most {config.max_steps} steps; inf: not reached); "
+              f"median over {config.seeds} seeds.",
+        checks=checks, summary=summary, columns=columns, plots=plots)
+    return {"cells": len(summary), "reproduced": reproduced,
             "report": str(workdir / "report.md")}
 
 
