@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from experiments.io import write_text
 from jwinit.sweep import parse_pair, parse_scheme
 
-__all__ = ["parse_scheme", "parse_pair", "markdown_table", "pyplot", "write_checks_report"]
+__all__ = ["parse_scheme", "parse_pair", "markdown_table", "pyplot", "write_checks_report",
+           "progress_bar"]
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -53,4 +55,27 @@ def write_checks_report(workdir: pathlib.Path, *, title: str, intro: str,
     ]
     write_text(workdir / "report.md", "\n".join(report))
     return f"{ok}/{len(checks)}"
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, *, console: Any = None
+                 ) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on the terminal; yields ``update(done, total)``.
+
+    The bar is shown only when the console is a terminal (logs and tests stay clean); `update`
+    is the `progress` callback `jwinit.sweep.sweep` takes.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = console or Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console,
+                  disable=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 import jwinit
-from experiments.common import pyplot, write_checks_report
+from experiments.common import progress_bar, pyplot, write_checks_report
 from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json
 from jwinit import theory
 
@@ -48,37 +48,41 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     results_path = workdir / "results.jsonl"
     done = {(r["activation"], float(r["sigma_b2"]), r["weights"], int(r["depth"])): r
             for r in (read_rows(results_path) if results_path.exists() else [])}
-    for act, sb2 in config.cases:
-        sb2 = float(sb2)
-        sw2 = float(theory.critical_sigma_w2(act, sb2))
-        q_star = float(theory.fixed_point(act, sw2, sb2)) if sb2 > 0 else 1.0
-        # x plays the role of phi(h^0): E[x^2] = (q* - sigma_b2) / sigma_w2 puts h^1 at q*.
-        input_q = (q_star - sb2) / sw2 if sb2 > 0 else 1.0
-        bias = jwinit.normal(math.sqrt(sb2)) if sb2 > 0 else None
-        for kind in WEIGHTS:
-            for depth in config.depths:
-                cell = (act, sb2, kind, int(depth))
-                if cell not in done:  # a rerun resumes: finished cells are read back
-                    s = jwinit.jacobian_singular_values(
-                        config.seed, weights_for(kind, sw2), act, depth=depth,
-                        width=config.width, num_seeds=config.seeds, bias_init=bias,
-                        output="activation", input_q=input_q,
-                    )
-                    done[cell] = {"activation": act, "sigma_b2": sb2, "weights": kind,
-                                  "depth": int(depth),
-                                  "singular_values": np.asarray(s, np.float64).tolist()}
-                    append_rows(results_path, [done[cell]])
-                s = np.asarray(done[cell]["singular_values"], np.float64)
-                lam = np.asarray(s, np.float64) ** 2
-                th = theory.jacobian_spectrum(act, sw2, sb2, depth, weights=kind)
-                spectra[f"{act}/{kind}/{depth}"] = s
-                summary.append({
-                    "activation": act, "sigma_w2": sw2, "sigma_b2": sb2, "q_star": q_star,
-                    "weights": kind, "depth": depth, "mean": float(lam.mean()),
-                    "theory_mean": float(th.mean), "variance": float(lam.var()),
-                    "theory_variance": float(th.variance),
-                    "max_abs_sv_minus_1": float(np.max(np.abs(np.asarray(s) - 1))),
-                })
+    total = len(config.cases) * len(WEIGHTS) * len(config.depths)
+    with progress_bar("Jacobian spectra") as update:
+        update(0, total)
+        for act, sb2 in config.cases:
+            sb2 = float(sb2)
+            sw2 = float(theory.critical_sigma_w2(act, sb2))
+            q_star = float(theory.fixed_point(act, sw2, sb2)) if sb2 > 0 else 1.0
+            # x plays the role of phi(h^0): E[x^2] = (q* - sigma_b2) / sigma_w2 puts h^1 at q*.
+            input_q = (q_star - sb2) / sw2 if sb2 > 0 else 1.0
+            bias = jwinit.normal(math.sqrt(sb2)) if sb2 > 0 else None
+            for kind in WEIGHTS:
+                for depth in config.depths:
+                    cell = (act, sb2, kind, int(depth))
+                    if cell not in done:  # a rerun resumes: finished cells are read back
+                        s = jwinit.jacobian_singular_values(
+                            config.seed, weights_for(kind, sw2), act, depth=depth,
+                            width=config.width, num_seeds=config.seeds, bias_init=bias,
+                            output="activation", input_q=input_q,
+                        )
+                        done[cell] = {"activation": act, "sigma_b2": sb2, "weights": kind,
+                                      "depth": int(depth),
+                                      "singular_values": np.asarray(s, np.float64).tolist()}
+                        append_rows(results_path, [done[cell]])
+                    s = np.asarray(done[cell]["singular_values"], np.float64)
+                    lam = np.asarray(s, np.float64) ** 2
+                    th = theory.jacobian_spectrum(act, sw2, sb2, depth, weights=kind)
+                    spectra[f"{act}/{kind}/{depth}"] = s
+                    summary.append({
+                        "activation": act, "sigma_w2": sw2, "sigma_b2": sb2, "q_star": q_star,
+                        "weights": kind, "depth": depth, "mean": float(lam.mean()),
+                        "theory_mean": float(th.mean), "variance": float(lam.var()),
+                        "theory_variance": float(th.variance),
+                        "max_abs_sv_minus_1": float(np.max(np.abs(np.asarray(s) - 1))),
+                    })
+                    update(len(summary), total)
     checks = _checks(summary)
     columns = list(summary[0])
     write_csv(workdir / "summary.csv", summary, columns)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import markdown_table, pyplot
+from experiments.common import markdown_table, progress_bar, pyplot
 from experiments.io import save_figure, write_csv, write_text
 from jwinit import sweep as jsweep
 from jwinit import theory
@@ -54,11 +54,12 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     sbs = [float(v) for v in config.sigma_b2]
     grid = [(sw, sb) for sw in sws for sb in sbs]
     c0 = float(config.input_correlation)
-    rows = jsweep.sweep(
-        pairs=[((sw, sb), act) for sw, sb in grid], depths=(config.depth,),
-        widths=(config.width,), seeds=config.seeds, batch=config.batch, key=config.seed,
-        input_correlation=c0, out=workdir / "results.jsonl", resume=True,
-    )
+    with progress_bar("probes") as update:
+        rows = jsweep.sweep(
+            pairs=[((sw, sb), act) for sw, sb in grid], depths=(config.depth,),
+            widths=(config.width,), seeds=config.seeds, batch=config.batch, key=config.seed,
+            input_correlation=c0, out=workdir / "results.jsonl", resume=True, progress=update,
+        )
     measured: dict[tuple[float, float], list[np.ndarray]] = {}
     for r in rows:
         measured.setdefault((float(r["sigma_w2"]), float(r["sigma_b2"])), []).append(

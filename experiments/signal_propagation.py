@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import markdown_table, parse_pair, parse_scheme, pyplot
+from experiments.common import markdown_table, parse_pair, parse_scheme, progress_bar, pyplot
 from experiments.io import save_figure, write_csv, write_text
 from jwinit import sweep as jsweep
 from jwinit.activations import get_activation
@@ -63,7 +63,8 @@ def grid_arguments(config: Any) -> dict[str, Any]:
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     kw = grid_arguments(config)
-    rows = jsweep.sweep(**kw, out=workdir / "results.jsonl", resume=True)
+    with progress_bar("probes") as update:
+        rows = jsweep.sweep(**kw, out=workdir / "results.jsonl", resume=True, progress=update)
     summary = jsweep.summarize(rows)
     expected = {_row_key(k): v for k, v in config.get("expected", ())}
     for s in summary:

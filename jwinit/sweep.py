@@ -498,6 +498,7 @@ def sweep(
     process_count: int | None = None,
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Probe a grid of schemes x activations x depths x widths x seeds; return one row per cell.
 
@@ -525,6 +526,8 @@ def sweep(
         each writes ``<stem>.p<index><suffix>``).
       resume: skip the (scheme, activation, depth, width, seed) cells already in `out`, and
         return them with the new rows.
+      progress: called as ``progress(done, total)`` with the number of this process's rows done
+        (resumed rows count as done) after each compiled program finishes, and once at the start.
 
     Returns:
       A list of row dicts (see the module docstring), in grid order: depth, width, cell, seed.
@@ -552,6 +555,9 @@ def sweep(
         for row in read_rows(path):
             done[tuple(row[k] for k in _CELL)] = row
     rows: list[dict[str, Any]] = []
+    total = sum(len(t.cells) * len(t.seeds) for t in tasks)
+    if progress is not None:
+        progress(0, total)
     for task in tasks:
         if done:
             wanted = {(c.scheme.label, c.activation.label, task.config.depth,
@@ -573,6 +579,8 @@ def sweep(
             if path is not None:
                 append_rows(path, new)
             rows.extend(new)
+        if progress is not None:
+            progress(len(rows), total)
     return rows
 
 

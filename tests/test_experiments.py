@@ -182,3 +182,23 @@ def test_isometry_resumes_from_its_cells(tmp_path):
     assert run(*args) == 0
     assert results.read_text().splitlines() == lines
     assert read_summary(workdir) == summary
+
+
+def test_progress_bar_reports_and_stays_silent_off_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from experiments.common import progress_bar
+
+    quiet = io.StringIO()
+    with progress_bar("probes", console=Console(file=quiet)) as update:
+        update(0, 4)
+        update(4, 4)
+    assert quiet.getvalue() == ""  # not a terminal: no bar in logs
+    shown = io.StringIO()
+    with progress_bar("probes", console=Console(file=shown, force_terminal=True,
+                                                width=80)) as update:
+        update(0, 4)
+        update(3, 4)
+    assert "probes" in shown.getvalue() and "3/4" in shown.getvalue()

@@ -151,10 +151,13 @@ def test_resume_skips_done_cells(tmp_path):
     real = sweep_mod.Task.run
     sweep_mod.Task.run = lambda self: ran.append(list(self.seeds)) or real(self)
     try:
-        again = sweep(["he_normal"], ["relu"], seeds=3, out=out, resume=True, **kw)
+        calls = []
+        again = sweep(["he_normal"], ["relu"], seeds=3, out=out, resume=True,
+                      progress=lambda done, total: calls.append((done, total)), **kw)
     finally:
         sweep_mod.Task.run = real
     assert ran == [[2]]  # only the missing seed is computed
+    assert calls == [(0, 3), (3, 3)]  # at the start, then after the one program
     assert len(out.read_text().splitlines()) == 3
     assert again[:2] == first and again[2]["seed"] == 2
 
