@@ -81,9 +81,8 @@ def _probe(args: argparse.Namespace) -> int:
     pairs = [jsweep.parse_pair(p) for p in args.pairs]
     bias = None
     if args.bias is not None:
-        spec = jsweep.parse_scheme(args.bias)
-        if not isinstance(spec, str | tuple) or (isinstance(spec, tuple) and len(spec) == 2
-                                                  and not isinstance(spec[0], str)):
+        spec = jsweep.parse_scheme(args.bias)  # a name, (name, kwargs) or a mean-field pair
+        if isinstance(spec, tuple) and not isinstance(spec[0], str):
             raise ValueError(f"`--bias` must be an initializer such as 'normal(stddev=0.05)', "
                              f"got {args.bias!r}.")
         bias = registry.make(spec) if isinstance(spec, str) else registry.make(spec[0], **spec[1])
