@@ -130,22 +130,22 @@ def time_to_criterion(kernel_init: Any, depth: int, width: int, learning_rates: 
     lrs = jnp.asarray(learning_rates, jnp.float32)
     steps, curves = _train(ws, m, lrs, jnp.asarray(criterion, jnp.float32), int(max_steps))
     steps, curves = np.asarray(steps, np.float64), np.asarray(curves, np.float64)
-    if np.isfinite(steps).any():
-        best = int(np.argmin(steps))
-    else:  # nothing reached the criterion: show the run that got closest
-        last = np.array([c[np.isfinite(c)][-1] if np.isfinite(c).any() else np.inf
-                         for c in curves])
-        best = int(np.argmin(last))
+    # each run's error where it stopped (the curve is NaN after the stop)
+    last = np.array([c[np.isfinite(c)][-1] if np.isfinite(c).any() else np.inf for c in curves])
+    # the fastest run, or when none reached the criterion the one that got closest
+    best = int(np.argmin(steps)) if np.isfinite(steps).any() else int(np.argmin(last))
     return {"steps": steps, "best_steps": float(steps[best]),
             "best_lr": float(learning_rates[best]) if np.isfinite(steps[best]) else None,
-            "initial_error": float(curves[0, 0]),
-            "final_error": float(np.nanmin(curves[:, -1])) if np.isfinite(curves[:, -1]).any()
-            else float(np.nanmin(np.where(np.isfinite(curves), curves, np.nan))),
+            "initial_error": float(curves[0, 0]), "final_error": float(last.min()),
             "curve": curves[best]}
 
 
 def _validate(config: Any) -> tuple[list[tuple[str, Any]], list[int], list[float]]:
     schemes = [(str(s), parse_scheme(s)) for s in config.schemes]
+    for text, spec in schemes:
+        if isinstance(spec, tuple) and not isinstance(spec[0], str):
+            raise ValueError(f"`schemes` must name initializers (e.g. 'orthogonal'); {text!r} is "
+                             "a mean-field pair, which has no weights to train.")
     depths = [int(d) for d in config.depths]
     if not depths or any(d < 1 for d in depths):
         raise ValueError(f"`depths` must be positive integers, got {tuple(config.depths)!r}.")

@@ -164,6 +164,8 @@ def test_linear_learning_product_and_bad_configs(tmp_path, capsys):
     assert "criterion" in capsys.readouterr().err
     assert run(cfg, "--config.schemes=('orthogonl',)", f"--workdir={tmp_path / 'c'}") == 2
     assert "orthogonl" in capsys.readouterr().err
+    assert run(cfg, "--config.schemes=('(2.0, 0.0)',)", f"--workdir={tmp_path / 'd'}") == 2
+    assert "mean-field pair" in capsys.readouterr().err
     assert not (tmp_path / "a" / "results.jsonl").exists()
 
 
