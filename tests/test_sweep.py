@@ -142,6 +142,24 @@ def test_two_processes_with_jax_distributed_split_the_grid(tmp_path):
     assert merged == sorted(json.dumps(r, sort_keys=True) for r in reference)
 
 
+def test_accelerator_code_path_matches_the_cpu_path(sharded_rows, monkeypatch):
+    """The GPU/TPU program layout (one matmul per kernel closure over all its rows, seeds in
+    lax.map chunks of about TARGET_ROWS matmul rows), run on CPU: the same rows as the CPU layout
+    up to float32 rounding of the differently blocked matmuls."""
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    [task] = plan(SCHEMES, ["relu", "tanh"], bias_init=BIAS, **GRID)
+    per_seed = task.config.num_rows * GRID["batch"]
+    monkeypatch.setattr(sweep_mod, "TARGET_ROWS", 2 * per_seed)
+    [task] = plan(SCHEMES, ["relu", "tanh"], bias_init=BIAS, **GRID)
+    assert task.config.backend == "gpu" and task.config.seed_chunk == 2
+    rows = sweep(SCHEMES, ["relu", "tanh"], bias_init=BIAS, **GRID)
+    assert [(r["scheme"], r["activation"], r["seed"]) for r in rows] == [
+        (r["scheme"], r["activation"], r["seed"]) for r in sharded_rows]
+    for a, b in zip(rows, sharded_rows, strict=True):
+        for name in ("forward", "backward", "mean", "channel_var", "correlation"):
+            np.testing.assert_allclose(a[name], b[name], rtol=2e-5, atol=1e-6, err_msg=name)
+
+
 def test_resume_skips_done_cells(tmp_path):
     out = tmp_path / "rows.jsonl"
     kw = dict(depths=4, widths=8, batch=4, mesh=one_device())
