@@ -557,6 +557,17 @@ def _slope(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, q: Any, deg
     return _compiled(_local_core, m)(*_cast(sigma_w2, sigma_b2, q))[index]
 
 
+def _pair(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, c: Any, q: Any,
+          degree: int | None, index: int) -> jax.Array:
+    """Output `index` of the two-input program (0: c_map, 1: chi_c) at (q or q*, c)."""
+    m = _model(activation, degree)
+    _check_real("sigma_w2", sigma_w2)
+    _check_real("sigma_b2", sigma_b2)
+    _check_real("c", c, low=-1.0, high=1.0, legal="in [-1, 1]")
+    q = _q_or_star(m, sigma_w2, sigma_b2, q)
+    return _compiled(_pair_core, m)(*_cast(sigma_w2, sigma_b2, q, c))[index]
+
+
 def _q_or_star(m: _Model, sigma_w2: Any, sigma_b2: Any, q: Any) -> Any:
     """`q` validated, or q* (from the shared fixed-point program) when it is None."""
     if q is None:
@@ -703,12 +714,7 @@ def c_map(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, c: Any, *, q
       >>> theory.c_map('relu', 2.0, 0.0, 0.0)   # 1 / pi
       Array(0.31830987, dtype=float32)
     """
-    m = _model(activation, degree)
-    _check_real("sigma_w2", sigma_w2)
-    _check_real("sigma_b2", sigma_b2)
-    _check_real("c", c, low=-1.0, high=1.0, legal="in [-1, 1]")
-    q = _q_or_star(m, sigma_w2, sigma_b2, q)
-    return _compiled(_pair_core, m)(*_cast(sigma_w2, sigma_b2, q, c))[0]
+    return _pair(activation, sigma_w2, sigma_b2, c, q, degree, 0)
 
 
 def chi_c(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, c: Any, *, q: Any = None,
@@ -732,12 +738,7 @@ def chi_c(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, c: Any, *, q
       >>> theory.chi_c('relu', 2.0, 0.0, 0.0)   # P(u1 > 0, u2 > 0) sigma_w2 = 1/4 * 2
       Array(0.5, dtype=float32)
     """
-    m = _model(activation, degree)
-    _check_real("sigma_w2", sigma_w2)
-    _check_real("sigma_b2", sigma_b2)
-    _check_real("c", c, low=-1.0, high=1.0, legal="in [-1, 1]")
-    q = _q_or_star(m, sigma_w2, sigma_b2, q)
-    return _compiled(_pair_core, m)(*_cast(sigma_w2, sigma_b2, q, c))[1]
+    return _pair(activation, sigma_w2, sigma_b2, c, q, degree, 1)
 
 
 def correlation_fixed_point(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, *,
