@@ -9,10 +9,10 @@ Every initializer is a factory returning ``init(key, shape, dtype=..., out_shard
 from jwinit import presets, probe, registry, sweep, theory
 from jwinit._types import Initializer
 from jwinit.activations import SELU_ALPHA, SELU_LAMBDA, Activation, activation_names, get_activation
-from jwinit.describe import Description, describe
+from jwinit.description import Description, describe
 from jwinit.distributions import constant, normal, ones, truncated_normal, uniform, zeros
 from jwinit.fans import compute_fans, fans_from_einsum
-from jwinit.gain import calculate_gain, gain
+from jwinit.gains import calculate_gain, gain
 from jwinit.model import LayerSignal, SignalReport, lsuv, signal_report
 from jwinit.probe import ProbeResult, jacobian_singular_values, probe_mlp
 from jwinit.recipes import (

@@ -1,18 +1,52 @@
-"""Append-only JSON-lines files that survive an interrupted run.
+"""Append-only JSON-lines files that survive an interrupted run, in standard JSON.
 
 Rows are appended whole and flushed to disk; a final line cut short by a crash or a kill is
 ignored when reading and removed before the next append, so a rerun resumes from every row that
 was written completely.
+
+The files are standard JSON, which has no NaN or infinity: non-finite floats are written as the
+strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (what ``JSON.stringify`` users and
+``float()`` both understand) and read back as floats.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["read_rows", "append_rows"]
+__all__ = ["read_rows", "append_rows", "encode", "decode", "dumps"]
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def encode(value: Any) -> Any:
+    """`value` with every non-finite float replaced by its string (recursively)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(value: Any) -> Any:
+    """The inverse of `encode`."""
+    if isinstance(value, str) and value in _NONFINITE:
+        return _NONFINITE[value]
+    if isinstance(value, dict):
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of `obj` in standard JSON (non-finite floats encoded; NaN never bare)."""
+    return json.dumps(encode(obj), allow_nan=False, **kwargs)
 
 
 def read_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -30,7 +64,7 @@ def read_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            rows.append(decode(json.loads(line)))
         except json.JSONDecodeError:
             if i == len(lines) - 1:  # the last line, cut short by an interrupted append
                 continue
@@ -64,6 +98,6 @@ def append_rows(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
     if os.path.exists(path):
         _drop_partial_tail(path)
     with open(path, "a", encoding="utf-8") as f:
-        f.write("".join(json.dumps(row) + "\n" for row in rows))
+        f.write("".join(dumps(row) + "\n" for row in rows))
         f.flush()
         os.fsync(f.fileno())

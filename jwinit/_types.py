@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from jwinit._checks import check_key
+
 Shape = tuple[int, ...]
 DTypeLike = Any
 OutSharding = NamedSharding | PartitionSpec | None
@@ -118,28 +120,15 @@ def _check_inexact(dtype: np.dtype, name: str) -> None:
 # keys, shapes, sharding
 
 
-def check_key(key: Any, name: str = "initializer") -> None:
-    """Raise ``TypeError`` unless `key` is a PRNG key (typed, or a raw uint32 key)."""
-    dtype = getattr(key, "dtype", None)
-    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-        return
-    if dtype is not None and np.dtype(dtype) == np.uint32 and np.ndim(key) >= 1:
-        return
-    raise TypeError(
-        f"`key` of `{name}` must be a PRNG key from `jax.random.key(seed)` (or a raw "
-        f"`jax.random.PRNGKey`), got {type(key).__name__}"
-        + (f" of dtype {np.dtype(dtype).name}" if dtype is not None else f" {key!r}")
-        + "."
-    )
-
-
 def canonical_shape(shape: Any, name: str = "initializer") -> Shape:
     if isinstance(shape, int | np.integer):
         shape = (shape,)
     try:
+        if any(isinstance(d, bool | np.bool_) for d in shape):
+            raise TypeError
         out = tuple(operator.index(d) for d in shape)
-    except TypeError as e:
-        raise TypeError(f"`shape` of `{name}` must be a sequence of ints, got {shape!r}.") from e
+    except TypeError:
+        raise TypeError(f"`shape` of `{name}` must be a sequence of ints, got {shape!r}.") from None
     if any(d < 0 for d in out):
         raise ValueError(f"`shape` of `{name}` must be non-negative, got {out}.")
     return out

@@ -1,12 +1,24 @@
-"""Activation name <-> function registry shared by `gain`, `theory`, `probe` and the configs.
+"""Activations: the function and everything the theory, the gains and the probe need to know of it.
 
 Names: 'linear' ('identity'), 'relu', 'leaky_relu' (slope 0.01, or 'leaky_relu:0.2'), 'abs',
 'tanh', 'hard_tanh', 'erf', 'sigmoid', 'gelu' (exact, erf-based), 'gelu_tanh' (tanh approximation),
 'silu' ('swish'), 'elu' (alpha 1, or 'elu:0.5'), 'selu', 'softplus'.
 
-A parameter is given after a colon (``'leaky_relu:0.2'``) or as a keyword of
+An `Activation` carries, besides its function:
+
+* ``kinks``: the points where phi' jumps (0 for the ReLU family, ELU, SELU; -1 and 1 for
+  hard_tanh). Quadrature panels of `jwinit.theory` are cut there, so kinked integrands stay exact.
+* ``smooth``: phi is analytic, so Gauss-Hermite quadrature converges spectrally (used by
+  `jwinit.gain`).
+* ``closed_form``: 'leaky' for the positively homogeneous family phi(x) = a x + (1 - a) relu(x)
+  (linear a = 1, relu a = 0, abs a = -1, leaky_relu a = slope), whose Gaussian moments are the
+  arc-cosine kernel of Cho & Saul 2009; 'erf' (Williams 1997); None otherwise (quadrature).
+* ``slope``: the a of the 'leaky' family.
+
+Adding an activation is one entry of `_SPECS` (with its metadata) plus a line in the theory test
+table. A parameter is given after a colon (``'leaky_relu:0.2'``) or as a keyword of
 :func:`get_activation`. Any callable ``phi: Array -> Array`` (elementwise) is accepted wherever a
-name is.
+name is; it is treated as kinked at 0 and without closed forms.
 """
 
 from __future__ import annotations
@@ -27,17 +39,25 @@ SELU_LAMBDA = 1.0507009873554804934193349852946
 
 @dataclasses.dataclass(frozen=True)
 class Activation:
-    """An elementwise activation with a name and, for parametric families, its parameter.
+    """An elementwise activation with a name, its family parameter and its analytic facts.
 
     Attributes:
-      name: canonical family name ('relu', 'leaky_relu', 'tanh', ... or 'custom').
+      name: canonical family name ('relu', 'leaky_relu', 'tanh', ... or 'custom:<name>').
       fn: the function, elementwise on arrays.
       param: the family parameter (leaky slope, elu alpha) or None.
+      kinks: points where phi' is discontinuous.
+      smooth: phi is analytic (Gauss-Hermite quadrature is accurate).
+      closed_form: 'leaky', 'erf' or None (see the module docstring).
+      slope: a of phi(x) = a x + (1 - a) relu(x) when `closed_form` is 'leaky'.
     """
 
     name: str
     fn: Callable[[jax.Array], jax.Array]
     param: float | None = None
+    kinks: tuple[float, ...] = ()
+    smooth: bool = False
+    closed_form: str | None = None
+    slope: float | None = None
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.fn(x)
@@ -47,14 +67,24 @@ class Activation:
         x = jnp.asarray(x)
         return jax.jvp(self.fn, (x,), (jnp.ones_like(x),))[1]
 
+    def value_and_deriv(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(phi(x), phi'(x)) from one forward-mode pass (one fused kernel under jit)."""
+        x = jnp.asarray(x)
+        return jax.jvp(self.fn, (x,), (jnp.ones_like(x),))
+
     @property
     def label(self) -> str:
         return self.name if self.param is None else f"{self.name}:{self.param:g}"
 
     @property
+    def custom(self) -> bool:
+        """A user's callable rather than a registered name."""
+        return self.name.startswith("custom")
+
+    @property
     def positively_homogeneous(self) -> bool:
         """phi(a x) = a phi(x) for a > 0 (ReLU family and linear): depth-scale invariant."""
-        return self.name in ("linear", "relu", "leaky_relu", "abs")
+        return self.closed_form == "leaky"
 
 
 def _leaky(slope: float) -> Callable[[jax.Array], jax.Array]:
@@ -69,34 +99,71 @@ def _selu(x: jax.Array) -> jax.Array:
     return SELU_LAMBDA * jnp.where(x > 0, x, SELU_ALPHA * jnp.expm1(jnp.minimum(x, 0)))
 
 
-_FIXED: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "linear": lambda x: x,
-    "relu": lambda x: jnp.maximum(x, 0),
-    "abs": jnp.abs,
-    "tanh": jnp.tanh,
-    "hard_tanh": lambda x: jnp.clip(x, -1, 1),
-    "erf": jax.scipy.special.erf,
-    "sigmoid": jax.nn.sigmoid,
-    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
-    "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
-    "silu": jax.nn.silu,
-    "selu": _selu,
-    "softplus": jax.nn.softplus,
-}
-_PARAMETRIC: dict[str, tuple[float, Callable[[float], Callable[[jax.Array], jax.Array]]]] = {
-    "leaky_relu": (0.01, _leaky),
-    "elu": (1.0, _elu),
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """How to build one registered activation (`build` takes the parameter when `default` is set)."""
+
+    build: Callable[..., Callable[[jax.Array], jax.Array]]
+    default: float | None = None
+    kinks: tuple[float, ...] = ()
+    smooth: bool = False
+    closed_form: str | None = None
+    slope: float | None = None  # None with closed_form 'leaky': the parameter is the slope
+    positive_param: bool = False
+
+
+def _fixed(fn: Callable[[jax.Array], jax.Array]) -> Callable[[], Callable[[jax.Array], jax.Array]]:
+    return lambda: fn
+
+
+_SPECS: dict[str, _Spec] = {
+    "linear": _Spec(_fixed(lambda x: x), smooth=True, closed_form="leaky", slope=1.0),
+    "relu": _Spec(_fixed(lambda x: jnp.maximum(x, 0)), kinks=(0.0,), closed_form="leaky",
+                  slope=0.0),
+    "abs": _Spec(_fixed(jnp.abs), kinks=(0.0,), closed_form="leaky", slope=-1.0),
+    "leaky_relu": _Spec(_leaky, default=0.01, kinks=(0.0,), closed_form="leaky"),
+    "tanh": _Spec(_fixed(jnp.tanh), smooth=True),
+    "hard_tanh": _Spec(_fixed(lambda x: jnp.clip(x, -1, 1)), kinks=(-1.0, 1.0)),
+    "erf": _Spec(_fixed(jax.scipy.special.erf), smooth=True, closed_form="erf"),
+    "sigmoid": _Spec(_fixed(jax.nn.sigmoid), smooth=True),
+    "gelu": _Spec(_fixed(lambda x: jax.nn.gelu(x, approximate=False)), smooth=True),
+    "gelu_tanh": _Spec(_fixed(lambda x: jax.nn.gelu(x, approximate=True)), smooth=True),
+    "silu": _Spec(_fixed(jax.nn.silu), smooth=True),
+    "elu": _Spec(_elu, default=1.0, kinks=(0.0,), positive_param=True),
+    "selu": _Spec(_fixed(_selu), kinks=(0.0,)),
+    "softplus": _Spec(_fixed(jax.nn.softplus), smooth=True),
 }
 _ALIASES = {"identity": "linear", "swish": "silu"}
+# One function object per (name, parameter): programs and theory caches key on them.
+_BUILT: dict[tuple[str, float | None], Activation] = {}
 
 
 def activation_names() -> list[str]:
     """Every registered activation name (aliases included)."""
-    return sorted([*_FIXED, *_PARAMETRIC, *_ALIASES])
+    return sorted([*_SPECS, *_ALIASES])
+
+
+def _build(name: str, param: float | None) -> Activation:
+    key = (name, param)
+    if key not in _BUILT:
+        spec = _SPECS[name]
+        fn = spec.build() if spec.default is None else spec.build(param)
+        slope = spec.slope
+        if spec.closed_form == "leaky" and slope is None:
+            slope = float(param)
+        _BUILT[key] = Activation(name=name, fn=fn, param=param, kinks=spec.kinks,
+                                 smooth=spec.smooth, closed_form=spec.closed_form, slope=slope)
+    return _BUILT[key]
 
 
 def get_activation(activation: str | Callable[..., Any] | Activation, **params: Any) -> Activation:
     """Resolve a name ('tanh', 'leaky_relu:0.2'), callable or `Activation` to an `Activation`.
+
+    Examples:
+      >>> jwinit.get_activation('leaky_relu:0.2').slope
+      0.2
+      >>> jwinit.get_activation('tanh').smooth
+      True
 
     Raises:
       ValueError: unknown name or bad parameter, naming the legal values.
@@ -113,29 +180,32 @@ def get_activation(activation: str | Callable[..., Any] | Activation, **params: 
         return Activation(name=f"custom:{name}", fn=activation)
     if not isinstance(activation, str):
         raise TypeError(
-            f"`activation` must be a name or a callable, got {type(activation).__name__}."
+            f"`activation` must be a name or a callable, got {type(activation).__name__} "
+            f"{activation!r}; legal names: {', '.join(activation_names())}."
         )
     name, _, arg = activation.strip().partition(":")
     name = _ALIASES.get(name, name)
-    if name in _FIXED:
+    spec = _SPECS.get(name)
+    if spec is None:
+        raise ValueError(
+            f"unknown activation {activation!r}; legal names: {', '.join(activation_names())} "
+            "(or any callable)."
+        )
+    if spec.default is None:
         if arg or params:
             raise ValueError(f"activation {name!r} takes no parameter, got {arg or params}.")
-        return Activation(name=name, fn=_FIXED[name])
-    if name in _PARAMETRIC:
-        default, build = _PARAMETRIC[name]
-        if len(params) > 1 or (params and arg):
-            raise ValueError(f"activation {name!r} takes one parameter, got {arg!r} and {params}.")
-        value: Any = arg if arg else next(iter(params.values()), default)
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"activation parameter for {name!r} must be a number, got {value!r}."
-            ) from None
-        if name == "elu" and value <= 0:
-            raise ValueError(f"elu `alpha` must be positive, got {value}.")
-        return Activation(name=name, fn=build(value), param=value)
-    raise ValueError(
-        f"unknown activation {activation!r}; legal names: {', '.join(activation_names())} "
-        "(or any callable)."
-    )
+        return _build(name, None)
+    if len(params) > 1 or (params and arg):
+        raise ValueError(f"activation {name!r} takes one parameter, got {arg!r} and {params}.")
+    value: Any = arg if arg else next(iter(params.values()), spec.default)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"activation parameter for {name!r} must be a number, got {value!r}."
+        ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"activation parameter for {name!r} must be finite, got {value}.")
+    if spec.positive_param and value <= 0:
+        raise ValueError(f"{name} `alpha` must be positive, got {value}.")
+    return _build(name, value)

@@ -7,14 +7,23 @@ independent real and imaginary parts of variance stddev^2 / 2), and truncation b
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jwinit._types import DTypeLike, Initializer, compute_dtype, is_complex, make_initializer
+from jwinit._builders import named_constant
+from jwinit._checks import check_real
+from jwinit._sampling import sample_normal, sample_truncated_normal
+from jwinit._truncnorm import complex_truncnorm_second_moment, truncnorm_moments
+from jwinit._types import (
+    DTypeLike,
+    Initializer,
+    compute_dtype,
+    is_complex,
+    make_initializer,
+    real_dtype,
+)
 from jwinit.registry import register
 
 __all__ = [
@@ -27,109 +36,6 @@ __all__ = [
     "truncnorm_moments",
     "complex_truncnorm_second_moment",
 ]
-
-_SQRT2 = math.sqrt(2.0)
-
-
-# --------------------------------------------------------------------------------------------
-# exact moments
-
-
-def _phi(x: float) -> float:
-    return 0.0 if math.isinf(x) else math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-
-
-def _Phi(x: float) -> float:
-    return 0.5 * math.erfc(-x / _SQRT2)
-
-
-def truncnorm_moments(lower: float, upper: float) -> tuple[float, float]:
-    """Mean and variance of N(0, 1) truncated to [lower, upper] (closed form).
-
-    mean = (phi(a) - phi(b)) / Z,  var = 1 + (a phi(a) - b phi(b)) / Z - mean^2,
-    Z = Phi(b) - Phi(a).
-    """
-    a, b = float(lower), float(upper)
-    z = _Phi(b) - _Phi(a)
-    if a < 0 < b:  # better conditioned near the centre
-        z = 0.5 * (math.erf(b / _SQRT2) - math.erf(a / _SQRT2))
-    mean = (_phi(a) - _phi(b)) / z
-    aphi = 0.0 if math.isinf(a) else a * _phi(a)
-    bphi = 0.0 if math.isinf(b) else b * _phi(b)
-    var = 1.0 + (aphi - bphi) / z - mean * mean
-    return mean, var
-
-
-def complex_truncnorm_second_moment(bound: float) -> float:
-    """E|z|^2 of the standard complex normal (E|z|^2 = 1) conditioned on |z| <= bound.
-
-    |z|^2 ~ Exp(1), so E[|z|^2 | |z|^2 <= b^2] = 1 - b^2 exp(-b^2) / (1 - exp(-b^2)).
-    (``jax.nn.initializers`` divides by 0.9531^2 = 0.9084 for b = 2; the exact value is 0.9254.)
-    """
-    b2 = float(bound) ** 2
-    if math.isinf(b2):
-        return 1.0
-    return 1.0 - b2 * math.exp(-b2) / -math.expm1(-b2)
-
-
-# --------------------------------------------------------------------------------------------
-# samplers in the compute dtype
-
-
-def sample_truncated_normal(
-    key: jax.Array, lower: float, upper: float, shape: tuple[int, ...], dtype: np.dtype
-) -> jax.Array:
-    """Standard normal truncated to [lower, upper] (real) or to |z| <= upper (complex)."""
-    cd = compute_dtype(dtype)
-    if not is_complex(cd):
-        return jax.random.truncated_normal(key, lower, upper, shape, cd)
-    rd = np.zeros((), cd).real.dtype
-    k_r, k_t = jax.random.split(key)
-    # |z|^2 = -log(1 - t), t ~ U(0, 1 - exp(-b^2)): Exp(1) conditioned on |z|^2 <= b^2.
-    t = -jnp.expm1(jnp.array(-(float(upper) ** 2), rd)) * jax.random.uniform(k_r, shape, rd)
-    r = jnp.sqrt(-jnp.log1p(-t))
-    theta = 2 * jnp.pi * jax.random.uniform(k_t, shape, rd)
-    return jax.lax.complex(r * jnp.cos(theta), r * jnp.sin(theta))
-
-
-def sample_normal(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype) -> jax.Array:
-    """N(0, 1); complex: E|z|^2 = 1."""
-    return jax.random.normal(key, shape, compute_dtype(dtype))
-
-
-def sample_symmetric_uniform(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype) -> jax.Array:
-    """Unit-variance uniform: U(-sqrt3, sqrt3) (real), the disk of radius sqrt2 (complex)."""
-    cd = compute_dtype(dtype)
-    if not is_complex(cd):
-        return jax.random.uniform(key, shape, cd, -1) * jnp.sqrt(jnp.array(3, cd))
-    rd = np.zeros((), cd).real.dtype
-    k_r, k_t = jax.random.split(key)
-    r = jnp.sqrt(2 * jax.random.uniform(k_r, shape, rd))
-    theta = 2 * jnp.pi * jax.random.uniform(k_t, shape, rd)
-    return jax.lax.complex(r * jnp.cos(theta), r * jnp.sin(theta))
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks (shared with the other modules)
-
-
-def check_real(value: Any, argument: str, *, positive: bool = False, nonneg: bool = False) -> Any:
-    """Validate a real scalar argument; tracers pass through unchecked."""
-    if isinstance(value, jax.core.Tracer):
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | np.ndarray | jax.Array):
-        raise TypeError(f"`{argument}` must be a real number, got {value!r}.")
-    if np.ndim(value) != 0:
-        raise ValueError(f"`{argument}` must be a scalar, got shape {np.shape(value)}.")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"`{argument}` must be finite, got {v}.")
-    if positive and v <= 0:
-        raise ValueError(f"`{argument}` must be positive, got {v}.")
-    if nonneg and v < 0:
-        raise ValueError(f"`{argument}` must be non-negative, got {v}.")
-    return value
-
 
 # --------------------------------------------------------------------------------------------
 # factories
@@ -149,39 +55,19 @@ def constant(value: Any, dtype: DTypeLike = None) -> Initializer:
     Examples:
       >>> jwinit.constant(-7.0)(jax.random.key(0), (2, 3))
     """
-    return _constant(value, dtype, "constant")
-
-
-def _constant(value: Any, dtype: DTypeLike, name: str) -> Initializer:
-    if isinstance(value, str) or value is None:
-        raise TypeError(f"`value` must be a number or array, got {value!r}.")
-    arr = np.asarray(value) if not isinstance(value, jax.Array) else value
-
-    def sample(key, shape, dtype):
-        return jnp.broadcast_to(jnp.asarray(arr, dtype), shape)
-
-    def describe(shape, dtype):
-        m = complex(arr) if np.ndim(arr) == 0 and is_complex(dtype) else (
-            float(np.real(arr)) if np.ndim(arr) == 0 else float(np.mean(np.real(arr)))
-        )
-        return {"distribution": "constant", "mean": m, "variance": 0.0, "bounds": (m, m)}
-
-    return make_initializer(
-        sample, name=name, dtype=dtype, describe=describe, inexact=False,
-        params={"value": value},
-    )
+    return named_constant(value, dtype, "constant")
 
 
 @register(distribution="constant 0", variance="0", paper="-", kind="bias")
 def zeros(dtype: DTypeLike = None) -> Initializer:
     """W = 0. A factory: ``jwinit.zeros()`` (``jax.nn.initializers.zeros`` is the closure)."""
-    return _constant(0, dtype, "zeros")
+    return named_constant(0, dtype, "zeros")
 
 
 @register(distribution="constant 1", variance="0", paper="-", kind="bias")
 def ones(dtype: DTypeLike = None) -> Initializer:
     """W = 1. A factory: ``jwinit.ones()`` (``jax.nn.initializers.ones`` is the closure)."""
-    return _constant(1, dtype, "ones")
+    return named_constant(1, dtype, "ones")
 
 
 @register(
@@ -194,12 +80,12 @@ def uniform(scale: Any = 1e-2, dtype: DTypeLike = None) -> Initializer:
     Complex dtypes: real and imaginary parts are independent U[0, scale), so
     E|W - E W|^2 = scale^2 / 6.
     """
-    check_real(scale, "scale", positive=True)
+    check_real(scale, "scale", low=0, low_open=True)
 
     def sample(key, shape, dtype):
         cd = compute_dtype(dtype)
         if is_complex(cd):
-            rd = np.zeros((), cd).real.dtype
+            rd = real_dtype(cd)
             k1, k2 = jax.random.split(key)
             s = jnp.array(scale, rd)
             return jax.lax.complex(
@@ -228,7 +114,7 @@ def uniform(scale: Any = 1e-2, dtype: DTypeLike = None) -> Initializer:
 )
 def normal(stddev: Any = 1e-2, dtype: DTypeLike = None) -> Initializer:
     """W ~ N(0, stddev^2): Var(W) = stddev^2 (complex: E|W|^2 = stddev^2)."""
-    check_real(stddev, "stddev", positive=True)
+    check_real(stddev, "stddev", low=0, low_open=True)
 
     def sample(key, shape, dtype):
         cd = compute_dtype(dtype)
@@ -271,7 +157,7 @@ def truncated_normal(
       lower, upper: truncation bounds in units of `stddev`, ``lower < upper``.
       preserve_std: rescale so that the standard deviation equals `stddev`.
     """
-    check_real(stddev, "stddev", positive=True)
+    check_real(stddev, "stddev", low=0, low_open=True)
     check_real(lower, "lower")
     check_real(upper, "upper")
     if not float(lower) < float(upper):

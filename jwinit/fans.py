@@ -25,6 +25,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 
+from jwinit._checks import check_axes, check_choice, check_int, normalize_axis
 from jwinit._types import Shape, prod
 
 __all__ = ["compute_fans", "fans_from_einsum", "LAYOUTS", "FanSpec", "fan_spec"]
@@ -35,31 +36,8 @@ _LAYOUT_AXES = {"flax": (-2, -1), "torch": (1, 0), "equinox": (1, 0)}
 Axes = int | Sequence[int]
 
 
-def _as_axes(value: Axes, argument: str) -> tuple[int, ...]:
-    if isinstance(value, bool):
-        raise ValueError(f"`{argument}` must be an int or a sequence of ints, got {value!r}.")
-    if isinstance(value, int):
-        return (value,)
-    try:
-        axes = tuple(value)
-    except TypeError:
-        raise ValueError(
-            f"`{argument}` must be an int or a sequence of ints, got {value!r}."
-        ) from None
-    if not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
-        raise ValueError(f"`{argument}` must be an int or a sequence of ints, got {value!r}.")
-    return axes
-
-
 def _normalize(axes: tuple[int, ...], ndim: int, argument: str, shape: Shape) -> tuple[int, ...]:
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ValueError(
-                f"`{argument}`={a} is out of range for a weight of shape {shape} (rank {ndim})."
-            )
-        out.append(a % ndim)
-    return tuple(out)
+    return tuple(normalize_axis(a, ndim, argument, shape) for a in axes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,12 +92,11 @@ def fan_spec(
     einsum: str | None = None,
 ) -> FanSpec:
     """Validate fan arguments once (in a factory) and return a `FanSpec`."""
-    ins = _as_axes(in_axis, "in_axis")
-    outs = _as_axes(out_axis, "out_axis")
-    batch = _as_axes(batch_axis, "batch_axis")
+    ins = check_axes(in_axis, "in_axis")
+    outs = check_axes(out_axis, "out_axis")
+    batch = check_axes(batch_axis, "batch_axis")
     if layout is not None:
-        if layout not in LAYOUTS:
-            raise ValueError(f"`layout` must be one of {LAYOUTS} or None, got {layout!r}.")
+        check_choice(layout, "layout", (*LAYOUTS, None))
         if (ins, outs) != ((-2,), (-1,)) and (ins, outs) != tuple(
             (a,) for a in _LAYOUT_AXES[layout]
         ):
@@ -138,8 +115,7 @@ def fan_spec(
             f"`in_axis`={in_axis!r}, `out_axis`={out_axis!r} and `batch_axis`={batch_axis!r} "
             "must name different axes."
         )
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"`groups` must be a positive int, got {groups!r}.")
+    groups = check_int(groups, "groups", minimum=1)
     if einsum is not None:
         _parse_einsum(einsum)
         if groups != 1 or layout not in (None, "flax") or batch:

@@ -2,32 +2,41 @@
 
 * :func:`lsuv` -- Layer-Sequential Unit-Variance initialization (Mishkin & Matas 2016, Alg. 1):
   optionally re-sample every kernel (e.g. with ``jwinit.orthogonal()``), then, layer by layer in
-  forward order, rescale the kernel W_l <- W_l * sqrt(target / Var(B_l)) until the variance of the
-  layer's output B_l on a data batch is within `tol` of `target`.
+  the order the model calls them, rescale the kernel W_l <- W_l * sqrt(target / Var(B_l)) until the
+  variance of the layer's output B_l on a data batch is within `tol` of `target`.
 * :func:`signal_report` -- per-layer statistics of a real model at init: the output mean, variance
   and second moment of every kernel-carrying layer (Dense, Conv, DenseGeneral, Einsum, ...) and the
   mean square of the gradient of ``<g, output>`` with respect to that layer's output, for a Gaussian
   cotangent g (the quantity `jwinit.probe` measures on MLPs, here for any architecture).
 
-A *layer* is any submodule with a ``kernel`` parameter. Outputs are observed without changing the
-model: linen through ``nn.intercept_methods``, nnx by temporarily swapping the class of those
-submodules for a subclass whose ``__call__`` records (and, for gradients, perturbs) its output.
-A layer called several times (weight sharing) reports its last call.
+A *layer* is any submodule with a ``kernel`` parameter; layers are listed in the order the model
+first calls them (not in name order: ``Dense_10`` comes after ``Dense_9``). Outputs are observed
+without changing the model: linen through ``nn.intercept_methods``; nnx on a private copy made
+with ``nnx.split``/``nnx.merge`` for each pass, whose kernel layers record their outputs (the
+user's model object is never modified by a report). A layer called several times (weight sharing)
+reports its last call.
+
+Models with BatchNorm, Dropout or LayerNorm work: linen collections other than 'params' (e.g.
+'batch_stats') are passed as mutable, so batch statistics are used as in training when
+``apply_kwargs`` says so (e.g. ``{'train': True}``), and the updated statistics are discarded; a
+'dropout' rng is supplied from `key` unless ``apply_kwargs`` holds ``rngs``. nnx models run as
+they are set (``model.train()``/``model.eval()``); their state is left as it was.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
+from flax import nnx, traverse_util
+
+from jwinit._checks import check_callable_init, check_int, check_real, typed_key
 
 __all__ = ["lsuv", "signal_report", "SignalReport", "LayerSignal"]
 
@@ -35,52 +44,87 @@ Path = tuple[Any, ...]
 
 
 # --------------------------------------------------------------------------------------------
-# observing layer outputs
+# checks
+
+
+def _check_model(model: Any, variables: Any) -> str:
+    if isinstance(model, nnx.Module):
+        if variables is not None:
+            raise ValueError("`variables` must be None for an nnx model (its state is inside it).")
+        if not _nnx_layers(model):
+            raise ValueError(f"`model` {type(model).__name__} has no layer with a `kernel` "
+                             "parameter; nothing to report or rescale.")
+        return "nnx"
+    if isinstance(model, nn.Module):
+        if not isinstance(variables, Mapping) or "params" not in variables:
+            raise ValueError(
+                "a linen model needs `variables`, the dict returned by `model.init(...)` with a "
+                f"'params' collection; got {type(variables).__name__}."
+            )
+        if not _linen_kernel_paths(variables):
+            raise ValueError(f"`variables` of `model` {type(model).__name__} hold no `kernel` "
+                             "parameter; nothing to report or rescale.")
+        return "linen"
+    raise TypeError(
+        f"`model` must be a flax.linen.Module or a flax.nnx.Module, got {type(model).__name__}."
+    )
+
+
+def _check_batch(x: Any) -> jax.Array:
+    if not isinstance(x, jax.Array | np.ndarray):
+        raise TypeError(f"`x` must be an array (a data batch), got {type(x).__name__}.")
+    if x.ndim < 1 or x.shape[0] < 2:
+        raise ValueError(f"`x` must be a batch of at least 2 examples, got shape {x.shape}.")
+    if jnp.issubdtype(x.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError("`x` holds NaN or inf values; pass a finite data batch.")
+    return jnp.asarray(x)
+
+
+def _run_model(run: Callable[..., Any], x: jax.Array, what: str) -> Any:
+    try:
+        return run()
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"running the model on `x` of shape {x.shape} failed ({what}): {e}") from e
+
+
+# --------------------------------------------------------------------------------------------
+# observing layer outputs: linen
 
 
 def _linen_kernel_paths(variables: Mapping[str, Any]) -> list[Path]:
-    params = variables.get("params", {})
-    flat = _flatten(params)
+    flat = traverse_util.flatten_dict(dict(variables.get("params", {})))
     return [p[:-1] for p in flat if p[-1] == "kernel"]
 
 
-def _flatten(tree: Mapping[str, Any], prefix: Path = ()) -> dict[Path, Any]:
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, (*prefix, k)))
-        else:
-            out[(*prefix, k)] = v
-    return out
+def _linen_kernel(variables: Mapping[str, Any], path: Path) -> jax.Array:
+    return traverse_util.flatten_dict(dict(variables["params"]))[(*path, "kernel")]
 
 
 def _set_linen_kernel(variables: Mapping[str, Any], path: Path, value: jax.Array) -> dict:
-    def rebuild(tree, keys):
-        tree = dict(tree)
-        if len(keys) == 1:
-            tree[keys[0]] = value
-        else:
-            tree[keys[0]] = rebuild(tree[keys[0]], keys[1:])
-        return tree
-
-    return rebuild(variables, ("params", *path, "kernel"))
+    params = traverse_util.flatten_dict(dict(variables["params"]))
+    params[(*path, "kernel")] = value
+    return {**variables, "params": traverse_util.unflatten_dict(params)}
 
 
-def _linen_kernel(variables: Mapping[str, Any], path: Path) -> jax.Array:
-    tree = variables["params"]
-    for k in path:
-        tree = tree[k]
-    return tree["kernel"]
+def _linen_apply_kwargs(variables: Mapping[str, Any], kwargs: Mapping[str, Any],
+                        key: jax.Array) -> dict[str, Any]:
+    out = dict(kwargs)
+    mutable = [c for c in variables if c != "params"]
+    if mutable and "mutable" not in out:
+        out["mutable"] = mutable
+    if "rngs" not in out:
+        out["rngs"] = {"dropout": key}
+    return out
 
 
-def _linen_outputs(module: nn.Module, variables, x, deltas, apply_kwargs):
+def _linen_outputs(module: nn.Module, variables, x, deltas, kwargs, key):
     """Run `module` recording (and perturbing by `deltas`) each kernel layer's output."""
     layers = set(_linen_kernel_paths(variables))
     outputs: dict[Path, jax.Array] = {}
     order: list[Path] = []
 
-    def interceptor(next_fun, args, kwargs, context):
-        out = next_fun(*args, **kwargs)
+    def interceptor(next_fun, args, kw, context):
+        out = next_fun(*args, **kw)
         path = tuple(context.module.path)
         if context.method_name != "__call__" or path not in layers or not isinstance(
             out, jax.Array
@@ -93,34 +137,16 @@ def _linen_outputs(module: nn.Module, variables, x, deltas, apply_kwargs):
         outputs[path] = out
         return out
 
+    apply_kwargs = _linen_apply_kwargs(variables, kwargs, key)
     with nn.intercept_methods(interceptor):
         y = module.apply(variables, x, **apply_kwargs)
-    return y, {p: outputs[p] for p in order}
+    if "mutable" in apply_kwargs and apply_kwargs["mutable"]:
+        y = y[0]
+    return y, [(p, outputs[p]) for p in order]
 
 
-_HOOK_STATE: list[dict[str, Any]] = []
-_HOOKED: dict[type, type] = {}
-
-
-def _hooked_class(cls: type) -> type:
-    if cls not in _HOOKED:
-
-        def __call__(self, *args, **kwargs):
-            out = super(hooked, self).__call__(*args, **kwargs)
-            if _HOOK_STATE and isinstance(out, jax.Array):
-                state = _HOOK_STATE[-1]
-                path = state["paths"].get(id(self))
-                if path is not None:
-                    if state["deltas"] is not None and path in state["deltas"]:
-                        out = out + state["deltas"][path]
-                    if path not in state["outputs"]:
-                        state["order"].append(path)
-                    state["outputs"][path] = out
-            return out
-
-        hooked = type(cls.__name__, (cls,), {"__call__": __call__, "__module__": cls.__module__})
-        _HOOKED[cls] = hooked
-    return _HOOKED[cls]
+# --------------------------------------------------------------------------------------------
+# observing layer outputs: nnx
 
 
 def _nnx_layers(model: nnx.Module) -> list[tuple[Path, nnx.Module]]:
@@ -131,45 +157,32 @@ def _nnx_layers(model: nnx.Module) -> list[tuple[Path, nnx.Module]]:
     ]
 
 
-@contextlib.contextmanager
-def _nnx_hooks(model: nnx.Module, deltas) -> Iterator[dict[str, Any]]:
-    layers = _nnx_layers(model)
-    state = {"paths": {id(m): p for p, m in layers}, "deltas": deltas, "outputs": {},
-             "order": []}
-    originals = []
-    for _, mod in layers:
-        originals.append((mod, type(mod)))
-        object.__setattr__(mod, "__class__", _hooked_class(type(mod)))
-    _HOOK_STATE.append(state)
-    try:
-        yield state
-    finally:
-        _HOOK_STATE.pop()
-        for mod, cls in originals:
-            object.__setattr__(mod, "__class__", cls)
+def _recording(cls: type, path: Path, outputs: dict, order: list, deltas) -> type:
+    """A subclass of `cls` whose ``__call__`` records (and perturbs) its output under `path`."""
+
+    def __call__(self, *args, **kwargs):
+        out = cls.__call__(self, *args, **kwargs)
+        if isinstance(out, jax.Array):
+            if deltas is not None and path in deltas:
+                out = out + deltas[path]
+            if path not in outputs:
+                order.append(path)
+            outputs[path] = out
+        return out
+
+    return type(cls.__name__, (cls,), {"__call__": __call__, "__module__": cls.__module__})
 
 
-def _nnx_outputs(model: nnx.Module, x, deltas, apply_kwargs):
-    with _nnx_hooks(model, deltas) as state:
-        y = model(x, **apply_kwargs)
-    return y, {p: state["outputs"][p] for p in state["order"]}
-
-
-def _check_model(model: Any, variables: Any) -> str:
-    if isinstance(model, nnx.Module):
-        if variables is not None:
-            raise ValueError("`variables` must be None for an nnx model (its state is inside it).")
-        return "nnx"
-    if isinstance(model, nn.Module):
-        if not isinstance(variables, Mapping) or "params" not in variables:
-            raise ValueError(
-                "a linen model needs `variables`, the dict returned by `model.init(...)` with a "
-                f"'params' collection; got {type(variables).__name__}."
-            )
-        return "linen"
-    raise TypeError(
-        f"`model` must be a flax.linen.Module or a flax.nnx.Module, got {type(model).__name__}."
-    )
+def _nnx_outputs(model: nnx.Module, x, deltas, kwargs):
+    """Run a private copy of `model` (nnx.split/merge) whose kernel layers record their outputs."""
+    graphdef, state = nnx.split(model)
+    copy = nnx.merge(graphdef, state)
+    outputs: dict[Path, jax.Array] = {}
+    order: list[Path] = []
+    for path, mod in _nnx_layers(copy):
+        object.__setattr__(mod, "__class__", _recording(type(mod), path, outputs, order, deltas))
+    y = copy(x, **kwargs)
+    return y, [(p, outputs[p]) for p in order]
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,42 +203,68 @@ def lsuv(
 ) -> Any:
     """Layer-Sequential Unit-Variance initialization (Mishkin & Matas 2016).
 
-    For each kernel layer l in forward order: repeat ``W_l <- W_l * sqrt(target / Var(B_l))``, where
-    B_l is the layer's output on the batch `x`, until ``|Var(B_l) - target| <= tol * target`` or
-    `max_iters` rescalings. Biases are left as they are (the paper's are zero).
+    For each kernel layer l in the order the model calls them: repeat
+    ``W_l <- W_l * sqrt(target / Var(B_l))``, where B_l is the layer's output on the batch `x`,
+    until ``|Var(B_l) - target| <= tol * target`` or `max_iters` rescalings. Biases are left as they
+    are (the paper's are zero). With BatchNorm in training mode (``apply_kwargs={'train': True}``)
+    the layer outputs are those of training; a layer followed by a normalization is still rescaled
+    to the target, as in the paper.
 
     Args:
       model: a ``flax.linen.Module`` (then pass `variables`) or a ``flax.nnx.Module`` (updated in
         place and returned).
-      x: a data batch.
+      x: a data batch (finite, at least 2 examples).
       variables: linen only, the variables from ``model.init``.
       target: the output variance to reach (1.0 in the paper).
-      tol: relative tolerance on the variance.
+      tol: relative tolerance on the variance, in (0, 1).
       max_iters: the most rescalings per layer.
       reinit: an initializer to re-sample every kernel with first (the paper uses orthogonal:
         ``jwinit.orthogonal()``); needs `key`.
-      key: PRNG key for `reinit`.
+      key: PRNG key for `reinit` (and the 'dropout' rng of linen models).
       apply_kwargs: extra keyword arguments for the forward pass (e.g. ``train=False``).
 
     Returns:
       The new linen variables, or the nnx model.
 
+    Raises:
+      ValueError: a bad argument, a batch or model output with NaN/inf, or a layer whose output
+        variance is not finite (the model cannot be rescaled from there).
+
+    Examples:
+      >>> model = flax.linen.Sequential([flax.linen.Dense(64), flax.linen.tanh,
+      ...                                flax.linen.Dense(64)])
+      >>> x = jax.random.normal(jax.random.key(0), (128, 32))
+      >>> v = jwinit.lsuv(model, x, model.init(jax.random.key(1), x), tol=0.01)
+      >>> [round(s.variance, 1) for s in jwinit.signal_report(model, x, v).layers]
+      [1.0, 1.0]
+
     References:
       Mishkin & Matas 2016, "All you need is a good init", Algorithm 1.
     """
     kind = _check_model(model, variables)
-    if not (isinstance(target, int | float) and target > 0):
-        raise ValueError(f"`target` must be a positive number, got {target!r}.")
-    if not (isinstance(tol, int | float) and 0 < tol < 1):
-        raise ValueError(f"`tol` must be in (0, 1), got {tol!r}.")
-    if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
-        raise ValueError(f"`max_iters` must be a positive int, got {max_iters!r}.")
-    if reinit is not None and (key is None or not callable(reinit)):
-        raise ValueError("`reinit` must be an initializer and needs a `key`.")
+    x = _check_batch(x)
+    target = float(check_real(target, "target", low=0.0, low_open=True))
+    tol = float(check_real(tol, "tol", low=0.0, high=1.0, low_open=True, high_open=True))
+    max_iters = check_int(max_iters, "max_iters", minimum=1)
+    if reinit is not None:
+        check_callable_init(reinit, "reinit")
+        if key is None:
+            raise ValueError("`reinit` needs a `key` to sample the new kernels with.")
+    key = jax.random.key(0) if key is None else typed_key(key, "lsuv")
     kwargs = dict(apply_kwargs or {})
     if kind == "linen":
         return _lsuv_linen(model, dict(variables), x, target, tol, max_iters, reinit, key, kwargs)
     return _lsuv_nnx(model, x, target, tol, max_iters, reinit, key, kwargs)
+
+
+def _rescale_factor(var: float, target: float, tol: float, path: Path) -> float | None:
+    """sqrt(target / var), or None when `var` is within tolerance."""
+    if not math.isfinite(var):
+        raise ValueError(f"layer {'/'.join(map(str, path))}: its output variance is {var} on the "
+                         "batch; LSUV cannot rescale a non-finite output.")
+    if abs(var - target) <= tol * target or var == 0:
+        return None
+    return math.sqrt(target / var)
 
 
 def _lsuv_linen(module, variables, x, target, tol, max_iters, reinit, key, kwargs):
@@ -238,19 +277,25 @@ def _lsuv_linen(module, variables, x, target, tol, max_iters, reinit, key, kwarg
 
     @jax.jit
     def variances(v):
-        _, outs = _linen_outputs(module, v, x, None, kwargs)
-        return {p: jnp.var(o.astype(jnp.float32)) for p, o in outs.items()}
+        y, outs = _linen_outputs(module, v, x, None, kwargs, key)
+        return y, [jnp.var(o.astype(jnp.float32)) for _, o in outs]
 
-    order = list(variances(variables))
-    for p in order:
+    order: list[Path] = []
+
+    def call_order(v):
+        order[:] = [p for p, _ in _linen_outputs(module, v, x, None, kwargs, key)[1]]
+        return jnp.zeros(())
+
+    jax.eval_shape(call_order, variables)
+    _check_output(_run_model(lambda: variances(variables)[0], x, "lsuv"))
+    for i, p in enumerate(order):
         for _ in range(max_iters):
-            var = float(variances(variables)[p])
-            if abs(var - target) <= tol * target or not math.isfinite(var) or var == 0:
+            factor = _rescale_factor(float(variances(variables)[1][i]), target, tol, p)
+            if factor is None:
                 break
             k = _linen_kernel(variables, p)
-            scale = jnp.asarray(math.sqrt(target / var), jnp.float32)
-            variables = _set_linen_kernel(variables, p, (k.astype(jnp.float32) * scale)
-                                          .astype(k.dtype))
+            variables = _set_linen_kernel(
+                variables, p, (k.astype(jnp.float32) * factor).astype(k.dtype))
     return variables
 
 
@@ -260,18 +305,29 @@ def _lsuv_nnx(model, x, target, tol, max_iters, reinit, key, kwargs):
         for i, (_, mod) in enumerate(layers):
             k = mod.kernel[...]
             mod.kernel[...] = reinit(jax.random.fold_in(key, i), k.shape, k.dtype)
-    _, outs = _nnx_outputs(model, x, None, kwargs)
+    y, outs = _run_model(lambda: _nnx_outputs(model, x, None, kwargs), x, "lsuv")
+    _check_output(y)
     by_path = dict(layers)
-    for p in outs:
+    for i, (p, _) in enumerate(outs):
         mod = by_path[p]
         for _ in range(max_iters):
             _, outs_now = _nnx_outputs(model, x, None, kwargs)
-            var = float(jnp.var(outs_now[p].astype(jnp.float32)))
-            if abs(var - target) <= tol * target or not math.isfinite(var) or var == 0:
+            factor = _rescale_factor(float(jnp.var(outs_now[i][1].astype(jnp.float32))), target,
+                                     tol, p)
+            if factor is None:
                 break
             k = mod.kernel[...]
-            mod.kernel[...] = (k.astype(jnp.float32) * math.sqrt(target / var)).astype(k.dtype)
+            mod.kernel[...] = (k.astype(jnp.float32) * factor).astype(k.dtype)
     return model
+
+
+def _check_output(y: Any) -> jax.Array:
+    if not isinstance(y, jax.Array):
+        raise TypeError(f"the model output must be an array, got {type(y).__name__}.")
+    if not bool(jnp.all(jnp.isfinite(y))):
+        raise ValueError("the model output holds NaN or inf on `x` at this initialization; check "
+                         "the weights' scale (the signal overflows) before reporting or LSUV.")
+    return y
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,21 +399,33 @@ def signal_report(
 
     Args:
       model: a linen Module (with `variables`) or an nnx Module.
-      x: an input batch.
+      x: an input batch (finite, at least 2 examples).
       variables: linen only, from ``model.init``.
       key: PRNG key for the Gaussian output cotangent (default ``jax.random.key(0)``).
-      apply_kwargs: extra keyword arguments for the forward pass.
+      apply_kwargs: extra keyword arguments for the forward pass (e.g. ``{'train': True}``).
 
     Returns:
-      A `SignalReport`, one `LayerSignal` per kernel layer in forward order.
+      A `SignalReport`, one `LayerSignal` per kernel layer in the order the model calls them.
+
+    Raises:
+      ValueError, TypeError: a bad argument, or a batch or model output with NaN/inf.
+
+    Examples:
+      >>> model = flax.linen.Sequential([flax.linen.Dense(256, kernel_init=jwinit.he_normal()),
+      ...                                flax.linen.relu, flax.linen.Dense(256)])
+      >>> x = jax.random.normal(jax.random.key(0), (512, 256))
+      >>> r = jwinit.signal_report(model, x, model.init(jax.random.key(1), x))
+      >>> [s.path for s in r.layers]
+      [('layers_0',), ('layers_2',)]
     """
     kind = _check_model(model, variables)
+    x = _check_batch(x)
     kwargs = dict(apply_kwargs or {})
-    key = jax.random.key(0) if key is None else key
+    key = jax.random.key(0) if key is None else typed_key(key, "signal_report")
 
     if kind == "linen":
         def run(deltas):
-            return _linen_outputs(model, variables, x, deltas, kwargs)
+            return _linen_outputs(model, variables, x, deltas, kwargs, key)
 
         kernels = {p: _linen_kernel(variables, p) for p in _linen_kernel_paths(variables)}
     else:
@@ -366,11 +434,10 @@ def signal_report(
 
         kernels = {p: m.kernel[...] for p, m in _nnx_layers(model)}
 
-    y, outs = run(None)
-    if not isinstance(y, jax.Array):
-        raise TypeError(f"the model output must be an array, got {type(y).__name__}.")
+    y, outs = _run_model(lambda: run(None), x, "signal_report")
+    _check_output(y)
     g = jax.random.normal(key, y.shape, jnp.float32).astype(y.dtype)
-    zeros = {p: jnp.zeros_like(o) for p, o in outs.items()}
+    zeros = {p: jnp.zeros_like(o) for p, o in outs}
 
     def pairing(deltas):
         out, _ = run(deltas)
@@ -378,7 +445,7 @@ def signal_report(
 
     grads = jax.grad(pairing)(zeros)
     layers = []
-    for p, o in outs.items():
+    for p, o in outs:
         o32 = o.astype(jnp.float32)
         k = kernels[p]
         layers.append(LayerSignal(

@@ -55,6 +55,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jwinit._checks import check_choice, check_int
+from jwinit._sampling import flat, sample_normal, sample_symmetric_uniform
+from jwinit._truncnorm import truncnorm_moments
 from jwinit._types import (
     DTypeLike,
     Initializer,
@@ -63,10 +66,10 @@ from jwinit._types import (
     is_complex,
     make_initializer,
     prod,
+    real_dtype,
 )
-from jwinit.distributions import sample_normal, sample_symmetric_uniform, truncnorm_moments, zeros
-from jwinit.fans import fan_spec
-from jwinit.structured import _flat
+from jwinit.distributions import zeros
+from jwinit.fans import LAYOUTS, fan_spec
 from jwinit.variance import glorot_uniform, lecun_normal
 
 __all__ = [
@@ -85,7 +88,6 @@ __all__ = [
     "equinox_linear",
 ]
 
-_LAYOUTS = ("flax", "torch", "equinox")
 _TRUNC_VAR = truncnorm_moments(-2.0, 2.0)[1]  # 0.7737: Var of N(0, 1) truncated to [-2, 2]
 
 
@@ -112,20 +114,6 @@ class RecurrentInit(NamedTuple):
 # helpers
 
 
-def _check_int(value: Any, argument: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{argument}` must be an int, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{argument}` must be an int >= {minimum}, got {value}.")
-    return int(value)
-
-
-def _check_layout(layout: Any, name: str) -> str:
-    if layout not in _LAYOUTS:
-        raise ValueError(f"`layout` of `{name}` must be one of {_LAYOUTS}, got {layout!r}.")
-    return layout
-
-
 def _uniform(
     bound: float,
     name: str,
@@ -141,9 +129,9 @@ def _uniform(
 
     def one(key, shape, cd):
         if is_complex(cd):
-            z = _flat(sample_symmetric_uniform, key, shape, cd)
+            z = flat(sample_symmetric_uniform, key, shape, cd)
             return z * jnp.array(b / math.sqrt(3), cd)
-        return _flat(jax.random.uniform, key, shape, cd, -b, b)
+        return flat(jax.random.uniform, key, shape, cd, -b, b)
 
     def sample(key, shape, dtype):
         cd = compute_dtype(dtype)
@@ -184,8 +172,8 @@ def _fan_in_check(expected: int, layout: str, name: str, what: str):
 
 def _fan_in_uniform_layer(name: str, in_features: Any, layout: Any, dtype: Any) -> LayerInit:
     """Kernel and bias both U(+-1/sqrt(in_features)) (PyTorch Linear, Equinox Linear)."""
-    n = _check_int(in_features, "in_features")
-    _check_layout(layout, name)
+    n = check_int(in_features, "in_features", minimum=1)
+    check_choice(layout, "layout", LAYOUTS, name=name)
     check, fans = _fan_in_check(n, layout, name, f"in_features={n}")
     bound = 1 / math.sqrt(n)
     return LayerInit(
@@ -208,7 +196,7 @@ def torch_bias(fan_in: int, dtype: DTypeLike = None) -> Initializer:
     Examples:
       >>> dense = flax.linen.Dense(10, bias_init=jwinit.presets.torch_bias(784))
     """
-    n = _check_int(fan_in, "fan_in")
+    n = check_int(fan_in, "fan_in", minimum=1)
     return _uniform(1 / math.sqrt(n), "torch_bias", dtype)
 
 
@@ -260,8 +248,8 @@ def torch_conv(
     Examples:
       >>> conv = flax.linen.Conv(64, (3, 3), **jwinit.presets.torch_conv(32, (3, 3))._asdict())
     """
-    c_in = _check_int(in_channels, "in_channels")
-    g = _check_int(groups, "groups")
+    c_in = check_int(in_channels, "in_channels", minimum=1)
+    g = check_int(groups, "groups", minimum=1)
     if c_in % g:
         raise ValueError(f"`groups`={g} must divide `in_channels`={c_in}.")
     if isinstance(kernel_size, numbers.Integral) or not isinstance(kernel_size, Sequence):
@@ -269,10 +257,10 @@ def torch_conv(
             f"`kernel_size` must be a sequence of ints such as (3, 3), got {kernel_size!r} (an "
             "int would not say how many spatial dimensions the kernel has)."
         )
-    ks = tuple(_check_int(k, "kernel_size") for k in kernel_size)
+    ks = tuple(check_int(k, "kernel_size", minimum=1) for k in kernel_size)
     if not 1 <= len(ks) <= 3:
         raise ValueError(f"`kernel_size` must have 1 to 3 entries, got {kernel_size!r}.")
-    _check_layout(layout, "torch_conv")
+    check_choice(layout, "layout", LAYOUTS, name="torch_conv")
     if layout == "equinox":
         layout = "torch"
     fan_in = c_in // g * prod(ks)
@@ -315,7 +303,7 @@ def torch_embedding(dtype: DTypeLike = None) -> Initializer:
     """
 
     def sample(key, shape, dtype):
-        return _flat(sample_normal, key, shape, compute_dtype(dtype))
+        return flat(sample_normal, key, shape, compute_dtype(dtype))
 
     def describe(shape, dtype):
         return {"distribution": "normal", "mean": 0.0, "variance": 1.0,
@@ -350,7 +338,7 @@ def torch_rnn(hidden_size: int, *, fuse_biases: bool = True, dtype: DTypeLike = 
     Examples:
       >>> cell = flax.linen.LSTMCell(128, **jwinit.presets.torch_rnn(128)._asdict())
     """
-    h = _check_int(hidden_size, "hidden_size")
+    h = check_int(hidden_size, "hidden_size", minimum=1)
     if not isinstance(fuse_biases, bool):
         raise TypeError(f"`fuse_biases` must be a bool, got {fuse_biases!r}.")
     k = 1 / math.sqrt(h)
@@ -412,10 +400,10 @@ def haiku_linear(dtype: DTypeLike = None) -> LayerInit:
         cd = compute_dtype(dtype)
         s = 1 / math.sqrt(max(spec.fans(shape)[0], 1))
         if is_complex(cd):
-            rd = jnp.zeros((), cd).real.dtype
-            z = _flat(_truncated_normal, key, (2, *shape), rd)
+            rd = real_dtype(cd)
+            z = flat(_truncated_normal, key, (2, *shape), rd)
             return jax.lax.complex(z[0] * jnp.array(s, rd), z[1] * jnp.array(s, rd))
-        return jnp.array(s, cd) * _flat(_truncated_normal, key, shape, cd)
+        return jnp.array(s, cd) * flat(_truncated_normal, key, shape, cd)
 
     def describe(shape, dtype):
         fan_in, fan_out = spec.fans(shape)

@@ -19,7 +19,6 @@ of :func:`orthogonal` and :func:`delta_orthogonal` equal ``jax.nn.initializers``
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jwinit._builders import deterministic_moments, named_identity
+from jwinit._checks import check_axes, check_int, check_real, normalize_axis
+from jwinit._sampling import flat
 from jwinit._types import DTypeLike, Initializer, Shape, compute_dtype, make_initializer, prod
-from jwinit.distributions import check_real
 from jwinit.registry import register
 
 __all__ = [
@@ -45,54 +46,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# sampling helper
-
-
-def _flat(sampler, key: jax.Array, shape: Shape, *args: Any) -> jax.Array:
-    """``sampler(key, shape, *args)`` drawn as a flat vector and reshaped.
-
-    The values are identical (JAX's threefry bits are laid out in row-major order, with or
-    without ``jax_threefry_partitionable``); XLA's CPU compiler is up to 10x slower on some
-    multi-dimensional random shapes such as conv kernels (3, 3, 8, 16).
-    """
-    return jnp.reshape(sampler(key, (prod(shape),), *args), shape)
-
-
-# --------------------------------------------------------------------------------------------
 # argument checks
-
-
-def _check_int(value: Any, argument: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{argument}` must be an int, got {value!r}.")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{argument}` must be an int >= {minimum}, got {value}.")
-    return int(value)
-
-
-def _axes(value: Any, argument: str) -> tuple[int, ...]:
-    if isinstance(value, bool):
-        raise TypeError(f"`{argument}` must be an int or a sequence of ints, got {value!r}.")
-    if isinstance(value, numbers.Integral):
-        return (int(value),)
-    try:
-        out = tuple(value)
-    except TypeError:
-        raise TypeError(
-            f"`{argument}` must be an int or a sequence of ints, got {value!r}."
-        ) from None
-    for a in out:
-        _check_int(a, argument)
-    return tuple(int(a) for a in out)
-
-
-def _norm_axis(axis: int, ndim: int, argument: str, shape: Shape, name: str) -> int:
-    if not -ndim <= axis < ndim:
-        raise ValueError(
-            f"`{argument}`={axis} is out of range for a weight of shape {shape} (rank {ndim}) "
-            f"in `{name}`; legal: {-ndim} .. {ndim - 1}."
-        )
-    return axis % ndim
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,8 +61,8 @@ def _orthogonal_layout(shape: Shape, column_axis: int, batch_axis: tuple[int, ..
             f"`{name}` needs a weight of rank >= 2, got shape {shape}; an orthogonal matrix has "
             "rows and columns (use `normal`/`zeros` for biases)."
         )
-    col = _norm_axis(column_axis, ndim, "column_axis", shape, name)
-    batch = tuple(_norm_axis(a, ndim, "batch_axis", shape, name) for a in batch_axis)
+    col = normalize_axis(column_axis, ndim, "column_axis", shape, name=name)
+    batch = tuple(normalize_axis(a, ndim, "batch_axis", shape, name=name) for a in batch_axis)
     if len(set(batch)) != len(batch) or col in batch:
         raise ValueError(
             f"`batch_axis`={batch_axis} must name distinct axes other than `column_axis`="
@@ -179,9 +133,9 @@ def orthogonal(
       deep linear neural networks"; Mezzadri 2007, "How to generate random matrices from the
       classical compact groups".
     """
-    check_real(scale, "scale", positive=True)
-    _check_int(column_axis, "column_axis")
-    batch = _axes(batch_axis, "batch_axis")
+    check_real(scale, "scale", low=0, low_open=True)
+    check_int(column_axis, "column_axis")
+    batch = check_axes(batch_axis, "batch_axis")
     name = "orthogonal"
 
     def check_shape(shape):
@@ -261,8 +215,8 @@ def delta_orthogonal(
       Xiao, Bahri, Sohl-Dickstein, Schoenholz & Pennington 2018, "Dynamical Isometry and a Mean
       Field Theory of CNNs: How to Train 10,000-Layer Vanilla Convolutional Neural Networks".
     """
-    check_real(scale, "scale", positive=True)
-    _check_int(column_axis, "column_axis")
+    check_real(scale, "scale", low=0, low_open=True)
+    check_int(column_axis, "column_axis")
     if column_axis not in (-2, -1, 0, 1):
         raise ValueError(
             f"`column_axis` of `delta_orthogonal` indexes the (in, out) centre matrix and must be "
@@ -307,46 +261,6 @@ def delta_orthogonal(
 # identity, dirac
 
 
-def _deterministic_moments(count: int, value: float, size: int, total: float | None = None):
-    """Mean and variance over the entries of an array with `count` entries of modulus |value|
-    (summing to `total`, default count * value) and zeros elsewhere."""
-    if size == 0:
-        return 0.0, 0.0
-    total = count * value if total is None else total
-    mean = total / size
-    return mean, max(count * value * value / size - mean * mean, 0.0)
-
-
-def _identity(gain: Any, dtype: DTypeLike, name: str) -> Initializer:
-    check_real(gain, "gain")
-    g = float(gain)
-
-    def check_shape(shape):
-        if len(shape) < 2:
-            raise ValueError(
-                f"`{name}` needs a weight of rank >= 2 (..., in, out), got shape {shape}."
-            )
-
-    def sample(key, shape, dtype):
-        cd = compute_dtype(dtype)
-        eye_ = jnp.eye(shape[-2], shape[-1], dtype=cd) * jnp.array(g, cd)
-        return jnp.broadcast_to(eye_, shape)
-
-    def describe(shape, dtype):
-        check_shape(shape)
-        n, m = shape[-2:]
-        k = min(n, m)
-        mean, var = _deterministic_moments(k * prod(shape[:-2]), g, prod(shape))
-        lo, hi = (g, g) if k == n * m else (min(0.0, g), max(0.0, g))
-        return {"distribution": "identity", "mean": mean, "variance": var, "bounds": (lo, hi),
-                "gain": g, "deterministic": True}
-
-    return make_initializer(
-        sample, name=name, dtype=dtype, describe=describe, check_shape=check_shape,
-        params={"gain": gain},
-    )
-
-
 @register(
     aliases=("eye",), distribution="deterministic: gain * I (rectangular, batched)",
     variance="gain^2 min(n, m) / (n m) - mean^2 (over entries)",
@@ -379,7 +293,7 @@ def identity(gain: Any = 1.0, dtype: DTypeLike = None) -> Initializer:
       Le, Jaitly & Hinton 2015, "A Simple Way to Initialize Recurrent Networks of Rectified
       Linear Units".
     """
-    return _identity(gain, dtype, "identity")
+    return named_identity(gain, dtype, "identity")
 
 
 eye = identity
@@ -438,7 +352,7 @@ def dirac(
       PyTorch ``torch.nn.init.dirac_``; Zagoruyko & Komodakis 2017, "DiracNets: Training Very
       Deep Neural Networks Without Skip-Connections".
     """
-    _check_int(groups, "groups", minimum=1)
+    check_int(groups, "groups", minimum=1)
     if layout not in _CONV_LAYOUTS:
         raise ValueError(f"`layout` of `dirac` must be one of {_CONV_LAYOUTS}, got {layout!r}.")
     if centre not in _CENTRES:
@@ -480,7 +394,7 @@ def dirac(
     def describe(shape, dtype):
         check_shape(shape)
         c, _, _, k = taps(shape)
-        mean, var = _deterministic_moments(groups * k, 1.0, prod(shape))
+        mean, var = deterministic_moments(groups * k, 1.0, prod(shape))
         return {"distribution": "dirac", "mean": mean, "variance": var, "bounds": (0.0, 1.0),
                 "centre": c, "groups": groups, "deterministic": True}
 
@@ -529,13 +443,13 @@ def sparse(sparsity: Any, stddev: Any = 0.01, dtype: DTypeLike = None) -> Initia
       Martens 2010, "Deep learning via Hessian-free optimization"; PyTorch
       ``torch.nn.init.sparse_``.
     """
-    check_real(sparsity, "sparsity", nonneg=True)
+    check_real(sparsity, "sparsity", low=0)
     if float(sparsity) > 1:
         raise ValueError(
             f"`sparsity` is the fraction of zeros per column and must be in [0, 1], got "
             f"{sparsity}."
         )
-    check_real(stddev, "stddev", positive=True)
+    check_real(stddev, "stddev", low=0, low_open=True)
     name = "sparse"
 
     def zeros_per_column(shape):
@@ -552,7 +466,7 @@ def sparse(sparsity: Any, stddev: Any = 0.01, dtype: DTypeLike = None) -> Initia
         cd = compute_dtype(dtype)
         rows, zeros = zeros_per_column(shape)
         k_w, k_mask = jax.random.split(key)
-        w = _flat(jax.random.normal, k_w, shape, cd) * jnp.array(stddev, cd)
+        w = flat(jax.random.normal, k_w, shape, cd) * jnp.array(stddev, cd)
         # A uniformly random permutation of the rows in every column; the first `zeros` ranks
         # are dropped (argsort is a permutation, so the count is exact even with ties).
         u = jax.random.uniform(k_mask, (rows, shape[-1]), jnp.float32)
@@ -692,10 +606,10 @@ def zer_o(dtype: DTypeLike = None, *, constant: str = "paper") -> Initializer:
         size = prod(shape)
         if m is None:
             k = min(n_in, n_out)
-            mean, var = _deterministic_moments(k, 1.0, size)
+            mean, var = deterministic_moments(k, 1.0, size)
             lo, hi = (1.0, 1.0) if k == size else (0.0, 1.0)
         else:
-            mean, var = _deterministic_moments(n_in * n_out, c, size,
+            mean, var = deterministic_moments(n_in * n_out, c, size,
                                                total=c * _hadamard_sum(n_in, n_out))
             lo, hi = -c, c
         out = {"distribution": "zer_o", "mean": mean, "variance": var, "bounds": (lo, hi),

@@ -16,12 +16,14 @@ On several hosts (after ``jax.distributed.initialize()``) the (program, seed) wo
 round-robin by ``jax.process_index()``; each process runs its share on its local devices and
 returns (and writes) its own rows.
 
-Rows are plain dicts (JSON-ready): ``scheme, activation, depth, width, batch, input_dim, seed,
-precision, sigma_w2, sigma_b2, input_correlation``, the per-layer lists ``forward, backward, mean,
-variance, channel_sq_mean, channel_var, dead, saturated, correlation`` and the summaries
-``log_forward = log(forward[-1] / forward[0])`` and ``log_backward = log(backward[0] /
-backward[-1])``. With ``out=`` they are appended to a JSON-lines file as each program finishes, and
-``resume=True`` skips the cells already there.
+Rows are plain dicts (JSON-ready): the cell ``scheme, activation, depth, width, seed``, what else
+changes its values ``bias, key, batch, input_dim, precision, input_correlation,
+saturation_threshold, statistics`` (`CELL_FIELDS` together), ``sigma_w2, sigma_b2``, the per-layer
+lists of every statistic of `jwinit.probe.TABLE` (``forward, mean, variance, channel_sq_mean,
+channel_var, dead, saturated, correlation, backward``) and the summaries ``log_forward =
+log(forward[-1] / forward[0])`` and ``log_backward = log(backward[0] / backward[-1])``. With
+``out=`` they are appended to a JSON-lines file (standard JSON) as each program finishes, and
+``resume=True`` reuses the rows already there whose every `CELL_FIELDS` value matches.
 
 References:
   Schoenholz et al. 2017 (phase diagrams over (sigma_w2, sigma_b2)); Brock et al. 2021 (signal
@@ -30,10 +32,7 @@ References:
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import math
-import numbers
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -43,129 +42,36 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jwinit import probe as _probe
-from jwinit._jsonl import append_rows, read_rows
+from jwinit._cells import ResumableCells
+from jwinit._checks import check_bool, check_callable_init, check_initializer, check_int
 from jwinit.activations import Activation
-from jwinit.probe import STATS, Config, Member, ProbeResult
+from jwinit.probe import STATS, ProbeOptions, ProbeResult
+from jwinit.probe._program import (
+    CPU_MATMUL_ROWS,
+    Config,
+    Member,
+    canonical_members,
+    program,
+    resolve_activation,
+    seed_keys,
+    single_key,
+)
+from jwinit.schemes import (
+    Scheme,
+    is_number,
+    named_closure,
+    parse_pair,
+    parse_scheme,
+    resolve_scheme,
+    unit_closures,
+)
 
 __all__ = ["sweep", "plan", "Task", "Scheme", "summarize", "results_from_rows", "default_mesh",
-           "parse_scheme", "parse_pair"]
+           "parse_scheme", "parse_pair", "CELL_FIELDS"]
 
-_CELL = ("scheme", "activation", "depth", "width", "seed")
-
-
-@dataclasses.dataclass(frozen=True)
-class Scheme:
-    """A resolved scheme: a label, the closures, and the scale of one row.
-
-    Attributes:
-      label: the name rows carry.
-      kernel: the kernel closure (for mean-field pairs, the unit-variance fan-in normal).
-      bias: the bias closure or None.
-      gain_w, gain_b: multipliers of the sampled weights and biases (1 for closures;
-        sqrt(sigma_w2) and sqrt(sigma_b2) for mean-field pairs).
-      sigma_w2, sigma_b2: effective mean-field variances when known.
-      mean_field: whether the scheme is a (sigma_w2, sigma_b2) pair (pairs with one activation
-        share a program member and are vmapped over their gains).
-    """
-
-    label: str
-    kernel: Callable[..., Any]
-    bias: Callable[..., Any] | None
-    gain_w: float = 1.0
-    gain_b: float = 1.0
-    sigma_w2: float | None = None
-    sigma_b2: float | None = None
-    mean_field: bool = False
-
-
-_UNIT: dict[str, Callable[..., Any]] = {}
-
-
-def _unit_closures() -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """One shared (kernel, bias) pair for mean-field schemes, so their programs are cached."""
-    if not _UNIT:
-        from jwinit.distributions import normal
-        from jwinit.variance import variance_scaling
-
-        _UNIT["kernel"] = variance_scaling(1.0, "fan_in", "normal")
-        _UNIT["bias"] = normal(1.0)
-    return _UNIT["kernel"], _UNIT["bias"]
-
-
-_NAMED: dict[tuple[str, tuple[tuple[str, Any], ...]], Callable[..., Any]] = {}
-
-
-def _named_closure(name: str, kwargs: Mapping[str, Any], argument: str) -> Callable[..., Any]:
-    from jwinit import registry
-
-    key = (name, tuple(sorted(kwargs.items())))
-    if key not in _NAMED:
-        try:
-            _NAMED[key] = registry.make(name, **kwargs)
-        except ValueError as e:
-            raise ValueError(f"`{argument}`: {e}") from None
-        except TypeError as e:
-            raise TypeError(
-                f"`{argument}`: bad arguments {dict(kwargs)} for {name!r}: {e}"
-            ) from None
-    return _NAMED[key]
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else repr(v) if isinstance(v, str) else str(v)
-
-
-def _closure_label(init: Callable[..., Any]) -> str:
-    from jwinit._types import info_of
-
-    info = info_of(init)
-    if info is None:
-        return getattr(init, "__name__", type(init).__name__)
-    shown = {k: v for k, v in info.params.items() if info.name in ("normal", "uniform", "constant",
-                                                                      "truncated_normal",
-                                                                      "variance_scaling")}
-    if not shown:
-        return info.name
-    return f"{info.name}({', '.join(f'{k}={_fmt(v)}' for k, v in shown.items())})"
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def resolve_scheme(spec: Any, bias: Any, width: int, *, label: str | None = None,
-                   argument: str = "schemes") -> Scheme:
-    """A `Scheme` from a registry name, ``(name, kwargs)``, a closure or a mean-field pair."""
-    if isinstance(spec, tuple) and len(spec) == 2 and all(_is_number(v) for v in spec):
-        sw2, sb2 = float(spec[0]), float(spec[1])
-        if not (sw2 > 0 and sb2 >= 0 and math.isfinite(sw2) and math.isfinite(sb2)):
-            raise ValueError(
-                f"`{argument}`: a mean-field pair (sigma_w2, sigma_b2) needs sigma_w2 > 0 and "
-                f"sigma_b2 >= 0, got {spec}."
-            )
-        kernel, unit_bias = _unit_closures()
-        return Scheme(
-            label=label or f"sw2={sw2:g},sb2={sb2:g}", kernel=kernel,
-            bias=unit_bias if sb2 > 0 else None, gain_w=math.sqrt(sw2), gain_b=math.sqrt(sb2),
-            sigma_w2=sw2, sigma_b2=sb2, mean_field=True,
-        )
-    if isinstance(spec, str):
-        kernel, name = _named_closure(spec, {}, argument), spec
-    elif (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str)
-          and isinstance(spec[1], Mapping)):
-        kernel = _named_closure(spec[0], spec[1], argument)
-        name = f"{spec[0]}({', '.join(f'{k}={_fmt(v)}' for k, v in spec[1].items())})"
-    elif callable(spec):
-        kernel, name = spec, _closure_label(spec)
-    else:
-        raise TypeError(
-            f"`{argument}` entries must be a registry name ('he_normal'), a (name, kwargs) pair, "
-            f"an initializer closure or a (sigma_w2, sigma_b2) pair, got {type(spec).__name__} "
-            f"{spec!r}."
-        )
-    sw2, sb2 = _probe.effective_sigmas(kernel, bias, width)
-    return Scheme(label=label or name, kernel=kernel, bias=bias, sigma_w2=sw2, sigma_b2=sb2)
+#: The row fields that identify a cell: everything that changes the values of a row.
+CELL_FIELDS = ("scheme", "activation", "depth", "width", "seed", "bias", "key", "batch",
+               "input_dim", "precision", "input_correlation", "saturation_threshold", "statistics")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +94,7 @@ class Task:
       seeds: the seeds this process runs (before padding to the mesh size).
       key: the base key.
       mesh: the device mesh the seed axis is sharded over.
+      fixed: the row fields every row of this task shares (key, options).
     """
 
     config: Config
@@ -195,6 +102,7 @@ class Task:
     seeds: list[int]
     key: jax.Array
     mesh: Mesh
+    fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def arguments(self) -> tuple[jax.Array, jax.Array, jax.Array]:
         """(keys, gain_w, gain_b): the seed keys padded to a multiple of the mesh size."""
@@ -204,7 +112,7 @@ class Task:
         while len(padded) % size:
             padded.append(extra)
             extra += 1
-        keys = _probe.seed_keys(self.key, padded)
+        keys = seed_keys(self.key, padded)
         rows = self.config.num_rows
         gw, gb = np.ones(rows, np.float32), np.ones(rows, np.float32)
         starts = np.cumsum([0] + [m.rows for m in self.config.members])
@@ -218,7 +126,7 @@ class Task:
         return keys, jnp.asarray(gw), jnp.asarray(gb)
 
     def program(self) -> Callable[..., Any]:
-        return _probe.program(self.config, self.mesh)
+        return program(self.config, self.mesh)
 
     def lower(self) -> Any:
         """``jit(...).lower(...)`` of this task's program (``.compile()`` compiles it anew)."""
@@ -239,24 +147,23 @@ class Task:
         for c in self.cells:
             r = int(starts[c.member] + c.row)
             for i, seed in enumerate(self.seeds):
-                out.append(_row(c, cfg, seed, stats[i, :, r, :], back[i, :, r]))
+                out.append(_row(c, cfg, self.fixed, seed, stats[i, :, r, :], back[i, :, r]))
         return out
 
 
-def _row(cell: Cell, cfg: Config, seed: int, stats: np.ndarray, back: np.ndarray
-         ) -> dict[str, Any]:
+def _row(cell: Cell, cfg: Config, fixed: Mapping[str, Any], seed: int, stats: np.ndarray,
+         back: np.ndarray) -> dict[str, Any]:
     row: dict[str, Any] = {
         "scheme": cell.scheme.label,
         "activation": cell.activation.label,
         "depth": cfg.depth,
         "width": cfg.width,
-        "batch": cfg.batch,
-        "input_dim": cfg.input_dim,
         "seed": int(seed),
-        "precision": cfg.precision,
+        "bias": cell.scheme.bias_label,
+        **fixed,
+        "input_dim": cfg.input_dim,
         "sigma_w2": cell.scheme.sigma_w2,
         "sigma_b2": cell.scheme.sigma_b2,
-        "input_correlation": cfg.input_correlation,
     }
     for i, name in enumerate(STATS):
         row[name] = [float(v) for v in stats[:, i]]
@@ -293,7 +200,7 @@ def _as_list(value: Any, argument: str) -> list[Any]:
         raise ValueError(f"`{argument}` must be given.")
     if isinstance(value, str | int) or callable(value) or (
         isinstance(value, tuple) and len(value) == 2
-        and (all(_is_number(v) for v in value)
+        and (all(is_number(v) for v in value)
              or (isinstance(value[0], str) and isinstance(value[1], Mapping)))
     ):
         return [value]
@@ -307,18 +214,14 @@ def _as_list(value: Any, argument: str) -> list[Any]:
 
 
 def _seeds(seeds: Any) -> list[int]:
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        return list(range(_probe._check_int(seeds, "seeds")))
-    try:
-        out = [int(s) for s in seeds]
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"`seeds` must be a count (int >= 1) or a sequence of ints >= 0, got {seeds!r}."
-        ) from None
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
+        return list(range(check_int(seeds, "seeds", minimum=1)))
+    legal = "a count (int >= 1) or a non-empty sequence of distinct ints >= 0"
+    if isinstance(seeds, str | bool) or not hasattr(seeds, "__iter__"):
+        raise TypeError(f"`seeds` must be {legal}, got {seeds!r}.")
+    out = [check_int(s, "seeds") for s in seeds]
     if not out or any(s < 0 for s in out) or len(set(out)) != len(out):
-        raise ValueError(
-            f"`seeds` must be a non-empty sequence of distinct ints >= 0, got {seeds!r}."
-        )
+        raise ValueError(f"`seeds` must be {legal}, got {seeds!r}.")
     return out
 
 
@@ -344,24 +247,18 @@ def plan(
     process_count: int | None = None,
 ) -> list[Task]:
     """The tasks (one compiled program each) `sweep` runs on this process; see `sweep`."""
-    key = _probe._typed_key(key, "sweep")
-    depths = [_probe._check_int(d, "depths") for d in _as_list(depths, "depths")]
-    widths = [_probe._check_int(w, "widths") for w in _as_list(widths, "widths")]
-    batch = _probe._check_int(batch, "batch")
+    key = single_key(key, "sweep")
+    depths = [check_int(d, "depths", minimum=1) for d in _as_list(depths, "depths")]
+    widths = [check_int(w, "widths", minimum=1) for w in _as_list(widths, "widths")]
     seed_list = _seeds(seeds)
-    if input_dim is not None:
-        input_dim = _probe._check_int(input_dim, "input_dim")
-    precision = _probe._check_precision(precision)
-    remat = _probe._check_remat(remat)
-    input_correlation = _probe._check_real(input_correlation, "input_correlation", -1.0, 1.0)
-    saturation_threshold = _probe._check_real(
-        saturation_threshold, "saturation_threshold", 0.0, math.inf
-    )
-    statistics = _probe._check_statistics(statistics)
+    options = ProbeOptions(batch, input_dim, precision, remat, input_correlation,
+                           saturation_threshold, statistics)
     mesh = _check_mesh(mesh)
-    pindex = jax.process_index() if process_index is None else int(process_index)
-    pcount = jax.process_count() if process_count is None else int(process_count)
-    if pcount < 1 or not 0 <= pindex < pcount:
+    pindex = jax.process_index() if process_index is None else check_int(
+        process_index, "process_index", minimum=0)
+    pcount = jax.process_count() if process_count is None else check_int(
+        process_count, "process_count", minimum=1)
+    if not pindex < pcount:
         raise ValueError(
             f"`process_index` must be in [0, process_count), got {pindex} of {pcount}."
         )
@@ -369,7 +266,11 @@ def plan(
     if pairs is not None:
         if schemes is not None or activations is not None:
             raise ValueError("give either `pairs` or `schemes` and `activations`, not both.")
-        combos = [(s, a) for s, a in _as_list(pairs, "pairs")]
+        combos = []
+        for p in _as_list(pairs, "pairs"):
+            if not (isinstance(p, tuple | list) and len(p) == 2):
+                raise TypeError(f"`pairs` entries must be (scheme, activation) pairs, got {p!r}.")
+            combos.append((p[0], p[1]))
     else:
         scheme_list = _scheme_items(schemes)
         act_list = _as_list(activations, "activations")
@@ -377,46 +278,45 @@ def plan(
 
     bias = None
     if bias_init is not None:
-        bias = (_named_closure(bias_init, {}, "bias_init") if isinstance(bias_init, str)
-                else bias_init)
+        bias = (named_closure(bias_init, {}, "bias_init") if isinstance(bias_init, str)
+                else check_callable_init(bias_init, "bias_init"))
+    fixed = {"key": [int(v) for v in np.asarray(jax.random.key_data(key)).ravel()],
+             "batch": options.batch, "precision": options.precision,
+             "input_correlation": options.input_correlation,
+             "saturation_threshold": options.saturation_threshold,
+             "statistics": options.statistics}
 
     tasks = []
     work = 0  # running index of (program, seed) work items, for the multi-host split
     for depth in depths:
         for width in widths:
-            n0 = width if input_dim is None else input_dim
+            n0 = options.input_dim_for(width)
             cells_in: list[tuple[Scheme, Activation]] = []
             for spec, act_spec in combos:
                 label = None
                 if isinstance(spec, _Labelled):
                     label, spec = spec.label, spec.spec
                 scheme = resolve_scheme(spec, bias, width, label=label)
-                act = _probe._resolve_activation(act_spec)
+                act = resolve_activation(act_spec)
                 cells_in.append((scheme, act))
             cfg_members, cells = _members(cells_in)
             for s, _ in cells_in:
-                _probe.check_initializer(s.kernel, "schemes", (n0, width))
+                check_initializer(s.kernel, "schemes", (n0, width))
                 if depth > 1:
-                    _probe.check_initializer(s.kernel, "schemes", (width, width))
+                    check_initializer(s.kernel, "schemes", (width, width))
                 if s.bias is not None:
-                    _probe.check_initializer(s.bias, "bias_init", (width,))
+                    check_initializer(s.bias, "bias_init", (width,))
             mine = []
             for seed in seed_list:
                 if work % pcount == pindex:
                     mine.append(seed)
                 work += 1
             rows = sum(m.rows for m in cfg_members)
-            chunk = seed_chunk_for(rows, batch, len(seed_list))
-            per_device = chunk
-            cfg = Config(
-                members=tuple(cfg_members), depth=depth, width=width, input_dim=n0, batch=batch,
-                precision=precision,
-                remat=_probe.resolve_remat(remat, depth, width, batch, rows, per_device),
-                input_correlation=input_correlation,
-                saturation_threshold=saturation_threshold, backend=jax.default_backend(),
-                seed_chunk=chunk, statistics=statistics,
-            )
-            tasks.append(Task(config=cfg, cells=cells, seeds=mine, key=key, mesh=mesh))
+            chunk = seed_chunk_for(rows, options.batch, len(seed_list))
+            cfg = Config.build(cfg_members, depth, width, options, seeds_per_device=chunk,
+                               seed_chunk=chunk)
+            tasks.append(Task(config=cfg, cells=cells, seeds=mine, key=key, mesh=mesh,
+                              fixed=dict(fixed)))
     return tasks
 
 
@@ -430,10 +330,10 @@ def seed_chunk_for(rows: int, batch: int, num_seeds: int, backend: str | None = 
     Each device runs its seeds in chunks of this size, so every chunk has the same shapes on one
     device or many and the rows are bit-for-bit identical. On accelerators chunks hold enough
     seeds for about `TARGET_ROWS` matmul rows (one seed when a seed alone has that many); on CPU,
-    whose matmuls do not gain from taller operands, about `jwinit.probe.CPU_MATMUL_ROWS`.
+    whose matmuls do not gain from taller operands, about `CPU_MATMUL_ROWS`.
     """
     backend = backend or jax.default_backend()
-    target = _probe.CPU_MATMUL_ROWS if backend == "cpu" else TARGET_ROWS
+    target = CPU_MATMUL_ROWS if backend == "cpu" else TARGET_ROWS
     return max(1, min(num_seeds, -(-target // (rows * batch))))
 
 
@@ -462,12 +362,12 @@ def _members(cells_in: list[tuple[Scheme, Activation]]) -> tuple[list[Member], l
                 raw[index[k]][3].append(i)
                 continue
             index[k] = len(raw)
-            _, unit_bias = _unit_closures()
+            _, unit_bias = unit_closures()
             raw.append((scheme.kernel, unit_bias, act, [i]))
         else:
             raw.append((scheme.kernel, scheme.bias, act, [i]))
     members = [Member(k, b, a, len(idx)) for k, b, a, idx in raw]
-    ordered, where = _probe.canonical_members(members)
+    ordered, where = canonical_members(members)
     cells: list[Cell] = []
     for m_index, (_, _, _, idx) in enumerate(raw):
         for row, i in enumerate(idx):
@@ -549,36 +449,25 @@ def sweep(
         statistics=statistics, mesh=mesh, process_index=process_index,
         process_count=process_count,
     )
+    check_bool(resume, "resume")
     path = _shard_path(out, process_index, process_count) if out is not None else None
-    done: dict[tuple[Any, ...], dict[str, Any]] = {}
-    if path is not None and resume and os.path.exists(path):
-        for row in read_rows(path):
-            done[tuple(row[k] for k in _CELL)] = row
+    cells = ResumableCells(path, CELL_FIELDS, resume=resume)
     rows: list[dict[str, Any]] = []
     total = sum(len(t.cells) * len(t.seeds) for t in tasks)
     if progress is not None:
         progress(0, total)
     for task in tasks:
-        if done:
-            wanted = {(c.scheme.label, c.activation.label, task.config.depth,
-                       task.config.width, s) for c in task.cells for s in task.seeds}
-            missing = sorted({k[-1] for k in wanted if k not in done})
-            full = task.seeds
-            task.seeds = [s for s in full if s in missing]
-            new = task.run()
-            by_key = {tuple(r[k] for k in _CELL): r for r in new}
-            if path is not None:
-                append_rows(path, [r for r in new if tuple(r[k] for k in _CELL) not in done])
-            for c in task.cells:
-                for s in full:
-                    k = (c.scheme.label, c.activation.label, task.config.depth,
-                         task.config.width, s)
-                    rows.append(done[k] if k in done else by_key[k])
-        else:
-            new = task.run()
-            if path is not None:
-                append_rows(path, new)
-            rows.extend(new)
+        def cell(c: Cell, seed: int, task: Task = task) -> dict[str, Any]:
+            return {"scheme": c.scheme.label, "activation": c.activation.label,
+                    "depth": task.config.depth, "width": task.config.width, "seed": seed,
+                    "bias": c.scheme.bias_label, "input_dim": task.config.input_dim,
+                    **task.fixed}
+
+        full = task.seeds
+        task.seeds = [s for s in full if any(cell(c, s) not in cells for c in task.cells)]
+        cells.add(task.run())
+        task.seeds = full
+        rows.extend(cells.get(cell(c, s)) for c in task.cells for s in full)
         if progress is not None:
             progress(len(rows), total)
     return rows
@@ -633,56 +522,3 @@ def summarize(rows: Iterable[Mapping[str, Any]], *, theory: bool = True) -> list
             "agrees_with_theory": a.agrees_with_theory,
         })
     return out
-
-
-# ------------------------------------------------------------------------------------------------
-# schemes written as text (configs, the command line)
-
-
-def parse_scheme(text: str) -> Any:
-    """``'he_normal'`` -> ``'he_normal'``; ``'normal(stddev=0.1)'`` -> ``('normal', {...})``;
-    ``'(2.0, 0.05)'`` -> the mean-field pair ``(2.0, 0.05)``.
-
-    Names are checked against the registry here, before any compute.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"a scheme must be a string, got {type(text).__name__} {text!r}.")
-    s = text.strip()
-    if s.startswith("("):
-        try:
-            pair = ast.literal_eval(s)
-        except (ValueError, SyntaxError):
-            raise ValueError(
-                f"scheme {text!r}: a mean-field pair looks like '(2.0, 0.05)'.") from None
-        if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise ValueError(f"scheme {text!r}: a mean-field pair looks like '(2.0, 0.05)'.")
-        return tuple(float(v) for v in pair)
-    try:
-        node = ast.parse(s, mode="eval").body
-    except SyntaxError:
-        raise ValueError(f"scheme {text!r} must look like 'he_normal' or "
-                         "'normal(stddev=0.1)'.") from None
-    from jwinit import registry
-
-    if isinstance(node, ast.Name):
-        registry.entry(node.id)
-        return node.id
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args
-            and all(k.arg for k in node.keywords)):
-        registry.entry(node.func.id)
-        try:
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-        except ValueError:
-            raise ValueError(f"scheme {text!r}: arguments must be literals.") from None
-        registry.make(node.func.id, **kwargs)  # validate the arguments now
-        return (node.func.id, kwargs)
-    raise ValueError(f"scheme {text!r} must look like 'he_normal' or 'normal(stddev=0.1)' "
-                     "(keyword arguments only).")
-
-
-def parse_pair(text: str) -> tuple[Any, str]:
-    """``'he_normal+relu'`` -> ``('he_normal', 'relu')`` (the activation after the last '+')."""
-    scheme, sep, act = text.rpartition("+")
-    if not sep or not scheme or not act:
-        raise ValueError(f"a pair must look like 'scheme+activation', got {text!r}.")
-    return parse_scheme(scheme), act.strip()

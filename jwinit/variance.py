@@ -15,22 +15,12 @@ for the same key; half-precision dtypes sample in float32 and cast.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-from jwinit._types import DTypeLike, Initializer, compute_dtype, is_complex, make_initializer
-from jwinit.distributions import (
-    check_real,
-    complex_truncnorm_second_moment,
-    sample_symmetric_uniform,
-    sample_truncated_normal,
-    truncnorm_moments,
-)
-from jwinit.fans import Axes, FanSpec, fan_spec
+from jwinit._builders import DISTRIBUTIONS, MODES, scaled_variance
+from jwinit._checks import check_real
+from jwinit._types import DTypeLike, Initializer
+from jwinit.fans import Axes, fan_spec
 from jwinit.registry import register
 
 __all__ = [
@@ -49,24 +39,6 @@ __all__ = [
     "lecun_normal",
     "leaky_relu_scale",
 ]
-
-MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
-DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
-
-# std of N(0, 1) truncated to [-2, 2], the constant jax.nn.initializers uses (bit-compatible).
-_TRUNC_STD = 0.87962566103423978
-_COMPLEX_TRUNC_STD = math.sqrt(complex_truncnorm_second_moment(2.0))
-
-
-def _denominator(mode: str, fan_in: int, fan_out: int) -> float:
-    if mode == "fan_in":
-        return fan_in
-    if mode == "fan_out":
-        return fan_out
-    if mode == "fan_avg":
-        return (fan_in + fan_out) / 2
-    return (fan_in * fan_out) ** 0.5
-
 
 def variance_scaling(
     scale: Any,
@@ -101,71 +73,13 @@ def variance_scaling(
     References:
       Glorot & Bengio 2010; He et al. 2015; LeCun et al. 1998; Klambauer et al. 2017.
     """
-    check_real(scale, "scale", positive=True)
+    check_real(scale, "scale", low=0, low_open=True)
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}.")
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"`distribution` must be one of {DISTRIBUTIONS}, got {distribution!r}.")
     spec = fan_spec(in_axis, out_axis, batch_axis, layout=layout, groups=groups, einsum=einsum)
-    return _variance_scaling(scale, mode, distribution, spec, dtype, "variance_scaling")
-
-
-def _variance_scaling(
-    scale: Any, mode: str, distribution: str, spec: FanSpec, dtype: DTypeLike, name: str
-) -> Initializer:
-    def sample(key, shape, dtype):
-        denominator = _denominator(mode, *spec.fans(shape)) or 1
-        cd = compute_dtype(dtype)
-        rd = np.zeros((), cd).real.dtype
-        variance = jnp.array(scale / denominator, dtype=rd)
-        if distribution == "normal":
-            return jax.random.normal(key, shape, cd) * jnp.sqrt(variance).astype(cd)
-        if is_complex(cd):
-            if distribution == "uniform":
-                return sample_symmetric_uniform(key, shape, cd) * jnp.sqrt(variance).astype(cd)
-            stddev = jnp.sqrt(variance) / jnp.array(_COMPLEX_TRUNC_STD, rd)
-            return sample_truncated_normal(key, -2.0, 2.0, shape, cd) * stddev.astype(cd)
-        if distribution == "uniform":
-            return jax.random.uniform(key, shape, cd, -1) * jnp.sqrt(3 * variance)
-        stddev = jnp.sqrt(variance) / jnp.array(_TRUNC_STD, cd)
-        return jax.random.truncated_normal(key, -2, 2, shape, cd) * stddev
-
-    def describe(shape, dtype):
-        fan_in, fan_out = spec.fans(shape)
-        target = float(scale) / (_denominator(mode, fan_in, fan_out) or 1)
-        if distribution == "normal":
-            variance, bounds = target, (-math.inf, math.inf)
-        elif distribution == "uniform":
-            variance = target
-            r = math.sqrt((2 if is_complex(dtype) else 3) * target)
-            bounds = (-r, r)
-        elif is_complex(dtype):
-            r = 2 * math.sqrt(target) / _COMPLEX_TRUNC_STD
-            variance, bounds = target, (-r, r)
-        else:
-            variance = target * truncnorm_moments(-2.0, 2.0)[1] / _TRUNC_STD**2
-            r = 2 * math.sqrt(target) / _TRUNC_STD
-            bounds = (-r, r)
-        return {
-            "fan_in": fan_in,
-            "fan_out": fan_out,
-            "mode": mode,
-            "distribution": distribution,
-            "mean": 0.0,
-            "variance": variance,
-            "target_variance": target,
-            "bounds": bounds,
-            "scale": float(scale),
-        }
-
-    return make_initializer(
-        sample,
-        name=name,
-        dtype=dtype,
-        describe=describe,
-        check_shape=spec.fans,
-        params={"scale": scale, "mode": mode, "distribution": distribution},
-    )
+    return scaled_variance(scale, mode, distribution, spec, dtype, "variance_scaling")
 
 
 register(
@@ -178,7 +92,7 @@ register(
 def _named(scale, mode, distribution, name, in_axis, out_axis, batch_axis, dtype, layout, groups,
            einsum):
     spec = fan_spec(in_axis, out_axis, batch_axis, layout=layout, groups=groups, einsum=einsum)
-    return _variance_scaling(scale, mode, distribution, spec, dtype, name)
+    return scaled_variance(scale, mode, distribution, spec, dtype, name)
 
 
 def leaky_relu_scale(negative_slope: Any) -> float:

@@ -51,25 +51,37 @@ def test_einsum_keyword_of_factories():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"in_axis": "a"}, "in_axis"),
-        ({"out_axis": 1.5}, "out_axis"),
-        ({"batch_axis": [0, "x"]}, "batch_axis"),
-        ({"in_axis": -1, "out_axis": -1}, "different axes"),
-        ({"layout": "keras"}, "layout"),
-        ({"layout": "torch", "in_axis": 0, "out_axis": 2}, "layout"),
-        ({"groups": 0}, "groups"),
-        ({"groups": 2.0}, "groups"),
-        ({"einsum": "bd->b"}, "einsum"),
-        ({"einsum": "bd,dfx->bf"}, "neither"),
+        # a value of the wrong type: TypeError, the same everywhere axes are parsed
+        ({"in_axis": "a"}, TypeError, "`in_axis` must be an int or a sequence of ints, got str"),
+        ({"out_axis": 1.5}, TypeError, "`out_axis` must be an int or a sequence of ints"),
+        ({"batch_axis": [0, "x"]}, TypeError, "`batch_axis`"),
+        ({"groups": 2.0}, TypeError, "`groups` must be an int >= 1, got 2.0"),
+        # a legal type with an illegal value: ValueError
+        ({"in_axis": -1, "out_axis": -1}, ValueError, "different axes"),
+        ({"layout": "keras"}, ValueError, r"`layout` must be one of \('flax', 'torch'"),
+        ({"layout": "torch", "in_axis": 0, "out_axis": 2}, ValueError, "layout"),
+        ({"groups": 0}, ValueError, "`groups` must be an int >= 1, got 0"),
+        ({"einsum": "bd->b"}, ValueError, "einsum"),
+        ({"einsum": "bd,dfx->bf"}, ValueError, "neither"),
     ],
 )
-def test_bad_fan_arguments_raise_in_factory(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_fan_arguments_raise_in_factory(kwargs, error, match):
+    with pytest.raises(error, match=match):
         fan_spec(**kwargs)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         jwinit.he_normal(**kwargs)
+
+
+def test_axes_are_parsed_alike_by_fans_and_structured_schemes():
+    # One parser: the same bad input raises the same exception type and message everywhere.
+    for bad in ("a", 1.5, [0, "x"], True):
+        with pytest.raises(TypeError) as fan_error:
+            fan_spec(batch_axis=bad)
+        with pytest.raises(TypeError) as orth_error:
+            jwinit.orthogonal(batch_axis=bad)
+        assert str(fan_error.value) == str(orth_error.value)
 
 
 @pytest.mark.parametrize(

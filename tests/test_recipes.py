@@ -412,7 +412,7 @@ def test_argument_errors():
         jwinit.mup_lr_scales(128, 256, "lion")
     with pytest.raises(ValueError, match=r"`distribution`.*'truncated_normal'"):
         jwinit.he(distribution="cauchy")
-    with pytest.raises(ValueError, match="`gain` must be positive"):
+    with pytest.raises(ValueError, match="`gain` must be a positive real number, got -1.0"):
         jwinit.glorot(gain=-1.0)
     with pytest.raises(ValueError, match=r"unknown activation 'nope'.*relu"):
         jwinit.he(gain="nope")

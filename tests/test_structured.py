@@ -426,7 +426,7 @@ def test_orthogonal_sharded_bf16_rows_stay_orthogonal(mesh):
 
 
 def test_factory_argument_errors():
-    with pytest.raises(ValueError, match="`scale` must be positive"):
+    with pytest.raises(ValueError, match=r"`scale` must be a positive real number, got -?[0-9.]+"):
         jwinit.orthogonal(-1.0)
     with pytest.raises(TypeError, match="`scale`"):
         jwinit.orthogonal("big")
@@ -436,9 +436,9 @@ def test_factory_argument_errors():
         jwinit.delta_orthogonal(column_axis=2)
     with pytest.raises(ValueError, match=r"`sparsity`.*\[0, 1\], got 1.5"):
         jwinit.sparse(1.5)
-    with pytest.raises(ValueError, match="`sparsity` must be non-negative"):
+    with pytest.raises(ValueError, match="`sparsity` must be a non-negative real number"):
         jwinit.sparse(-0.1)
-    with pytest.raises(ValueError, match="`stddev` must be positive"):
+    with pytest.raises(ValueError, match="`stddev` must be a positive real number"):
         jwinit.sparse(0.5, 0.0)
     with pytest.raises(ValueError, match="`groups` must be an int >= 1"):
         jwinit.dirac(0)

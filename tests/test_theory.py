@@ -543,7 +543,7 @@ def test_errors_name_the_argument_and_the_legal_values():
         theory.q_map("tanh", "big", 0.0, 1.0)
     with pytest.raises(TypeError, match="`activation` must be a name or a callable"):
         theory.q_map(3, 1.0, 0.0, 1.0)
-    with pytest.raises(ValueError, match="`degree` must be None or a positive int"):
+    with pytest.raises(ValueError, match="`degree` must be an int >= 1, got 0"):
         theory.q_map("tanh", 1.0, 0.0, 1.0, degree=0)
     with pytest.raises(ValueError, match=r"`weights` must be one of \('gaussian', 'orthogonal'\)"):
         theory.jacobian_spectrum("tanh", 1.0, 0.0, 3, weights="haar")

@@ -52,6 +52,7 @@ import jax.numpy as jnp
 
 import jwinit
 from jwinit import probe as jprobe
+from jwinit.probe import _program
 from jwinit.activations import get_activation
 from jwinit.sweep import plan, sweep
 
@@ -212,7 +213,7 @@ def prepare_jwinit(w: Workload, precision: str | None, statistics: str = "all"
 def compile_seconds(w: Workload, precision: str | None, depth: int) -> float:
     """Lower + compile time of the workload's program at `depth` (a fresh compile)."""
     jax.clear_caches()
-    jprobe._PROGRAMS.clear()
+    _program._PROGRAMS.clear()
     task = jwinit_task(w, precision, depth)
     t = time.perf_counter()
     task.program().lower(*task.arguments()).compile()
@@ -230,7 +231,7 @@ def prepare_flax(w: Workload, precision: str | None, depth: int | None = None
     import flax.linen as nn
 
     depth = depth or w.depth
-    dot_precision = jprobe._dot_precision(precision, jax.default_backend())
+    dot_precision = _program.dot_precision(precision, jax.default_backend())
 
     class MLP(nn.Module):
         kernel_init: Any
@@ -367,10 +368,10 @@ def prepare_torch(w: Workload, precision: str | None
 
 def prepare_matmul(n: int, precision: str | None) -> Callable[[], Any]:
     """A runner for an n^3 float32 matmul at `precision` (the hardware limit)."""
-    p = jprobe._dot_precision(precision, jax.default_backend())
+    p = _program.dot_precision(precision, jax.default_backend())
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    f = jax.jit(lambda a, b: jprobe._dot(a, b, p))
+    f = jax.jit(lambda a, b: _program.dot(a, b, p))
     return lambda: _block(f(a, b))
 
 
@@ -381,7 +382,7 @@ def prepare_matmul(n: int, precision: str | None) -> Callable[[], Any]:
 def bench_fit(depth: int = 1000, width: int = 4096, batch: int = 1024,
               precision: str | None = "tensorfloat32") -> dict[str, Any]:
     """One probe of a depth x width x batch He/ReLU MLP: time, remat mode and peak memory."""
-    from jwinit.probe import resolve_remat
+    from jwinit.probe._program import resolve_remat
 
     remat = resolve_remat("auto", depth, width, batch, 1, 1)
     t = time.perf_counter()

@@ -1,10 +1,27 @@
 """Activation gains: PyTorch's `calculate_gain` table, and the variance-preserving gain of any phi.
 
+Two different numbers are called "the gain of tanh" in the literature, and jwinit keeps them apart:
+
 * :func:`calculate_gain` reproduces ``torch.nn.init.calculate_gain`` exactly (a table of
   conventions: tanh 5/3, selu 3/4, ...), for porting.
 * :func:`gain` is the gain that preserves the second moment through ``phi`` for unit Gaussian
   inputs, g = 1 / sqrt(E[phi(z)^2]), z ~ N(0, 1) (He et al. 2015 generalized; Klambauer et al.
   2017): for ReLU sqrt(2), for leaky ReLU(a) sqrt(2 / (1 + a^2)), for tanh 1.5925...
+
+A third use of the word is the ``gain=`` argument of the Lasagne-style factories `jwinit.glorot`
+and `jwinit.he` (and `jwinit.orthogonal`'s ``scale``): Var(W) = gain^2 x (the base variance). There
+a number is used as given, and a name is resolved by `jwinit.resolve_gain`: PyTorch's table where it
+has the name (``'tanh'`` -> 5/3, as Lasagne and PyTorch users expect), :func:`gain` otherwise.
+Like Lasagne's ``init.He``, ``jwinit.he()`` defaults to gain 1, i.e. Var(W) = 1 / fan_in (LeCun's
+variance); ``jwinit.he(gain='relu')`` and `jwinit.he_normal` give He's 2 / fan_in.
+
+Examples:
+  >>> jwinit.calculate_gain('tanh')     # PyTorch's convention
+  1.6666666666666667
+  >>> round(float(jwinit.gain('tanh')), 4)   # preserves E[h^2] through tanh for unit inputs
+  1.5925
+  >>> jwinit.resolve_gain('tanh')       # gain= of glorot()/he(): the table first
+  1.6666666666666667
 """
 
 from __future__ import annotations
@@ -66,20 +83,13 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     )
 
 
-_SMOOTH = ("tanh", "erf", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus")
-
-
 def second_moment_unit(act: Activation, degree: int | None = None) -> Any:
     """E[phi(z)^2], z ~ N(0, 1): closed form for the ReLU family, quadrature otherwise."""
-    if act.name == "linear" or act.name == "abs":
-        return 1.0
-    if act.name == "relu":
-        return 0.5
-    if act.name == "leaky_relu":
-        return 0.5 * (1.0 + act.param**2)
+    if act.closed_form == "leaky":
+        return 0.5 * (1.0 + act.slope**2)
     if degree is not None:
         rule = hermite_rule(degree)
-    elif act.name in _SMOOTH:
+    elif act.smooth:
         rule = hermite_rule(96)
     else:
         rule = panel_rule()

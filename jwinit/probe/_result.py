@@ -1,0 +1,171 @@
+"""`ProbeResult`: the per-layer statistics of a probed MLP, its theory prediction and its verdict.
+
+The statistic fields of `ProbeResult` are generated from the statistics table
+(`jwinit.probe._stats.TABLE`), so a new statistic appears here, in sweep rows and in the docs by
+itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from jwinit.probe._stats import STATS, TABLE
+from jwinit.probe._verdict import Assessment, assess
+
+__all__ = ["ProbeResult", "make_result", "effective_sigmas", "predict_profile"]
+
+#: Every per-layer statistic of a result: the forward ones and 'backward'.
+FIELDS: tuple[str, ...] = tuple(s.name for s in TABLE)
+
+
+class _ProbeResultMethods:
+    """Methods of `ProbeResult` (its fields are generated from the statistics table)."""
+
+    forward: np.ndarray
+    backward: np.ndarray
+    depth: int
+    width: int
+
+    @property
+    def num_seeds(self) -> int:
+        return int(self.forward.shape[0])
+
+    def stat(self, name: str) -> np.ndarray:
+        """The (num_seeds, depth) array of statistic `name` (one of `STATS` or 'backward')."""
+        if name not in FIELDS:
+            raise ValueError(f"`name` must be one of {FIELDS}, got {name!r}.")
+        return getattr(self, name)
+
+    def prediction(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``theory.predict`` for this network: (forward, backward) per layer, or None.
+
+        None when the theory cannot describe the activation or scheme (a custom activation, a
+        foreign initializer, a bias with a nonzero mean).
+        """
+        return predict_profile(self)
+
+    def assess(self, *, tolerance: float | None = None, theory: bool = True) -> Assessment:
+        """The verdict with its numbers (see `Assessment`).
+
+        Args:
+          tolerance: the band half-width in log units (default: `finite_width_tolerance` of
+            depth, width and the number of seeds).
+          theory: centre the band on the transient the mean-field prediction expects (the approach
+            to a fixed point, e.g. tanh at criticality with a bias), and report the agreement.
+        """
+        return assess(self, tolerance=tolerance, theory=theory)
+
+    def verdict(self, *, tolerance: float | None = None, theory: bool = True) -> str:
+        """'preserved', 'vanishing' or 'exploding' (see `assess`); never raises on NaN/inf.
+
+        Examples:
+          >>> r = jwinit.probe_mlp(jax.random.key(0), jwinit.he_normal(), 'relu', depth=32,
+          ...                      width=256, batch=256, num_seeds=4)
+          >>> r.verdict()
+          'preserved'
+        """
+        return self.assess(tolerance=tolerance, theory=theory).verdict
+
+    def mean_over_seeds(self) -> dict[str, np.ndarray]:
+        """Every statistic averaged over seeds: {name: (depth,)}."""
+        return {name: np.mean(self.stat(name), axis=0) for name in FIELDS}
+
+
+_META: list[tuple[str, Any, Any]] = [
+    ("scheme", str, ""),
+    ("activation", str, ""),
+    ("depth", int, 0),
+    ("width", int, 0),
+    ("batch", int, 0),
+    ("input_dim", int, 0),
+    ("precision", str | None, None),
+    ("input_correlation", float, 0.5),
+    ("sigma_w2", float | None, None),
+    ("sigma_b2", float | None, None),
+    ("seeds", tuple, ()),
+    ("kernel_init", Callable | None, dataclasses.field(default=None, repr=False, compare=False)),
+    ("bias_init", Callable | None, dataclasses.field(default=None, repr=False, compare=False)),
+]
+
+_DOC = """Per-layer statistics of a probed MLP; every array has shape (num_seeds, depth).
+
+Column l describes the pre-activation h^{l+1} (the output of layer l + 1).
+
+Attributes:
+%s
+  scheme, activation: labels.
+  depth, width, batch, input_dim: the network.
+  precision: the matmul precision.
+  input_correlation: the correlation of the input pairs.
+  sigma_w2, sigma_b2: the mean-field variances (width * Var(W) of a hidden layer and Var(b)) when
+    the theory can describe the scheme (`jwinit.theory.variances_of`); the prediction uses them.
+  seeds: the seed of each row.
+""" % "\n".join(f"  {s.name}: {s.doc}" for s in TABLE)
+
+ProbeResult = dataclasses.make_dataclass(
+    "ProbeResult",
+    [(name, np.ndarray) for name in FIELDS] + _META,
+    bases=(_ProbeResultMethods,),
+    frozen=True,
+    namespace={"__doc__": _DOC, "__module__": "jwinit.probe"},
+)
+
+
+def make_result(stats: np.ndarray, back: np.ndarray, *, cfg: Any, seeds: tuple[int, ...],
+                scheme: str, activation: str, sigma_w2: float | None = None,
+                sigma_b2: float | None = None, kernel_init: Callable[..., Any] | None = None,
+                bias_init: Callable[..., Any] | None = None) -> Any:
+    """A `ProbeResult` from (seeds, depth, len(STATS)) statistics and (seeds, depth) gradients."""
+    fields = {name: np.asarray(stats[..., i], np.float64) for i, name in enumerate(STATS)}
+    return ProbeResult(
+        **fields, backward=np.asarray(back, np.float64), scheme=scheme, activation=activation,
+        depth=cfg.depth, width=cfg.width, batch=cfg.batch, input_dim=cfg.input_dim,
+        precision=cfg.precision, input_correlation=cfg.input_correlation, sigma_w2=sigma_w2,
+        sigma_b2=sigma_b2, seeds=seeds, kernel_init=kernel_init, bias_init=bias_init,
+    )
+
+
+def effective_sigmas(kernel_init: Callable[..., Any], bias_init: Callable[..., Any] | None,
+                     width: int) -> tuple[float | None, float | None]:
+    """(sigma_w2, sigma_b2) of a hidden layer by `jwinit.theory.variances_of` (exact
+    descriptions only), or (None, None) when the theory cannot describe the scheme."""
+    from jwinit.theory import variances_of
+
+    try:
+        v = variances_of(kernel_init, bias_init, width=width, estimate=False)
+    except (ValueError, TypeError):
+        return None, None
+    return v.sigma_w2, v.sigma_b2
+
+
+def predict_profile(result: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``theory.predict`` per layer for the network of `result`, or None."""
+    from jwinit import theory
+
+    if not result.depth or result.activation.startswith("custom"):
+        return None
+    kwargs: dict[str, Any] = {}
+    if result.kernel_init is not None:
+        scheme: Any = result.kernel_init
+        kwargs["bias_init"] = result.bias_init
+    elif result.sigma_w2 is not None and result.sigma_b2 is not None:
+        scheme = (result.sigma_w2, result.sigma_b2)
+    else:
+        return None
+    try:
+        out = theory.predict(
+            scheme, result.activation, result.depth, width=result.width,
+            input_dim=result.input_dim or None, input_q=1.0, first_layer_bias=True, **kwargs,
+        )
+    except (ValueError, TypeError):  # a scheme or activation the theory cannot describe
+        return None
+    fwd = np.asarray(out.forward, np.float64).reshape(-1)
+    bwd = np.asarray(out.backward, np.float64).reshape(-1)
+    if fwd.size != result.depth or bwd.size != result.depth:
+        return None
+    return fwd, bwd
+

@@ -1,0 +1,43 @@
+"""Published initialization recipes: random walk, SNN, IRNN, GPT-2, Fixup, T-Fixup, DeepNet, muP.
+
+Each recipe is a factory built on the fan-based core (`jwinit.variance_scaling`) or on the
+structured schemes, with the paper's formula in its docstring. Recipes that assign different
+initializers to different parameter roles (T-Fixup, DeepNet, muP) return a ``dict`` from role name
+to initializer; every initializer in it is a jwinit closure (``describe``, dtypes and
+``out_sharding`` work as everywhere). All kernels are in Flax layout ``(..., in, out)`` unless
+`layout` says otherwise.
+"""
+
+from jwinit.recipes.deep import random_walk, relu_bias, snn
+from jwinit.recipes.lasagne import glorot, he, resolve_gain
+from jwinit.recipes.recurrent import irnn
+from jwinit.recipes.residual import fixup, fixup_branch_output, fixup_classifier, fixup_scale
+from jwinit.recipes.transformer import (
+    DeepNormConstants,
+    deepnet,
+    deepnorm_constants,
+    gpt2_residual,
+    t_fixup,
+)
+from jwinit.recipes.width import mup, mup_lr_scales
+
+__all__ = [
+    "random_walk",
+    "snn",
+    "relu_bias",
+    "irnn",
+    "gpt2_residual",
+    "fixup",
+    "fixup_scale",
+    "fixup_branch_output",
+    "fixup_classifier",
+    "t_fixup",
+    "deepnet",
+    "deepnorm_constants",
+    "DeepNormConstants",
+    "mup",
+    "mup_lr_scales",
+    "glorot",
+    "he",
+    "resolve_gain",
+]

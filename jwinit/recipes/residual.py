@@ -1,0 +1,130 @@
+"""Fixup: residual networks trained without normalization (Zhang, Dauphin & Ma 2019)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jwinit._builders import (
+    derived,
+    named_constant,
+)
+from jwinit._checks import check_int
+from jwinit._types import DTypeLike, Initializer
+from jwinit.registry import register
+from jwinit.variance import he_normal
+
+Axes = int | Sequence[int]
+
+__all__ = ["fixup", "fixup_scale", "fixup_branch_output", "fixup_classifier"]
+
+
+# --------------------------------------------------------------------------------------------
+# Fixup (Zhang, Dauphin & Ma 2019)
+
+
+def fixup_scale(num_branches: int, layers_per_branch: int) -> float:
+    """The Fixup factor L^(-1 / (2m - 2)) for L residual branches of m layers each (m >= 2).
+
+    Args:
+      num_branches: L (>= 1).
+      layers_per_branch: m (>= 2).
+
+    Returns:
+      The multiplier of the base initializer's standard deviation (see :func:`fixup`).
+
+    Examples:
+      >>> jwinit.fixup_scale(16, 2)
+      0.25
+    """
+    big_l = check_int(num_branches, "num_branches", minimum=1)
+    m = check_int(layers_per_branch, "layers_per_branch", minimum=2)
+    return float(big_l ** (-1.0 / (2 * m - 2)))
+
+
+@register(
+    distribution="base scaled by L^(-1/(2m-2))", variance="Var(base) L^(-1/(m-1))",
+    fan_mode="base's", paper="Zhang, Dauphin & Ma 2019 (Fixup)", kind="matrix", min_ndim=2,
+    example={"num_branches": 16, "layers_per_branch": 2},
+)
+def fixup(
+    num_branches: int,
+    layers_per_branch: int,
+    base: Initializer | None = None,
+    dtype: DTypeLike = None,
+) -> Initializer:
+    """Fixup (Zhang, Dauphin & Ma 2019): the base init scaled by L^(-1 / (2m - 2)).
+
+    For a residual network with L residual branches of m layers each, Fixup initializes every
+    weight layer inside a branch except the last with `base` (He normal by default) times
+    L^(-1 / (2m - 2)), and the **last layer of each branch and the classifier with zeros**
+    (:func:`fixup_branch_output`, :func:`fixup_classifier`); the scalar multipliers start at 1
+    and the scalar biases at 0 (`jwinit.ones`, `jwinit.zeros`). Then
+
+        Var(W) = Var(base) * L^(-1 / (m - 1)),
+
+    each branch's contribution to the output after the first SGD step is O(1/L), and the network
+    trains at full depth without normalization. m = 2 (basic blocks) gives L^(-1/2); m = 3
+    (bottlenecks) L^(-1/4).
+
+    Args:
+      num_branches: L, the number of residual branches (>= 1).
+      layers_per_branch: m, weight layers per branch (>= 2).
+      base: the initializer to scale (default `jwinit.he_normal()`); its fans apply.
+      dtype: default dtype.
+
+    Returns:
+      ``init(key, shape, dtype=dtype, out_sharding=None)``.
+
+    Examples:
+      >>> scaled = jwinit.fixup(16, 2)                         # first conv of each basic block
+      >>> last = jwinit.fixup_branch_output()                  # second conv: zeros
+      >>> stack = jwinit.fixup(64, 2, jwinit.he_normal(batch_axis=0))   # (64, n, n) for scan
+
+    References:
+      Zhang, Dauphin & Ma 2019, "Fixup Initialization: Residual Learning Without
+      Normalization".
+    """
+    factor = fixup_scale(num_branches, layers_per_branch)
+    base = he_normal() if base is None else base
+    return derived(base, name="fixup", factor=factor, dtype=dtype,
+                    extra={"num_branches": num_branches,
+                           "layers_per_branch": layers_per_branch},
+                    params={"num_branches": num_branches,
+                            "layers_per_branch": layers_per_branch})
+
+
+@register(distribution="constant 0", variance="0", paper="Zhang, Dauphin & Ma 2019 (Fixup)",
+          kind="kernel", min_ndim=0)
+def fixup_branch_output(dtype: DTypeLike = None) -> Initializer:
+    """Fixup's last layer of each residual branch: W = 0 (Var(W) = 0).
+
+    With the last layer zero every residual branch starts as the zero map, so the network is the
+    identity (plus the shortcut projections) at initialization; see :func:`fixup`.
+
+    Args:
+      dtype: default dtype.
+
+    Returns:
+      ``init(key, shape, dtype=dtype, out_sharding=None)``, any shape.
+
+    Examples:
+      >>> conv2 = flax.linen.Conv(64, (3, 3), kernel_init=jwinit.fixup_branch_output())
+    """
+    return named_constant(0, dtype, "fixup_branch_output")
+
+
+@register(distribution="constant 0", variance="0", paper="Zhang, Dauphin & Ma 2019 (Fixup)",
+          kind="kernel", min_ndim=0)
+def fixup_classifier(dtype: DTypeLike = None) -> Initializer:
+    """Fixup's classification layer (and its bias): W = 0 (Var(W) = 0); see :func:`fixup`.
+
+    Args:
+      dtype: default dtype.
+
+    Returns:
+      ``init(key, shape, dtype=dtype, out_sharding=None)``, any shape.
+
+    Examples:
+      >>> head = flax.linen.Dense(10, kernel_init=jwinit.fixup_classifier())
+    """
+    return named_constant(0, dtype, "fixup_classifier")
