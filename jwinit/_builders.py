@@ -34,8 +34,8 @@ from jwinit._types import (
 )
 from jwinit.fans import FanSpec, fan_spec
 
-__all__ = ["MODES", "DISTRIBUTIONS", "named_constant", "named_identity", "deterministic_moments", "scaled_variance",
-           "derived", "named_variance_scaling"]
+__all__ = ["MODES", "DISTRIBUTIONS", "named_constant", "named_identity", "deterministic_moments",
+           "scaled_variance", "derived", "fan_scaled"]
 
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
@@ -219,6 +219,8 @@ def derived(
     )
 
 
-def named_variance_scaling(scale, mode, distribution, dtype, layout, name, in_axis=-2, out_axis=-1, batch_axis=()):
+def fan_scaled(scale, mode, distribution, dtype, layout, name, in_axis=-2, out_axis=-1,
+               batch_axis=()):
+    """`scaled_variance` with fan arguments validated here (the recipes' named bases)."""
     spec = fan_spec(in_axis, out_axis, batch_axis, layout=layout)
     return scaled_variance(scale, mode, distribution, spec, dtype, name)

@@ -80,7 +80,8 @@ def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
         return f"a real number {'>' if low_open else '>='} {low:g}"
     if low == -math.inf:
         return f"a real number {'<' if high_open else '<='} {high:g}"
-    return f"a real number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    return f"a real number in {left}{low:g}, {high:g}{right}"
 
 
 def check_real(value: Any, argument: str, *, low: float = -math.inf, high: float = math.inf,

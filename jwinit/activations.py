@@ -101,7 +101,8 @@ def _selu(x: jax.Array) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class _Spec:
-    """How to build one registered activation (`build` takes the parameter when `default` is set)."""
+    """How to build one registered activation (`build` takes the parameter when `default` is
+    set)."""
 
     build: Callable[..., Callable[[jax.Array], jax.Array]]
     default: float | None = None

@@ -52,8 +52,8 @@ import jax.numpy as jnp
 
 import jwinit
 from jwinit import probe as jprobe
-from jwinit.probe import _program
 from jwinit.activations import get_activation
+from jwinit.probe import _program
 from jwinit.sweep import plan, sweep
 
 __all__ = ["WORKLOADS", "Workload", "main", "run_benchmark", "PAIRS"]

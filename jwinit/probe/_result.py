@@ -96,7 +96,7 @@ _DOC = """Per-layer statistics of a probed MLP; every array has shape (num_seeds
 Column l describes the pre-activation h^{l+1} (the output of layer l + 1).
 
 Attributes:
-%s
+{stats}
   scheme, activation: labels.
   depth, width, batch, input_dim: the network.
   precision: the matmul precision.
@@ -104,7 +104,7 @@ Attributes:
   sigma_w2, sigma_b2: the mean-field variances (width * Var(W) of a hidden layer and Var(b)) when
     the theory can describe the scheme (`jwinit.theory.variances_of`); the prediction uses them.
   seeds: the seed of each row.
-""" % "\n".join(f"  {s.name}: {s.doc}" for s in TABLE)
+""".replace("{stats}", "\n".join(f"  {s.name}: {s.doc}" for s in TABLE))
 
 ProbeResult = dataclasses.make_dataclass(
     "ProbeResult",

@@ -120,8 +120,9 @@ TABLE: tuple[Statistic, ...] = (
               "`saturation_threshold`.",
               lambda r: jnp.mean(r.inactive_count, axis=1) / r.batch),
     Statistic("correlation", "mean cosine between h^{l+1} of the input pairs (2i, 2i + 1), whose "
-              f"inputs have correlation `input_correlation` (the first {CORRELATION_PAIRS} pairs of "
-              "the batch; the c-map of Poole et al. 2016).", _correlation),
+              "inputs have correlation `input_correlation` (the first "
+              f"{CORRELATION_PAIRS} pairs of the batch; the c-map of Poole et al. 2016).",
+              _correlation),
     Statistic("backward", "mean square of d<g, h^depth>/dh^{l+1}, g ~ N(0, I) on the last "
               "pre-activation (no loss).", None, cheap=True),
 )
@@ -132,7 +133,8 @@ FORWARD: tuple[Statistic, ...] = tuple(s for s in TABLE if s.compute is not None
 
 
 def layer_stats(r: Reductions) -> jax.Array:
-    """(rows, len(STATS)) statistics of one layer; when `r.lean` only the cheap ones (others NaN)."""
+    """(rows, len(STATS)) statistics of one layer (when `r.lean`, only the cheap ones; the others
+    NaN)."""
     cols = []
     for s in FORWARD:
         if not r.lean or s.cheap:

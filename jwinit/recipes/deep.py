@@ -12,8 +12,8 @@ import jax.numpy as jnp
 from jwinit._builders import (
     DISTRIBUTIONS,
     derived,
+    fan_scaled,
     named_constant,
-    named_variance_scaling,
 )
 from jwinit._checks import check_choice, check_real
 from jwinit._sampling import flat, sample_normal
@@ -146,8 +146,8 @@ def snn(
       Klambauer, Unterthiner, Mayr & Hochreiter 2017, "Self-Normalizing Neural Networks".
     """
     check_choice(distribution, "distribution", DISTRIBUTIONS, name="snn")
-    base = named_variance_scaling(1.0, "fan_in", distribution, dtype, layout, "lecun_normal", in_axis, out_axis,
-               batch_axis)
+    base = fan_scaled(1.0, "fan_in", distribution, dtype, layout, "lecun_normal", in_axis,
+                      out_axis, batch_axis)
     return derived(base, name="snn", dtype=dtype,
                     extra={"selu_alpha": SELU_ALPHA, "selu_lambda": SELU_LAMBDA},
                     params={"distribution": distribution})

@@ -8,7 +8,7 @@ from typing import Any
 from jwinit._builders import (
     DISTRIBUTIONS,
     derived,
-    named_variance_scaling,
+    fan_scaled,
 )
 from jwinit._checks import check_choice, check_real
 from jwinit._types import DTypeLike, Initializer
@@ -69,7 +69,7 @@ def _lasagne(
 ) -> Initializer:
     check_choice(distribution, "distribution", DISTRIBUTIONS, name=name)
     g = resolve_gain(gain)
-    base = named_variance_scaling(g * g, mode, distribution, dtype, layout, name, in_axis, out_axis, batch_axis)
+    base = fan_scaled(g * g, mode, distribution, dtype, layout, name, in_axis, out_axis, batch_axis)
     return derived(base, name=name, dtype=dtype, extra={"gain": g},
                     params={"gain": gain, "distribution": distribution})
 

@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 
 from jwinit._builders import (
     derived,
+    fan_scaled,
     named_constant,
-    named_variance_scaling,
 )
 from jwinit._checks import check_choice, check_int, check_real
 from jwinit._types import DTypeLike, Initializer
@@ -140,7 +140,7 @@ def t_fixup(
     facts = {"stack": stack, "num_layers": n}
 
     def xavier(role, factor):
-        base = named_variance_scaling(1.0, "fan_avg", "uniform", dtype, layout, "glorot_uniform")
+        base = fan_scaled(1.0, "fan_avg", "uniform", dtype, layout, "glorot_uniform")
         return derived(base, name=f"t_fixup.{role}", factor=factor, dtype=dtype,
                         extra=dict(facts, role=role))
 
@@ -288,7 +288,7 @@ def deepnet(
     facts = {"stack": stack, "alpha": alpha, "beta": beta}
 
     def xavier_normal(role, factor):
-        base = named_variance_scaling(1.0, "fan_avg", "normal", dtype, layout, "xavier_normal")
+        base = fan_scaled(1.0, "fan_avg", "normal", dtype, layout, "xavier_normal")
         return derived(base, name=f"deepnet.{role}", factor=factor, dtype=dtype,
                         extra=dict(facts, role=role))
 

@@ -8,8 +8,8 @@ from typing import Any
 from jwinit._builders import (
     DISTRIBUTIONS,
     derived,
+    fan_scaled,
     named_constant,
-    named_variance_scaling,
 )
 from jwinit._checks import check_choice, check_int, check_real
 from jwinit._types import DTypeLike, Initializer
@@ -100,7 +100,7 @@ def mup(
     facts = {"base_width": base_width, "width": width, "width_mult": mult}
 
     def role(name, scale):
-        base = named_variance_scaling(scale, "fan_in", distribution, dtype, layout, "variance_scaling")
+        base = fan_scaled(scale, "fan_in", distribution, dtype, layout, "variance_scaling")
         return derived(base, name=f"mup.{name}", dtype=dtype, extra=dict(facts, role=name))
 
     output = (named_constant(0, dtype, "mup.output") if zero_readout else role("output", s2 / mult))

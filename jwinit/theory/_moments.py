@@ -177,7 +177,7 @@ def _cached_model(key: Any, act: Activation, degree: int | None) -> Moments:
 
 
 def moments(activation: ActivationLike, degree: int | None = None) -> Moments:
-    """The (cached) `Moments` of an activation; `degree` switches to Gauss-Hermite of that degree."""
+    """The (cached) `Moments` of an activation (`degree`: Gauss-Hermite of that degree)."""
     act = get_activation(activation)
     if degree is not None:
         degree = check_int(degree, "degree", minimum=1)
