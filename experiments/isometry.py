@@ -25,8 +25,9 @@ import numpy as np
 
 import jwinit
 from experiments.common import progress_bar, pyplot, write_checks_report
-from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json
+from experiments.io import save_figure, write_csv, write_json
 from jwinit import theory
+from jwinit._cells import ResumableCells
 
 __all__ = ["run", "weights_for"]
 
@@ -45,9 +46,8 @@ def weights_for(kind: str, sigma_w2: float) -> Any:
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     summary, spectra = [], {}
-    results_path = workdir / "results.jsonl"
-    done = {(r["activation"], float(r["sigma_b2"]), r["weights"], int(r["depth"])): r
-            for r in (read_rows(results_path) if results_path.exists() else [])}
+    done = ResumableCells(workdir / "results.jsonl",
+                          ("activation", "sigma_b2", "weights", "depth", "width", "seeds", "seed"))
     total = len(config.cases) * len(WEIGHTS) * len(config.depths)
     with progress_bar("Jacobian spectra") as update:
         update(0, total)
@@ -60,18 +60,18 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
             bias = jwinit.normal(math.sqrt(sb2)) if sb2 > 0 else None
             for kind in WEIGHTS:
                 for depth in config.depths:
-                    cell = (act, sb2, kind, int(depth))
+                    cell = {"activation": act, "sigma_b2": sb2, "weights": kind,
+                            "depth": int(depth), "width": int(config.width),
+                            "seeds": int(config.seeds), "seed": int(config.seed)}
                     if cell not in done:  # a rerun resumes: finished cells are read back
                         s = jwinit.jacobian_singular_values(
                             config.seed, weights_for(kind, sw2), act, depth=depth,
                             width=config.width, num_seeds=config.seeds, bias_init=bias,
                             output="activation", input_q=input_q,
                         )
-                        done[cell] = {"activation": act, "sigma_b2": sb2, "weights": kind,
-                                      "depth": int(depth),
-                                      "singular_values": np.asarray(s, np.float64).tolist()}
-                        append_rows(results_path, [done[cell]])
-                    s = np.asarray(done[cell]["singular_values"], np.float64)
+                        done.add([{**cell,
+                                   "singular_values": np.asarray(s, np.float64).tolist()}])
+                    s = np.asarray(done.get(cell)["singular_values"], np.float64)
                     lam = np.asarray(s, np.float64) ** 2
                     th = theory.jacobian_spectrum(act, sw2, sb2, depth, weights=kind)
                     spectra[f"{act}/{kind}/{depth}"] = s

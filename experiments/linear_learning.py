@@ -40,8 +40,9 @@ import numpy as np
 from jax import lax
 
 from experiments.common import parse_scheme, progress_bar, pyplot, write_checks_report
-from experiments.io import append_rows, read_rows, save_figure, write_csv, write_json
+from experiments.io import save_figure, write_csv, write_json
 from jwinit import registry
+from jwinit._cells import ResumableCells
 
 __all__ = ["run", "time_to_criterion", "teacher"]
 
@@ -171,9 +172,13 @@ def _build(spec: Any) -> Any:
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     schemes, depths, lrs = _validate(config)
-    results_path = workdir / "results.jsonl"
-    done = {(r["scheme"], int(r["depth"])): r
-            for r in (read_rows(results_path) if results_path.exists() else [])}
+    cells = ResumableCells(workdir / "results.jsonl",
+                           ("scheme", "depth", "width", "seeds", "seed", "criterion", "max_steps",
+                            "lr_times_depth"))
+    fixed = {"width": int(config.width), "seeds": int(config.seeds), "seed": int(config.seed),
+             "criterion": float(config.criterion), "max_steps": int(config.max_steps),
+             "lr_times_depth": lrs}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
     base = jax.random.key(int(config.seed))
     total = len(schemes) * len(depths)
     with progress_bar("deep linear training") as update:
@@ -181,7 +186,9 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
         for label, spec in schemes:
             init = _build(spec)
             for depth in depths:
-                if (label, depth) in done:
+                cell = {"scheme": label, "depth": depth, **fixed}
+                if cell in cells:
+                    done[(label, depth)] = cells.get(cell)
                     update(len(done), total)
                     continue
                 per_seed = [
@@ -192,7 +199,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                     for s in range(int(config.seeds))
                 ]
                 row = {
-                    "scheme": label, "depth": depth,
+                    **cell,
                     "steps": [r["best_steps"] for r in per_seed],
                     "best_lr": [r["best_lr"] for r in per_seed],
                     "initial_error": [r["initial_error"] for r in per_seed],
@@ -200,7 +207,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                     "curve": [float(v) if np.isfinite(v) else None
                               for v in per_seed[0]["curve"]],
                 }
-                append_rows(results_path, [row])
+                cells.add([row])
                 done[(label, depth)] = row
                 update(len(done), total)
 

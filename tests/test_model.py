@@ -98,12 +98,15 @@ def test_signal_report_linen_equals_nnx_for_same_weights(batch):
     assert "dense0" in str(a)
 
 
-def test_he_relu_preserves_signal_in_a_real_model():
+@pytest.mark.parametrize("init, per_layer", [(jwinit.he_normal(), 1.0),
+                                             (jwinit.glorot_normal(), 0.5)],
+                         ids=["he", "glorot"])
+def test_relu_signal_in_a_real_model_follows_mean_field(init, per_layer):
     class ReluMLP(nn.Module):
         @nn.compact
         def __call__(self, x):
             for i in range(DEPTH):
-                x = nn.Dense(WIDTH, kernel_init=jwinit.he_normal())(x)
+                x = nn.Dense(WIDTH, kernel_init=init)(x)
                 x = nn.relu(x) if i < DEPTH - 1 else x
             return x
 
@@ -111,12 +114,15 @@ def test_he_relu_preserves_signal_in_a_real_model():
     m = ReluMLP()
     report = signal_report(m, x, m.init(jax.random.key(1), x))
     q = report.second_moments
-    # He init: E[h_{l+1}^2] = E[h_l^2] in the mean-field limit. At width 256 each layer multiplies
-    # the second moment by a factor with log-std ~ sqrt(5 / width) = 0.14, so over 8 layers the
-    # log-ratio has std ~ 0.4: a bound of exp(+-1.6) is 4 standard deviations.
-    assert abs(math.log(q[-1] / q[0])) < 1.6
-    # Glorot-style fan_avg on ReLU loses a factor 2 per layer: 2^-7 = 0.008 over 8 layers.
-    assert q.min() > 0.05
+    # Mean field: E[h_{l+1}^2] = (sigma_w2 / 2) E[h_l^2] with sigma_w2 = 2 (He) or 1 (Glorot on
+    # square layers), i.e. a factor 1 or 1/2 per layer. At width n each layer multiplies the
+    # second moment by a random factor whose log has standard deviation sqrt(5 / n) and mean
+    # -2.5 / n (Hanin & Nica 2019); over k = 7 layers: 4 standard deviations plus the drift.
+    k = DEPTH - 1
+    band = 4 * math.sqrt(5 * k / WIDTH) + 2.5 * k / WIDTH
+    assert abs(math.log(q[-1] / q[0]) - k * math.log(per_layer)) <= band
+    # the two cases are told apart: their predictions differ by 7 log 2 = 4.85 > 2 bands
+    assert 7 * math.log(2) > 2 * band
 
 
 def test_model_errors(batch):

@@ -70,13 +70,18 @@ def test_snn_is_lecun_normal_with_selu_constants():
 
 
 def test_snn_selu_network_self_normalizes():
-    """Klambauer et al.: with SELU and Var(W) = 1/n, activations stay at mean 0, variance 1
-    through depth. 32 layers of width 512 on 256 inputs. A layer's weights move its output
-    variance by about sqrt(2 / n) = 0.06 relative (the fixed point pulls it back); the bounds,
-    0.1 for the mean and 0.15 for the variance, are 2.5 of those (observed: 0.007 and 0.032)."""
-    width, depth = 512, 32
-    ws = jwinit.snn(batch_axis=0)(jax.random.key(1), (depth, width, width))
-    x = gaussian(2, (256, width))
+    """Klambauer et al.: with SELU and Var(W) = 1/n, activations converge to mean 0, variance 1
+    and stay there through depth. 16 networks of 32 layers of width 256 on 128 inputs.
+
+    Tolerance: each network's per-layer mean and variance fluctuate with its random weights; the
+    standard error of their average over the 16 networks is measured from the networks themselves
+    (a t-statistic with 15 degrees of freedom: 5 standard errors is far beyond any plausible
+    fluctuation), plus the finite-width bias of the fixed point, O(1 / width) (bounded by
+    4 / width)."""
+    width, depth, nets = 256, 32, 16
+    keys = jax.random.split(jax.random.key(1), nets)
+    ws = jax.vmap(lambda k: jwinit.snn(batch_axis=0)(k, (depth, width, width)))(keys)
+    x = gaussian(2, (128, width))
 
     @jax.jit
     def forward(x, ws):
@@ -84,11 +89,14 @@ def test_snn_selu_network_self_normalizes():
             h = jax.nn.selu(h @ w)
             return h, (jnp.mean(h), jnp.var(h))
 
-        return jax.lax.scan(layer, x, ws)[1]
+        return jax.vmap(lambda w: jax.lax.scan(layer, x, w)[1])(ws)
 
-    means, variances = forward(x, ws)
-    assert np.all(np.abs(np.asarray(means)) < 0.1)
-    assert np.all(np.abs(np.asarray(variances) - 1) < 0.15)
+    means, variances = (np.asarray(a, np.float64) for a in forward(x, ws))  # (nets, depth)
+    late = slice(depth // 2, None)  # after the approach to the fixed point
+    for values, target in ((means, 0.0), (variances, 1.0)):
+        avg = values[:, late].mean(axis=0)
+        se = values[:, late].std(axis=0, ddof=1) / math.sqrt(nets)
+        assert np.all(np.abs(avg - target) <= 5 * se + 4 / width), (avg, se)
 
 
 def test_relu_bias_and_irnn():

@@ -516,8 +516,14 @@ def test_jacobian_spectrum_against_monte_carlo(weights):
     ext = 2 * vb.mean() - va.mean()
     se = math.sqrt(4 * vb.var(ddof=1) / samples + va.var(ddof=1) / samples)
     assert abs(ext - float(th.variance)) <= 4 * se, (ext, float(th.variance), se)
-    # Gaussian weights give a much wider spectrum than orthogonal ones (2.6 vs 0.5 here).
-    assert float(th.variance) > 2.0 if not ortho else float(th.variance) < 0.6
+    # Gaussian weights widen the spectrum by exactly L m1^2 over orthogonal ones (the
+    # Marchenko-Pastur term s_1 = -1 of W^T W), at equal mean.
+    other = theory.jacobian_spectrum("tanh", sw, sb, depth,
+                                     weights="gaussian" if ortho else "orthogonal")
+    gauss, orth = (other, th) if ortho else (th, other)
+    assert float(gauss.mean) == pytest.approx(float(orth.mean), rel=1e-6)
+    assert float(gauss.variance) - float(orth.variance) == pytest.approx(
+        depth * float(th.mean) ** 2, rel=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------
