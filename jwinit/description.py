@@ -102,6 +102,13 @@ def describe(init: Callable[..., Any], shape: Sequence[int], dtype: Any = jnp.fl
 
     Examples:
       >>> print(jwinit.describe(jwinit.he_normal(), (784, 256)))
+      he_normal  shape=(784, 256)  dtype=float32
+        fans       fan_in=784  fan_out=256  mode=fan_in
+        dist       truncated_normal
+        Var(W)     0.00255102   std 0.0505076
+        mean       0
+        bounds     [-0.114839, 0.114839]
+        scale      2
     """
     if not callable(init):
         raise TypeError(f"`init` must be an initializer (callable), got {type(init).__name__}.")

@@ -54,6 +54,8 @@ def constant(value: Any, dtype: DTypeLike = None) -> Initializer:
 
     Examples:
       >>> jwinit.constant(-7.0)(jax.random.key(0), (2, 3))
+      Array([[-7., -7., -7.],
+             [-7., -7., -7.]], dtype=float32)
     """
     return named_constant(value, dtype, "constant")
 

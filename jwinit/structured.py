@@ -287,7 +287,13 @@ def identity(gain: Any = 1.0, dtype: DTypeLike = None) -> Initializer:
 
     Examples:
       >>> jwinit.identity()(jax.random.key(0), (3, 4))
-      >>> jwinit.eye(0.5)(jax.random.key(0), (2, 8, 8))   # batched
+      Array([[1., 0., 0., 0.],
+             [0., 1., 0., 0.],
+             [0., 0., 1., 0.]], dtype=float32)
+      >>> jwinit.eye(0.5)(jax.random.key(0), (2, 3, 3))[1]   # batched: every copy 0.5 I
+      Array([[0.5, 0. , 0. ],
+             [0. , 0.5, 0. ],
+             [0. , 0. , 0.5]], dtype=float32)
 
     References:
       Le, Jaitly & Hinton 2015, "A Simple Way to Initialize Recurrent Networks of Rectified

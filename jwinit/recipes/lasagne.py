@@ -44,7 +44,8 @@ def resolve_gain(gain: Any) -> float:
     Examples:
       >>> jwinit.resolve_gain('tanh')     # PyTorch's 5/3
       1.6666666666666667
-      >>> jwinit.resolve_gain('gelu')     # by quadrature
+      >>> round(jwinit.resolve_gain('gelu'), 4)     # by quadrature: 1 / sqrt(E[gelu(z)^2])
+      1.5335
     """
     if isinstance(gain, str):
         name, _, arg = gain.strip().partition(":")
@@ -109,7 +110,9 @@ def glorot(
       ``init(key, shape, dtype=dtype, out_sharding=None)``.
 
     Examples:
-      >>> jwinit.glorot(gain='relu')            # Lasagne GlorotUniform(gain='relu')
+      >>> init = jwinit.glorot(gain='relu')     # Lasagne GlorotUniform(gain='relu')
+      >>> jwinit.describe(init, (256, 256)).variance   # 2 * 2 / (256 + 256)
+      0.007812500000000002
 
     References:
       Glorot & Bengio 2010, "Understanding the difficulty of training deep feedforward neural
@@ -153,8 +156,12 @@ def he(
       ``init(key, shape, dtype=dtype, out_sharding=None)``.
 
     Examples:
-      >>> jwinit.he(gain='relu')                # Var = 2 / fan_in, plain normal
-      >>> jwinit.he(gain='gelu')                # gain from jwinit.gain('gelu') (quadrature)
+      >>> jwinit.describe(jwinit.he(gain='relu'), (256, 256)).variance   # 2 / fan_in
+      0.007812500000000002
+      >>> jwinit.describe(jwinit.he(), (256, 256)).variance   # gain 1: LeCun's 1 / fan_in
+      0.00390625
+      >>> round(jwinit.describe(jwinit.he(gain='gelu'), (256, 256)).extra['gain'], 4)
+      1.5335
 
     References:
       He, Zhang, Ren & Sun 2015, "Delving Deep into Rectifiers"; Lasagne ``lasagne.init.He``.

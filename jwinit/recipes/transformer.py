@@ -198,7 +198,9 @@ def deepnorm_constants(
       ``{'encoder': DeepNormConstants, 'decoder': DeepNormConstants}`` with the stacks present.
 
     Examples:
-      >>> jwinit.deepnorm_constants(0, 1000)['decoder']   # alpha 6.69, beta 0.106
+      >>> alpha, beta = jwinit.deepnorm_constants(0, 1000)['decoder']
+      >>> round(alpha, 3), round(beta, 4)      # (2M)^(1/4), (8M)^(-1/4)
+      (6.687, 0.1057)
     """
     n = check_int(num_encoder_layers, "num_encoder_layers", minimum=0)
     m = check_int(num_decoder_layers, "num_decoder_layers", minimum=0)

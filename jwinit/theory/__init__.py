@@ -534,7 +534,8 @@ def predict(kernel_init: Any, activation: ActivationLike, depth: int, *, bias_in
 
     Examples:
       >>> p = theory.predict(jwinit.he_normal(), 'relu', depth=10)
-      >>> p.forward   # all 2.0: He init preserves q^l = 2 input_q
+      >>> p.forward   # He init preserves q^l = 2 input_q
+      Array([2., 2., 2., 2., 2., 2., 2., 2., 2., 2.], dtype=float32)
     """
     m = moments(activation, degree)
     _check_depth(depth, static=True)

@@ -70,11 +70,12 @@ def variances_of(kernel_init: Callable[..., Any], bias_init: Callable[..., Any] 
       ValueError: an initializer the zero-mean theory cannot describe (naming it and why).
 
     Examples:
-      >>> theory.variances_of(jwinit.he_normal(), width=256).sigma_w2
+      >>> round(theory.variances_of(jwinit.he_normal(), width=256).sigma_w2, 12)
       2.0
-      >>> theory.variances_of(jwinit.glorot_normal(), jwinit.normal(0.1), width=256,
-      ...                     input_dim=64).sigma_w2_first
-      0.4
+      >>> v = theory.variances_of(jwinit.glorot_normal(), jwinit.normal(0.1), width=256,
+      ...                         input_dim=64)
+      >>> round(v.sigma_w2_first, 12), round(v.sigma_b2, 12)   # 64 * 2 / (64 + 256), 0.1^2
+      (0.4, 0.01)
     """
     width = check_int(width, "width", minimum=1)
     input_dim = width if input_dim is None else check_int(input_dim, "input_dim", minimum=1)
