@@ -88,7 +88,32 @@ def _run_model(run: Callable[..., Any], x: jax.Array, what: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# observing layer outputs: linen
+# observing layer outputs
+
+
+class _Recorder:
+    """Records each kernel layer's output in first-call order, perturbed by `deltas` if given."""
+
+    def __init__(self, deltas: Mapping[Path, jax.Array] | None):
+        self.deltas = deltas
+        self.outputs: dict[Path, jax.Array] = {}
+        self.order: list[Path] = []
+
+    def __call__(self, path: Path, out: Any) -> Any:
+        if not isinstance(out, jax.Array):
+            return out
+        if self.deltas is not None and path in self.deltas:
+            out = out + self.deltas[path]
+        if path not in self.outputs:
+            self.order.append(path)
+        self.outputs[path] = out
+        return out
+
+    def layers(self) -> list[tuple[Path, jax.Array]]:
+        return [(p, self.outputs[p]) for p in self.order]
+
+
+# linen
 
 
 def _linen_kernel_paths(variables: Mapping[str, Any]) -> list[Path]:
@@ -120,33 +145,24 @@ def _linen_apply_kwargs(variables: Mapping[str, Any], kwargs: Mapping[str, Any],
 def _linen_outputs(module: nn.Module, variables, x, deltas, kwargs, key):
     """Run `module` recording (and perturbing by `deltas`) each kernel layer's output."""
     layers = set(_linen_kernel_paths(variables))
-    outputs: dict[Path, jax.Array] = {}
-    order: list[Path] = []
+    record = _Recorder(deltas)
 
     def interceptor(next_fun, args, kw, context):
         out = next_fun(*args, **kw)
         path = tuple(context.module.path)
-        if context.method_name != "__call__" or path not in layers or not isinstance(
-            out, jax.Array
-        ):
+        if context.method_name != "__call__" or path not in layers:
             return out
-        if deltas is not None and path in deltas:
-            out = out + deltas[path]
-        if path not in outputs:
-            order.append(path)
-        outputs[path] = out
-        return out
+        return record(path, out)
 
     apply_kwargs = _linen_apply_kwargs(variables, kwargs, key)
     with nn.intercept_methods(interceptor):
         y = module.apply(variables, x, **apply_kwargs)
     if "mutable" in apply_kwargs and apply_kwargs["mutable"]:
         y = y[0]
-    return y, [(p, outputs[p]) for p in order]
+    return y, record.layers()
 
 
-# --------------------------------------------------------------------------------------------
-# observing layer outputs: nnx
+# nnx
 
 
 def _nnx_layers(model: nnx.Module) -> list[tuple[Path, nnx.Module]]:
@@ -157,18 +173,11 @@ def _nnx_layers(model: nnx.Module) -> list[tuple[Path, nnx.Module]]:
     ]
 
 
-def _recording(cls: type, path: Path, outputs: dict, order: list, deltas) -> type:
-    """A subclass of `cls` whose ``__call__`` records (and perturbs) its output under `path`."""
+def _recording(cls: type, path: Path, record: _Recorder) -> type:
+    """A subclass of `cls` whose ``__call__`` passes its output through `record` under `path`."""
 
     def __call__(self, *args, **kwargs):
-        out = cls.__call__(self, *args, **kwargs)
-        if isinstance(out, jax.Array):
-            if deltas is not None and path in deltas:
-                out = out + deltas[path]
-            if path not in outputs:
-                order.append(path)
-            outputs[path] = out
-        return out
+        return record(path, cls.__call__(self, *args, **kwargs))
 
     return type(cls.__name__, (cls,), {"__call__": __call__, "__module__": cls.__module__})
 
@@ -177,12 +186,11 @@ def _nnx_outputs(model: nnx.Module, x, deltas, kwargs):
     """Run a private copy of `model` (nnx.split/merge) whose kernel layers record their outputs."""
     graphdef, state = nnx.split(model)
     copy = nnx.merge(graphdef, state)
-    outputs: dict[Path, jax.Array] = {}
-    order: list[Path] = []
+    record = _Recorder(deltas)
     for path, mod in _nnx_layers(copy):
-        object.__setattr__(mod, "__class__", _recording(type(mod), path, outputs, order, deltas))
+        object.__setattr__(mod, "__class__", _recording(type(mod), path, record))
     y = copy(x, **kwargs)
-    return y, [(p, outputs[p]) for p in order]
+    return y, record.layers()
 
 
 # --------------------------------------------------------------------------------------------

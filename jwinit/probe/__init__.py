@@ -55,6 +55,7 @@ References:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -96,35 +97,21 @@ __all__ = [
 ]
 
 
-def probe_program(
-    kernel_init: Callable[..., Any],
-    activation: str | Callable[..., Any],
-    *,
-    depth: int,
-    width: int,
-    batch: int,
-    num_seeds: int = 1,
-    bias_init: Callable[..., Any] | None = None,
-    input_dim: int | None = None,
-    precision: str | None = None,
-    remat: str = "auto",
-    input_correlation: float = 0.5,
-    saturation_threshold: float = 1e-3,
-    statistics: str = "all",
-) -> tuple[Callable[..., Any], tuple[jax.Array, jax.Array, jax.Array]]:
+def probe_program(kernel_init: Callable[..., Any], activation: str | Callable[..., Any],
+                  **kwargs: Any) -> tuple[Callable[..., Any], tuple[jax.Array, ...]]:
     """The jitted program `probe_mlp` runs and its arguments, for compile-time measurements.
 
     Returns ``(fn, args)`` with ``fn(*args)`` the raw statistics; ``fn.lower(*args).compile()``
-    compiles it anew. Arguments as in `probe_mlp` (seed keys from ``jax.random.key(0)``).
+    compiles it anew. Arguments as in `probe_mlp`, without `key` (seed keys from
+    ``jax.random.key(0)``).
     """
-    options = ProbeOptions(batch, input_dim, precision, remat, input_correlation,
-                           saturation_threshold, statistics)
-    cfg, keys, gw, gb = _setup(jax.random.key(0), kernel_init, activation, depth, width, num_seeds,
-                               bias_init, options)
+    cfg, keys, gw, gb = _setup(jax.random.key(0), kernel_init, activation, **kwargs)
     return program(cfg), (keys, gw, gb)
 
 
-def _setup(key, kernel_init, activation, depth, width, num_seeds, bias_init, options):
+def _setup(key: Any, kernel_init: Any, activation: Any, *, depth: int, width: int, batch: int,
+           num_seeds: int = 1, bias_init: Any = None, **options: Any):
+    options = ProbeOptions(batch=batch, **options)
     key = single_key(key, "probe_mlp")
     depth = check_int(depth, "depth", minimum=1)
     width = check_int(width, "width", minimum=1)
@@ -204,10 +191,11 @@ def probe_mlp(
     References:
       Schoenholz et al. 2017; Pennington et al. 2017; Brock et al. 2021.
     """
-    options = ProbeOptions(batch, input_dim, precision, remat, input_correlation,
-                           saturation_threshold, statistics)
-    cfg, keys, gw, gb = _setup(key, kernel_init, activation, depth, width, num_seeds, bias_init,
-                               options)
+    cfg, keys, gw, gb = _setup(
+        key, kernel_init, activation, depth=depth, width=width, batch=batch,
+        num_seeds=num_seeds, bias_init=bias_init, input_dim=input_dim, precision=precision,
+        remat=remat, input_correlation=input_correlation,
+        saturation_threshold=saturation_threshold, statistics=statistics)
     stats, back = program(cfg)(keys, gw, gb)
     stats, back = np.asarray(stats)[:, :, 0, :], np.asarray(back)[:, :, 0]
     sw2, sb2 = effective_sigmas(kernel_init, bias_init, cfg.width)
@@ -217,3 +205,8 @@ def probe_mlp(
         activation=act.label, cfg=cfg, seeds=tuple(range(num_seeds)), sigma_w2=sw2,
         sigma_b2=sb2, kernel_init=kernel_init, bias_init=bias_init,
     )
+
+
+probe_program.__signature__ = inspect.signature(probe_mlp).replace(  # type: ignore[attr-defined]
+    parameters=[p for name, p in inspect.signature(probe_mlp).parameters.items() if name != "key"],
+    return_annotation="tuple[Callable[..., Any], tuple[jax.Array, ...]]")
