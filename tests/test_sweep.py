@@ -224,3 +224,51 @@ def test_bad_arguments_raise_before_compute(kwargs, error, words, monkeypatch):
         sweep(**kw)
     for w in words:
         assert w in str(info.value), (w, str(info.value))
+
+
+# ------------------------------------------------------------------------------------------------
+# QR-based schemes on many simulated devices: no deadlock
+
+
+_QR_WORKER = """
+import sys, jax, jax.numpy as jnp, numpy as np, jwinit
+from jax.sharding import Mesh, PartitionSpec as P
+assert len(jax.devices()) == 8
+name, kind = sys.argv[1], sys.argv[2]
+if kind == "conv":
+    # every device draws a batch of conv kernels concurrently, as a sharded program does
+    init = jwinit.registry.make(name)
+    mesh = Mesh(np.array(jax.devices()), ("s",))
+    draw = jax.vmap(lambda k: init(k, (3, 3, 16, 16)))
+    f = jax.jit(jax.shard_map(draw, mesh=mesh, in_specs=P("s"), out_specs=P("s")))
+    print(float(jnp.sum(f(jax.random.split(jax.random.key(0), 64)) ** 2)))
+else:
+    rows = jwinit.sweep.sweep([name], ["tanh"], depths=4, widths=16, batch=8, seeds=64)
+    print(len(rows))
+"""
+
+
+@pytest.mark.parametrize("name", [e.name for e in jwinit.registry.entries()
+                                  if "orthogonal" in e.distribution and e.kind != "role"])
+def test_qr_schemes_finish_on_eight_sharded_devices(name, tmp_path):
+    """A sweep of 64 seeds sharded over 8 simulated CPU devices used to hang forever in the
+    batched QR (every thread of XLA's CPU pool waiting for work that no free thread could run).
+    Each QR-based scheme runs here in a fresh process under a time limit: a deadlock fails the
+    test instead of hanging the suite."""
+    import os
+    import subprocess
+    import sys
+
+    kind = "conv" if jwinit.registry.entry(name).kind == "conv" else "matrix"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_PLATFORMS="cpu")
+    try:
+        out = subprocess.run([sys.executable, "-c", _QR_WORKER, name, kind], env=env,
+                             capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name}: a sharded sweep on 8 CPU devices did not finish in 120 s")
+    assert out.returncode == 0, out.stderr[-2000:]
+    if kind == "matrix":
+        assert out.stdout.strip().splitlines()[-1] == "64"
+    else:  # 64 kernels with orthogonal centre taps: sum of squares = 64 * 16
+        assert float(out.stdout.strip().splitlines()[-1]) == pytest.approx(64 * 16, rel=1e-4)
