@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jwinit._truncnorm import sample_real
 from jwinit._types import Shape, compute_dtype, is_complex, prod, real_dtype
 
 __all__ = ["flat", "sample_normal", "sample_symmetric_uniform", "sample_truncated_normal"]
@@ -33,7 +34,7 @@ def sample_truncated_normal(
     """Standard normal truncated to [lower, upper] (real) or to |z| <= upper (complex)."""
     cd = compute_dtype(dtype)
     if not is_complex(cd):
-        return jax.random.truncated_normal(key, lower, upper, shape, cd)
+        return sample_real(key, lower, upper, shape, cd)
     rd = real_dtype(cd)
     k_r, k_t = jax.random.split(key)
     # |z|^2 = -log(1 - t), t ~ U(0, 1 - exp(-b^2)): Exp(1) conditioned on |z|^2 <= b^2.

@@ -76,59 +76,103 @@ def ones(dtype: DTypeLike = None) -> Initializer:
     distribution="uniform [0, scale)", variance="scale^2 / 12", paper="-",
     example={"scale": 0.1}, kind="bias", shared_with_jax=True,
 )
-def uniform(scale: Any = 1e-2, dtype: DTypeLike = None) -> Initializer:
-    """W ~ U[0, scale): E[W] = scale / 2, Var(W) = scale^2 / 12 (as ``jax.nn.initializers``).
+def uniform(scale: Any = None, dtype: DTypeLike = None, *, low: Any = None,
+            high: Any = None) -> Initializer:
+    """W ~ U[low, high): by default U[0, scale) as ``jax.nn.initializers.uniform``.
 
-    Complex dtypes: real and imaginary parts are independent U[0, scale), so
-    E|W - E W|^2 = scale^2 / 6.
+    ``jwinit.uniform(scale)`` is jax's U[0, scale) (scale defaults to 0.01; the same values for
+    the same key); ``jwinit.uniform(low=a, high=b)`` is any interval, as PyTorch's
+    ``nn.init.uniform_(w, a, b)`` (e.g. ``low=-0.1, high=0.1``). E[W] = (low + high) / 2,
+    Var(W) = (high - low)^2 / 12.
+
+    Complex dtypes: real and imaginary parts are independent U[low, high), so
+    E|W - E W|^2 = (high - low)^2 / 6.
+
+    Args:
+      scale: the width of U[0, scale) (positive); not together with `low`/`high`.
+      dtype: default dtype.
+      low, high: the interval, ``low < high`` (both finite; give both).
+
+    Examples:
+      >>> jwinit.describe(jwinit.uniform(low=-0.5, high=1.5), (4,)).variance   # 2^2 / 12
+      0.3333333333333333
     """
-    check_real(scale, "scale", low=0, low_open=True)
+    if low is None and high is None:
+        scale = 1e-2 if scale is None else scale
+        check_real(scale, "scale", low=0, low_open=True)
+        lo, hi = 0.0, float(scale)
+    else:
+        if scale is not None:
+            raise ValueError(f"give either `scale` (U[0, scale)) or `low` and `high`, not both; "
+                             f"got scale={scale!r}, low={low!r}, high={high!r}.")
+        if low is None or high is None:
+            raise ValueError(f"`low` and `high` go together (U[low, high)); got low={low!r}, "
+                             f"high={high!r}.")
+        check_real(low, "low")
+        check_real(high, "high")
+        lo, hi = float(low), float(high)
+        if not lo < hi:
+            raise ValueError(f"`low` must be less than `high`, got low={low}, high={high}.")
+    jax_form = lo == 0.0
+
+    def draw(key, shape, rd):
+        u = jax.random.uniform(key, shape, rd)
+        if jax_form:  # bit-identical to jax.nn.initializers.uniform(scale)
+            return u * jnp.array(hi, rd)
+        return u * jnp.array(hi - lo, rd) + jnp.array(lo, rd)
 
     def sample(key, shape, dtype):
         cd = compute_dtype(dtype)
         if is_complex(cd):
             rd = real_dtype(cd)
             k1, k2 = jax.random.split(key)
-            s = jnp.array(scale, rd)
-            return jax.lax.complex(
-                jax.random.uniform(k1, shape, rd) * s, jax.random.uniform(k2, shape, rd) * s
-            )
-        return jax.random.uniform(key, shape, cd) * jnp.array(scale, cd)
+            return jax.lax.complex(draw(k1, shape, rd), draw(k2, shape, rd))
+        return draw(key, shape, cd)
 
     def describe(shape, dtype):
-        s = float(scale)
         c = is_complex(dtype)
+        m = (lo + hi) / 2
         return {
             "distribution": "uniform",
-            "mean": complex(s / 2, s / 2) if c else s / 2,
-            "variance": s * s / (6 if c else 12),
-            "bounds": (0.0, s),
+            "mean": complex(m, m) if c else m,
+            "variance": (hi - lo) ** 2 / (6 if c else 12),
+            "bounds": (lo, hi),
         }
 
-    return make_initializer(
-        sample, name="uniform", dtype=dtype, describe=describe, params={"scale": scale}
-    )
+    params = {"scale": hi} if jax_form else {"low": lo, "high": hi}
+    return make_initializer(sample, name="uniform", dtype=dtype, describe=describe, params=params)
 
 
 @register(
     distribution="normal", variance="stddev^2", paper="-", example={"stddev": 0.1},
     kind="bias", shared_with_jax=True,
 )
-def normal(stddev: Any = 1e-2, dtype: DTypeLike = None) -> Initializer:
-    """W ~ N(0, stddev^2): Var(W) = stddev^2 (complex: E|W|^2 = stddev^2)."""
+def normal(stddev: Any = 1e-2, dtype: DTypeLike = None, *, mean: Any = 0.0) -> Initializer:
+    """W ~ N(mean, stddev^2): Var(W) = stddev^2 (complex: E|W - mean|^2 = stddev^2).
+
+    With the default mean 0 the values equal ``jax.nn.initializers.normal(stddev)``'s; `mean` is
+    PyTorch's ``nn.init.normal_(w, mean, std)`` and Keras' ``RandomNormal(mean, stddev)``.
+
+    Args:
+      stddev: the standard deviation (positive).
+      dtype: default dtype.
+      mean: the mean (finite, real).
+    """
     check_real(stddev, "stddev", low=0, low_open=True)
+    check_real(mean, "mean")
+    mu = float(mean)
 
     def sample(key, shape, dtype):
         cd = compute_dtype(dtype)
-        return sample_normal(key, shape, dtype) * jnp.array(stddev, cd)
+        w = sample_normal(key, shape, dtype) * jnp.array(stddev, cd)
+        return w if mu == 0.0 else w + jnp.array(mu, cd)
 
     def describe(shape, dtype):
-        return {"distribution": "normal", "mean": 0.0, "variance": float(stddev) ** 2,
+        return {"distribution": "normal", "mean": mu, "variance": float(stddev) ** 2,
                 "bounds": (-math.inf, math.inf)}
 
-    return make_initializer(
-        sample, name="normal", dtype=dtype, describe=describe, params={"stddev": stddev}
-    )
+    params = {"stddev": stddev} if mu == 0.0 else {"stddev": stddev, "mean": mu}
+    return make_initializer(sample, name="normal", dtype=dtype, describe=describe, params=params)
 
 
 @register(
@@ -143,33 +187,55 @@ def truncated_normal(
     upper: Any = 2.0,
     *,
     preserve_std: bool = False,
+    mean: Any = 0.0,
 ) -> Initializer:
-    """W = stddev * z / c, z ~ N(0, 1) truncated to [lower, upper].
+    """W = mean + stddev * z / c, z ~ N(0, 1) truncated to [lower, upper].
 
-    Without `preserve_std`, c = 1 as in ``jax.nn.initializers.truncated_normal`` (the std is then
-    below `stddev`: 0.8796 * stddev for the default bounds). With ``preserve_std=True``,
-    c = std(z) in closed form (``truncnorm_moments``), so std(W) = `stddev` exactly for any bounds.
+    The bounds are in units of `stddev` around `mean` (as ``jax.nn.initializers`` and Keras'
+    ``TruncatedNormal``; PyTorch's ``trunc_normal_(mean, std, a, b)`` takes absolute bounds:
+    pass ``lower=(a - mean) / std, upper=(b - mean) / std``). Without `preserve_std`, c = 1 as in
+    ``jax.nn.initializers.truncated_normal`` (the std is then below `stddev`: 0.8796 * stddev for
+    the default bounds). With ``preserve_std=True``, c = std(z), so std(W) = `stddev` exactly.
+
+    Any bounds work, infinite ones included (``lower=-inf`` for a one-sided truncation), and far
+    tails are exact: moments by `jwinit.distributions.truncnorm_moments`, samples by inverting the
+    tail probability in log space when the interval lies beyond 2 on one side (the erf inversion
+    of ``jax.random.truncated_normal`` collapses onto a few values there in float32). Intervals
+    that reach within 2 of 0 on their near side are sampled exactly as jax does (the same values).
 
     Complex dtypes: z is the standard complex normal (E|z|^2 = 1) with |z| <= `upper`; the bounds
-    must then be symmetric (``lower == -upper``), and with `preserve_std` E|W|^2 = stddev^2.
+    must then be symmetric (``lower == -upper``) and `mean` real, and with `preserve_std`
+    E|W - mean|^2 = stddev^2.
 
     Args:
-      stddev: scale before truncation (positive).
+      stddev: scale (positive).
       dtype: default dtype.
-      lower, upper: truncation bounds in units of `stddev`, ``lower < upper``.
+      lower, upper: truncation bounds in units of `stddev` around `mean`, ``lower < upper``;
+        -inf and inf are allowed.
       preserve_std: rescale so that the standard deviation equals `stddev`.
+      mean: the centre (finite).
+
+    Examples:
+      >>> init = jwinit.truncated_normal(1.0, lower=8.0, upper=9.0)
+      >>> d = jwinit.describe(init, (1000,))
+      >>> round(d.mean, 4), round(d.variance, 4)
+      (8.1212, 0.0141)
+      >>> w = init(jax.random.key(0), (100_000,))
+      >>> bool(8 <= w.min() and w.max() <= 9), round(float(w.mean()), 2)
+      (True, 8.12)
     """
     check_real(stddev, "stddev", low=0, low_open=True)
-    check_real(lower, "lower")
-    check_real(upper, "upper")
+    check_real(lower, "lower", finite=False)
+    check_real(upper, "upper", finite=False)
+    check_real(mean, "mean")
     if not float(lower) < float(upper):
         raise ValueError(
             f"`lower` must be less than `upper`, got lower={lower}, upper={upper}."
         )
     if not isinstance(preserve_std, bool):
         raise TypeError(f"`preserve_std` must be a bool, got {preserve_std!r}.")
-    lo, hi = float(lower), float(upper)
-    mean, var = truncnorm_moments(lo, hi)
+    lo, hi, mu = float(lower), float(upper), float(mean)
+    z_mean, z_var = truncnorm_moments(lo, hi)
 
     def complex_ok():
         if lo != -hi:
@@ -182,14 +248,12 @@ def truncated_normal(
         cd = compute_dtype(dtype)
         if is_complex(cd):
             complex_ok()
-            z = sample_truncated_normal(key, lo, hi, shape, dtype)
             c = math.sqrt(complex_truncnorm_second_moment(hi)) if preserve_std else 1.0
         else:
-            z = jax.random.truncated_normal(key, lower, upper, shape, cd)
-            c = math.sqrt(var) if preserve_std else 1.0
-        if preserve_std:
-            return z * jnp.array(float(stddev) / c, cd)
-        return z * jnp.array(stddev, cd)
+            c = math.sqrt(z_var) if preserve_std else 1.0
+        z = sample_truncated_normal(key, lo, hi, shape, dtype)
+        w = z * jnp.array(float(stddev) / c, cd) if preserve_std else z * jnp.array(stddev, cd)
+        return w if mu == 0.0 else w + jnp.array(mu, cd)
 
     def describe(shape, dtype):
         s = float(stddev)
@@ -197,13 +261,14 @@ def truncated_normal(
             complex_ok()
             m2 = complex_truncnorm_second_moment(hi)
             k = s / math.sqrt(m2) if preserve_std else s
-            return {"distribution": "truncated_normal", "mean": 0.0, "variance": k * k * m2,
-                    "bounds": (-k * hi, k * hi)}
-        k = s / math.sqrt(var) if preserve_std else s
-        return {"distribution": "truncated_normal", "mean": k * mean, "variance": k * k * var,
-                "bounds": (k * lo, k * hi)}
+            return {"distribution": "truncated_normal", "mean": mu, "variance": k * k * m2,
+                    "bounds": (mu - k * hi, mu + k * hi)}
+        k = s / math.sqrt(z_var) if preserve_std else s
+        return {"distribution": "truncated_normal", "mean": mu + k * z_mean,
+                "variance": k * k * z_var, "bounds": (mu + k * lo, mu + k * hi)}
 
     return make_initializer(
         sample, name="truncated_normal", dtype=dtype, describe=describe,
-        params={"stddev": stddev, "lower": lower, "upper": upper, "preserve_std": preserve_std},
+        params={"stddev": stddev, "lower": lower, "upper": upper, "preserve_std": preserve_std,
+                "mean": mean},
     )

@@ -49,12 +49,96 @@ def test_zeros_used_like_jax_closure_gives_clear_error():
         jwinit.zeros(jax.random.key(0))
 
 
-@pytest.mark.parametrize("lower, upper", [(-2, 2), (-1, 3), (0, 1), (-0.5, 0.5), (1, 4)])
+TAILS = [(5, 7), (8, 9), (-math.inf, -6), (3, math.inf), (-1e6, -5), (2, 2.5), (30, math.inf),
+         (-math.inf, math.inf), (0, math.inf), (-math.inf, 1.5)]
+
+
+@pytest.mark.parametrize("lower, upper",
+                         [(-2, 2), (-1, 3), (0, 1), (-0.5, 0.5), (1, 4),
+                          *(t for t in TAILS if t != (30, math.inf))])
 def test_truncnorm_moments_match_scipy(lower, upper):
     m, v = truncnorm_moments(lower, upper)
     rm, rv = stats.truncnorm.stats(lower, upper, moments="mv")
-    assert m == pytest.approx(float(rm), abs=1e-12)
-    assert v == pytest.approx(float(rv), rel=1e-10)
+    assert m == pytest.approx(float(rm), rel=1e-10, abs=1e-12)
+    assert v == pytest.approx(float(rv), rel=1e-8)
+
+
+@pytest.mark.parametrize("a", [6.0, 30.0, 1e3])
+def test_truncnorm_moments_far_tail_to_float64_precision(a):
+    """Beyond a ~ 25 scipy's truncnorm loses digits (its variance at a = 30 is 7e-8 off);
+    here an independent composite Simpson rule on 400001 points of the density
+    exp(-a y - y^2 / 2), y = x - a, on [0, 40 / a] (the rest weighs < e^-40)."""
+    y = np.linspace(0.0, 40.0 / a, 400_001)
+    w = np.exp(-a * y - 0.5 * y * y)
+    simpson = np.full(y.size, 2.0)
+    simpson[1::2] = 4.0
+    simpson[0] = simpson[-1] = 1.0
+    m = [float(np.sum(simpson * w * y**k)) for k in range(3)]
+    mean_y = m[1] / m[0]
+    var = m[2] / m[0] - mean_y**2
+    got_mean, got_var = truncnorm_moments(a, math.inf)
+    assert got_mean == pytest.approx(a + mean_y, rel=1e-13)
+    assert got_var == pytest.approx(var, rel=1e-9)
+    # the lower tail is the mirror image
+    assert truncnorm_moments(-math.inf, -a) == (-got_mean, got_var)
+
+
+@pytest.mark.parametrize("lower, upper", TAILS)
+def test_truncated_normal_samples_any_interval_exactly(lower, upper):
+    """Far tails and infinite bounds: samples in float32 follow scipy's truncnorm.
+
+    Sample moments within K standard errors of the exact ones (the variance's SE from the
+    distribution's fourth moment, estimated from the sample), a Kolmogorov-Smirnov test at level
+    1e-3, the support respected, and no collapse onto few values (in float32 the erf inversion
+    gave ~10 distinct values on [5, 7])."""
+    n = 200_000
+    init = jwinit.truncated_normal(1.0, lower=lower, upper=upper)
+    x = np.asarray(init(jax.random.key(11), (n,)), np.float64)
+    ref = stats.truncnorm(lower, upper)
+    mean, var = float(ref.mean()), float(ref.var())
+    assert abs(x.mean() - mean) <= K * math.sqrt(var / n)
+    fourth = np.mean((x - x.mean()) ** 4)
+    assert abs(x.var() - var) <= K * math.sqrt((fourth - var * var) / n)
+    assert stats.kstest(x, ref.cdf).pvalue > 1e-3
+    assert lower <= x.min() and x.max() <= upper
+    # float32 spacing at |x| is about |x| 2^-23; a range of width w around it holds that many
+    width = min(upper, mean + 6 * math.sqrt(var)) - max(lower, mean - 6 * math.sqrt(var))
+    levels = width / (max(abs(mean), 1.0) * 2.0**-23)
+    assert len(np.unique(x)) >= min(0.2 * n, 0.2 * levels)
+    d = jwinit.describe(init, (n,))
+    assert d.mean == pytest.approx(mean, rel=1e-10) and d.variance == pytest.approx(var, rel=1e-6)
+
+
+@pytest.mark.parametrize("lower, upper", [(5, 6), (-math.inf, -4), (8, 9)])
+def test_preserve_std_in_the_tails(lower, upper):
+    init = jwinit.truncated_normal(0.1, lower=lower, upper=upper, preserve_std=True)
+    x = np.asarray(init(jax.random.key(12), (200_000,)), np.float64)
+    assert jwinit.describe(init, (4,)).std == pytest.approx(0.1, rel=1e-10)
+    assert abs(x.std() / 0.1 - 1) <= K * math.sqrt(2 / x.size)
+
+
+def test_normal_and_truncated_normal_take_a_mean():
+    key, n = jax.random.key(13), 100_000
+    x = np.asarray(jwinit.normal(0.5, mean=3.0)(key, (n,)), np.float64)
+    assert abs(x.mean() - 3.0) <= K * 0.5 / math.sqrt(n)
+    np.testing.assert_allclose(x - 3.0, np.asarray(jwinit.normal(0.5)(key, (n,))), atol=1e-6)
+    t = jwinit.truncated_normal(0.5, mean=-1.0)  # Keras TruncatedNormal(mean=-1, stddev=0.5)
+    y = np.asarray(t(key, (n,)), np.float64)
+    assert -2.0 <= y.min() and y.max() <= 0.0
+    assert jwinit.describe(t, (3,)).mean == -1.0
+
+
+def test_uniform_on_any_interval():
+    key, n = jax.random.key(14), 100_000
+    init = jwinit.uniform(low=-0.25, high=0.75)  # torch.nn.init.uniform_(w, -0.25, 0.75)
+    x = np.asarray(init(key, (n,)), np.float64)
+    assert -0.25 <= x.min() and x.max() < 0.75
+    assert abs(x.mean() - 0.25) <= K * math.sqrt(1 / 12 / n)
+    d = jwinit.describe(init, (3,))
+    assert d.mean == 0.25 and d.variance == pytest.approx(1 / 12) and d.bounds == (-0.25, 0.75)
+    # the default form is jax's, value for value
+    np.testing.assert_array_equal(np.asarray(jwinit.uniform(0.3)(key, (50,))),
+                                  np.asarray(jax.nn.initializers.uniform(0.3)(key, (50,))))
 
 
 @pytest.mark.parametrize("lower, upper", [(-2, 2), (-1, 3), (0, 1), (-0.5, 0.5)])
@@ -128,6 +212,13 @@ def test_uniform_moments(scale):
         (jwinit.normal, {"stddev": "big"}, TypeError, "stddev"),
         (jwinit.normal, {"dtype": jnp.int32}, TypeError, "floating"),
         (jwinit.constant, {"value": "x"}, TypeError, "value"),
+        (jwinit.truncated_normal, {"lower": math.nan}, ValueError, "`lower`"),
+        (jwinit.truncated_normal, {"lower": math.inf, "upper": math.inf}, ValueError, "lower"),
+        (jwinit.truncated_normal, {"mean": math.inf}, ValueError, "`mean`"),
+        (jwinit.normal, {"mean": "0"}, TypeError, "`mean`"),
+        (jwinit.uniform, {"low": 1.0, "high": 0.0}, ValueError, "`low` must be less"),
+        (jwinit.uniform, {"low": 1.0}, ValueError, "`low` and `high` go together"),
+        (jwinit.uniform, {"scale": 0.1, "low": 0.0, "high": 1.0}, ValueError, "either `scale`"),
     ],
 )
 def test_bad_arguments(factory, kwargs, exc, match):
