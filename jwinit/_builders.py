@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jwinit._checks import check_real
+from jwinit._checks import check_callable_init, check_real
 from jwinit._sampling import sample_symmetric_uniform, sample_truncated_normal
 from jwinit._truncnorm import complex_truncnorm_second_moment, truncnorm_moments
 from jwinit._types import (
@@ -57,9 +57,36 @@ def _denominator(mode: str, fan_in: int, fan_out: int) -> float:
 
 
 def named_constant(value: Any, dtype: DTypeLike, name: str) -> Initializer:
-    if isinstance(value, str) or value is None:
-        raise TypeError(f"`value` must be a number or array, got {value!r}.")
-    arr = np.asarray(value) if not isinstance(value, jax.Array) else value
+    """Every entry `value` (a finite number or array broadcastable to the shape)."""
+    if isinstance(value, str | bytes) or value is None:
+        raise TypeError(f"`value` of `{name}` must be a number or array, got {value!r}.")
+    traced = isinstance(value, jax.core.Tracer)
+    try:
+        arr = value if isinstance(value, jax.Array) else np.asarray(value)
+        kind = np.dtype(arr.dtype).kind
+    except (TypeError, ValueError):
+        raise TypeError(f"`value` of `{name}` must be a number or array, got {value!r}.") from None
+    if kind not in "biufc":
+        raise TypeError(f"`value` of `{name}` must be a number or array, got {value!r}.")
+    if not traced and kind in "fc" and not bool(np.all(np.isfinite(np.asarray(arr)))):
+        raise ValueError(f"`value` of `{name}` must be finite, got {value!r}.")
+
+    def check_shape(shape):
+        try:
+            ok = np.broadcast_shapes(np.shape(arr), shape) == tuple(shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"`value` of `{name}` has shape {np.shape(arr)}, which does not "
+                             f"broadcast to the requested shape {tuple(shape)}.")
+
+    def check_dtype(dtype):
+        if kind == "c" and not is_complex(dtype):
+            raise ValueError(
+                f"`value` of `{name}` is complex ({value!r}) but the dtype {dtype.name} is real; "
+                "ask for a complex dtype or pass a real value (the imaginary part would be "
+                "dropped)."
+            )
 
     def sample(key, shape, dtype):
         return jnp.broadcast_to(jnp.asarray(arr, dtype), shape)
@@ -72,7 +99,7 @@ def named_constant(value: Any, dtype: DTypeLike, name: str) -> Initializer:
 
     return make_initializer(
         sample, name=name, dtype=dtype, describe=describe, inexact=False,
-        params={"value": value},
+        check_dtype=check_dtype, check_shape=check_shape, params={"value": value},
     )
 
 
@@ -184,8 +211,7 @@ def derived(
     params: dict[str, Any] | None = None,
 ) -> Initializer:
     """`base` multiplied by a positive `factor`, renamed, with extra facts for `describe`."""
-    if not callable(base):
-        raise TypeError(f"`base` must be an initializer (callable), got {type(base).__name__}.")
+    check_callable_init(base, "base", name=name.split(".")[0])
     f = float(factor)
     base_info = info_of(base)
 

@@ -13,6 +13,7 @@ factories stay usable under ``jit`` and ``vmap``.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
@@ -36,6 +37,8 @@ __all__ = [
     "factory_name",
     "of",
     "normalize_axis",
+    "is_key",
+    "guard_factory",
 ]
 
 
@@ -128,6 +131,13 @@ def check_reals(value: Any, argument: str, *, low: float = 0.0, high: float = ma
     if np.any(bad):
         shown = value if arr.ndim == 0 else arr[bad].ravel()[:4].tolist()
         raise ValueError(f"`{argument}` must be {legal}, got {shown!r}.")
+    # The computation runs in the default float dtype (float32 without x64): a value finite in
+    # float64 but not there would silently become inf.
+    top = float(np.finfo(jax.numpy.zeros((), float).dtype).max)
+    if np.any(np.abs(arr) > top):
+        shown = value if arr.ndim == 0 else arr[np.abs(arr) > top].ravel()[:4].tolist()
+        raise ValueError(f"`{argument}` must be {legal} and representable in "
+                         f"{jax.numpy.zeros((), float).dtype} (|x| <= {top:.3g}), got {shown!r}.")
 
 
 def check_choice(value: Any, argument: str, legal: Sequence[Any], *,
@@ -287,3 +297,35 @@ def normalize_axis(axis: int, ndim: int, argument: str, shape: tuple[int, ...], 
             f"{ndim}); legal: {-ndim} .. {ndim - 1}."
         )
     return axis % ndim
+
+
+def is_key(value: Any) -> bool:
+    """A PRNG key (typed, or a raw uint32 key), concrete or traced."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return False
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return True
+    shape = getattr(value, "shape", ())
+    return np.dtype(dtype) == np.uint32 and len(shape) >= 1 and shape[-1] == 2
+
+
+def guard_factory(factory: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """`factory`, refusing to be called with a PRNG key as an initializer is called.
+
+    Passing a factory where an initializer belongs (``nn.Dense(4, kernel_init=jwinit.he_normal)``
+    instead of ``jwinit.he_normal()``) makes Flax call the factory as ``(key, shape, dtype)``; the
+    factory would then read the key as its first argument and fail far from the mistake.
+    """
+
+    @functools.wraps(factory)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if any(is_key(a) for a in args) or any(is_key(v) for v in kwargs.values()):
+            raise TypeError(
+                f"`jwinit.{name}` was called with a PRNG key, as an initializer is called: "
+                f"jwinit initializers are factories, so call it, `jwinit.{name}()`, and pass the "
+                f"initializer it returns (e.g. `kernel_init=jwinit.{name}()`)."
+            )
+        return factory(*args, **kwargs)
+
+    return checked

@@ -99,7 +99,7 @@ def truncnorm_moments(lower: float, upper: float) -> tuple[float, float]:
       >>> truncnorm_moments(-2.0, 2.0)[1]   # the std 0.8796 of jax's default truncation, squared
       0.7737413035499232
       >>> [round(v, 6) for v in truncnorm_moments(8.0, 9.0)]   # scipy.stats.truncnorm(8, 9)
-      [8.121189, 0.014148]
+      [8.121189, 0.014149]
     """
     a, b = float(lower), float(upper)
     if a < 0 < b or (a == 0 and b == math.inf) or (b == 0 and a == -math.inf):

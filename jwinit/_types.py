@@ -193,6 +193,7 @@ class InitInfo:
     name: str
     describe: Callable[[Shape, np.dtype], dict[str, Any]]
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    validate: Callable[[Shape, np.dtype], None] = lambda shape, dtype: None
 
 
 def make_initializer(
@@ -205,6 +206,7 @@ def make_initializer(
     params: dict[str, Any] | None = None,
     inexact: bool = True,
     sharded_sample: bool = False,
+    check_dtype: Callable[[np.dtype], None] | None = None,
 ) -> Initializer:
     """Build the closure ``init(key, shape, dtype, out_sharding)`` around a sampler.
 
@@ -218,6 +220,10 @@ def make_initializer(
       check_shape: raises ``ValueError`` naming the shape when the scheme cannot use it.
       params: the factory's arguments, for `describe` and the registry.
       inexact: whether the scheme needs a floating/complex dtype.
+      check_dtype: further dtype check (``ValueError``/``TypeError`` naming it).
+
+    The closure and `jwinit.describe` run the same checks (shape, dtype), so `describe` refuses
+    exactly what calling the initializer refuses.
     """
     if dtype is not None:
         default = canonical_dtype(dtype)
@@ -225,6 +231,14 @@ def make_initializer(
             _check_inexact(default, name)
     else:
         default = None
+
+    def validate(shape: Shape, dtype: np.dtype) -> None:
+        if inexact:
+            _check_inexact(dtype, name)
+        if check_dtype is not None:
+            check_dtype(dtype)
+        if check_shape is not None:
+            check_shape(shape)
 
     def init(
         key: jax.Array,
@@ -235,10 +249,7 @@ def make_initializer(
         check_key(key, name)
         shape = canonical_shape(shape, name)
         dtype = canonical_dtype(dtype)
-        if inexact:
-            _check_inexact(dtype, name)
-        if check_shape is not None:
-            check_shape(shape)
+        validate(shape, dtype)
         if sharded_sample:
             out = sample(key, shape, dtype, out_sharding)
             return out.astype(dtype)
@@ -248,7 +259,8 @@ def make_initializer(
     init.__name__ = name
     init.__qualname__ = name
     init.__doc__ = f"jwinit `{name}` initializer: init(key, shape, dtype, out_sharding)."
-    init.jwinit_info = InitInfo(name=name, describe=describe, params=dict(params or {}))
+    init.jwinit_info = InitInfo(name=name, describe=describe, params=dict(params or {}),
+                                validate=validate)
     return init
 
 

@@ -157,6 +157,24 @@ def _build(name: str, param: float | None) -> Activation:
     return _BUILT[key]
 
 
+def _check_elementwise(fn: Callable[..., Any], name: str) -> None:
+    """A callable activation must map a float array to a float array of the same shape."""
+    probe = jax.ShapeDtypeStruct((5, 3), jnp.float32)
+    try:
+        out = jax.eval_shape(fn, probe)
+    except Exception as e:  # noqa: BLE001 - any failure means it is not an activation here
+        raise TypeError(
+            f"`activation` {name!r} must be an elementwise function of an array: calling it on a "
+            f"float32 array of shape (5, 3) failed with {type(e).__name__}: {e}"
+        ) from None
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != (5, 3) or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            f"`activation` {name!r} must be elementwise (an array of shape (5, 3) in, the same "
+            f"shape of floats out), got {shape} of {dtype} for a float32 (5, 3) input."
+        )
+
+
 def get_activation(activation: str | Callable[..., Any] | Activation, **params: Any) -> Activation:
     """Resolve a name ('tanh', 'leaky_relu:0.2'), callable or `Activation` to an `Activation`.
 
@@ -178,6 +196,7 @@ def get_activation(activation: str | Callable[..., Any] | Activation, **params: 
         if params:
             raise ValueError(f"parameters {params} given with a callable activation.")
         name = getattr(activation, "__name__", "custom")
+        _check_elementwise(activation, name)
         return Activation(name=f"custom:{name}", fn=activation)
     if not isinstance(activation, str):
         raise TypeError(

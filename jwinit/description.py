@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jwinit._checks import check_callable_init
 from jwinit._types import canonical_dtype, canonical_shape, info_of
 
 __all__ = ["Description", "describe"]
@@ -110,13 +111,13 @@ def describe(init: Callable[..., Any], shape: Sequence[int], dtype: Any = jnp.fl
         bounds     [-0.114839, 0.114839]
         scale      2
     """
-    if not callable(init):
-        raise TypeError(f"`init` must be an initializer (callable), got {type(init).__name__}.")
+    check_callable_init(init, "init", name="describe")
     shape = canonical_shape(shape, "describe")
     dt = canonical_dtype(dtype)
     info = info_of(init)
     if info is None:
         return _estimate(init, shape, dt)
+    info.validate(shape, dt)
     facts = dict(info.describe(shape, dt))
     extra = {k: facts.pop(k) for k in list(facts) if k not in _FIELDS}
     return Description(name=info.name, shape=shape, dtype=dt.name, extra=extra, **facts)

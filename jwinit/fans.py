@@ -25,7 +25,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 
-from jwinit._checks import check_axes, check_choice, check_int, normalize_axis
+from jwinit._checks import check_axes, check_bool, check_choice, check_int, normalize_axis
 from jwinit._types import Shape, prod
 
 __all__ = ["compute_fans", "fans_from_einsum", "LAYOUTS", "FanSpec", "fan_spec"]
@@ -50,17 +50,22 @@ class FanSpec:
     groups: int = 1
     einsum: str | None = None
     layout: str = "flax"
+    allow_1d: bool = False
 
     def fans(self, shape: Shape) -> tuple[int, int]:
         if self.einsum is not None:
             return fans_from_einsum(self.einsum, shape)
         shape = tuple(shape)
         ndim = len(shape)
+        if ndim < 2 and self.allow_1d:  # Keras: fan_in = fan_out = n (1 for a scalar)
+            n = shape[0] if ndim == 1 else 1
+            return n, n
         if ndim < 2:
             raise ValueError(
                 f"cannot compute fan_in and fan_out of a weight of shape {shape}: fan-based "
                 "initializers need at least 2 dimensions (use `constant`/`normal`/`uniform` for "
-                "biases, or pass `in_axis`/`out_axis`)."
+                "biases, pass `in_axis`/`out_axis`, or `allow_1d=True` for Keras' convention "
+                "fan_in = fan_out = n)."
             )
         ins = _normalize(self.in_axis, ndim, "in_axis", shape)
         outs = _normalize(self.out_axis, ndim, "out_axis", shape)
@@ -90,6 +95,7 @@ def fan_spec(
     layout: str | None = None,
     groups: int = 1,
     einsum: str | None = None,
+    allow_1d: bool = False,
 ) -> FanSpec:
     """Validate fan arguments once (in a factory) and return a `FanSpec`."""
     ins = check_axes(in_axis, "in_axis")
@@ -121,7 +127,8 @@ def fan_spec(
         if groups != 1 or layout not in (None, "flax") or batch:
             raise ValueError("`einsum` fixes the fans; do not combine it with `groups`, `layout` "
                              "or `batch_axis`.")
-    return FanSpec(ins, outs, batch, groups, einsum, layout or "flax")
+    allow_1d = check_bool(allow_1d, "allow_1d")
+    return FanSpec(ins, outs, batch, groups, einsum, layout or "flax", allow_1d)
 
 
 def compute_fans(
@@ -132,6 +139,7 @@ def compute_fans(
     *,
     layout: str | None = None,
     groups: int = 1,
+    allow_1d: bool = False,
 ) -> tuple[int, int]:
     """Return ``(fan_in, fan_out)`` of a weight of `shape`.
 
@@ -142,6 +150,8 @@ def compute_fans(
       layout: ``'flax'`` (``(..., in, out)``, HWIO), ``'torch'`` (``(out, in, *kernel)``) or
         ``'equinox'`` (``(out, in, *kernel)``); sets `in_axis`/`out_axis`.
       groups: convolution groups (``feature_group_count``); divides `fan_out`.
+      allow_1d: Keras' convention for rank-1 (and scalar) shapes, fan_in = fan_out = n
+        (default: refused, a vector has no fan_in and fan_out).
 
     Examples:
       >>> compute_fans((3, 3, 64, 128))
@@ -149,7 +159,8 @@ def compute_fans(
       >>> compute_fans((128, 64, 3, 3), layout='torch')
       (576, 1152)
     """
-    spec = fan_spec(in_axis, out_axis, batch_axis, layout=layout, groups=groups)
+    spec = fan_spec(in_axis, out_axis, batch_axis, layout=layout, groups=groups,
+                    allow_1d=allow_1d)
     return spec.fans(tuple(int(d) for d in shape))
 
 

@@ -49,13 +49,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jwinit._checks import check_choice, check_int
+from jwinit._checks import check_choice, check_int, guard_factory
 from jwinit._sampling import flat, sample_normal, sample_symmetric_uniform
 from jwinit._truncnorm import truncnorm_moments
 from jwinit._types import (
@@ -82,7 +82,12 @@ __all__ = [
     "torch_lstm",
     "torch_gru",
     "torch_bias",
+    "torch_multihead_attention",
+    "torch_bilinear",
+    "torch_conv_transpose",
+    "AttentionInit",
     "keras_dense",
+    "keras_conv",
     "haiku_linear",
     "flax_dense",
     "equinox_linear",
@@ -102,6 +107,16 @@ class LayerInit(NamedTuple):
     bias_init: Initializer
 
 
+class AttentionInit(NamedTuple):
+    """Initializers of an attention layer, named as ``flax.linen.MultiHeadDotProductAttention``
+    (and ``flax.nnx.MultiHeadAttention``) arguments: ``**preset._asdict()`` passes all four."""
+
+    kernel_init: Initializer
+    out_kernel_init: Initializer
+    bias_init: Initializer
+    out_bias_init: Initializer
+
+
 class RecurrentInit(NamedTuple):
     """Initializers of a recurrent cell, named as ``flax.linen.LSTMCell``/``GRUCell`` arguments."""
 
@@ -115,7 +130,7 @@ class RecurrentInit(NamedTuple):
 
 
 def _uniform(
-    bound: float,
+    bound: float | Callable[[Shape], float],
     name: str,
     dtype: DTypeLike,
     *,
@@ -124,10 +139,10 @@ def _uniform(
     terms: int = 1,
 ) -> Initializer:
     """U(-bound, bound) (the sum of `terms` independent such draws); complex: the disk with the
-    same E|W|^2 = bound^2 / 3 per term."""
-    b = float(bound)
+    same E|W|^2 = bound^2 / 3 per term. `bound` may be a function of the shape."""
+    bound_of = bound if callable(bound) else (lambda shape, b=float(bound): b)
 
-    def one(key, shape, cd):
+    def one(key, shape, cd, b):
         if is_complex(cd):
             z = flat(sample_symmetric_uniform, key, shape, cd)
             return z * jnp.array(b / math.sqrt(3), cd)
@@ -135,12 +150,14 @@ def _uniform(
 
     def sample(key, shape, dtype):
         cd = compute_dtype(dtype)
+        b = bound_of(shape)
         if terms == 1:
-            return one(key, shape, cd)
+            return one(key, shape, cd, b)
         k1, k2 = jax.random.split(key)
-        return one(k1, shape, cd) + one(k2, shape, cd)
+        return one(k1, shape, cd, b) + one(k2, shape, cd, b)
 
     def describe(shape, dtype):
+        b = bound_of(shape)
         r = b * terms if not is_complex(dtype) else b * math.sqrt(2 / 3) * terms
         facts = {"distribution": "uniform" if terms == 1 else f"sum of {terms} uniforms",
                  "mean": 0.0, "variance": terms * b * b / 3, "bounds": (-r, r), "bound": b}
@@ -148,8 +165,22 @@ def _uniform(
             facts["fan_in"], facts["fan_out"] = fans(shape)
         return facts
 
+    params = {"terms": terms} if callable(bound) else {"bound": float(bound), "terms": terms}
     return make_initializer(sample, name=name, dtype=dtype, describe=describe,
-                            check_shape=check_shape, params={"bound": b, "terms": terms})
+                            check_shape=check_shape, params=params)
+
+
+def _kernel_size(kernel_size: Any, name: str) -> tuple[int, ...]:
+    if isinstance(kernel_size, numbers.Integral) or not isinstance(kernel_size, Sequence):
+        raise TypeError(
+            f"`kernel_size` of `{name}` must be a sequence of ints such as (3, 3), got "
+            f"{kernel_size!r} (an int would not say how many spatial dimensions the kernel has)."
+        )
+    ks = tuple(check_int(k, "kernel_size", minimum=1, name=name) for k in kernel_size)
+    if not 1 <= len(ks) <= 3:
+        raise ValueError(f"`kernel_size` of `{name}` must have 1 to 3 entries, got "
+                         f"{kernel_size!r}.")
+    return ks
 
 
 def _fan_in_check(expected: int, layout: str, name: str, what: str):
@@ -252,14 +283,7 @@ def torch_conv(
     g = check_int(groups, "groups", minimum=1)
     if c_in % g:
         raise ValueError(f"`groups`={g} must divide `in_channels`={c_in}.")
-    if isinstance(kernel_size, numbers.Integral) or not isinstance(kernel_size, Sequence):
-        raise TypeError(
-            f"`kernel_size` must be a sequence of ints such as (3, 3), got {kernel_size!r} (an "
-            "int would not say how many spatial dimensions the kernel has)."
-        )
-    ks = tuple(check_int(k, "kernel_size", minimum=1) for k in kernel_size)
-    if not 1 <= len(ks) <= 3:
-        raise ValueError(f"`kernel_size` must have 1 to 3 entries, got {kernel_size!r}.")
+    ks = _kernel_size(kernel_size, "torch_conv")
     check_choice(layout, "layout", LAYOUTS, name="torch_conv")
     if layout == "equinox":
         layout = "torch"
@@ -285,31 +309,209 @@ def torch_conv(
     )
 
 
-def torch_embedding(dtype: DTypeLike = None) -> Initializer:
-    """``torch.nn.Embedding`` default: W ~ N(0, 1), Var(W) = 1 (any shape; no fans).
+def torch_embedding(dtype: DTypeLike = None, *, padding_idx: int | None = None) -> Initializer:
+    """``torch.nn.Embedding`` default: W ~ N(0, 1), Var(W) = 1; the `padding_idx` row zero.
 
-    (PyTorch zeroes the ``padding_idx`` row, if one is given; do that after init.) Flax's own
-    ``nn.Embed`` default is N(0, 1 / features) instead.
+    Flax's own ``nn.Embed`` default is N(0, 1 / features) instead. With `padding_idx` (an index
+    of the first axis, negative counts from the end as in PyTorch) that row is zero, as PyTorch's
+    ``nn.Embedding(num, dim, padding_idx=i)`` makes it; over the entries of an (n, d) table
+    Var(W) = (n - 1) / n then.
 
     Args:
       dtype: default dtype.
+      padding_idx: the row to zero, or None.
 
     Returns:
       ``init(key, shape, dtype=dtype, out_sharding=None)``; a table ``(num_embeddings,
       features)`` in both frameworks.
 
     Examples:
+      >>> init = jwinit.presets.torch_embedding(padding_idx=0)
+      >>> table = init(jax.random.key(0), (5, 3))
+      >>> bool((table[0] == 0).all()), bool((table[1:] != 0).all())
+      (True, True)
       >>> embed = flax.linen.Embed(50257, 768, embedding_init=jwinit.presets.torch_embedding())
     """
+    if padding_idx is not None:
+        padding_idx = check_int(padding_idx, "padding_idx", name="torch_embedding")
+
+    def row(shape):
+        if padding_idx is None:
+            return None
+        n = shape[0] if shape else 0
+        if not -n <= padding_idx < n:
+            raise ValueError(f"`padding_idx`={padding_idx} of `torch_embedding` is out of range "
+                             f"for a table of shape {shape}; legal: {-n} .. {n - 1}.")
+        return padding_idx % n
+
+    def check_shape(shape):
+        if padding_idx is not None and len(shape) < 1:
+            raise ValueError(f"`torch_embedding` with a `padding_idx` needs a table of rank >= 1, "
+                             f"got shape {shape}.")
+        row(shape)
 
     def sample(key, shape, dtype):
-        return flat(sample_normal, key, shape, compute_dtype(dtype))
+        w = flat(sample_normal, key, shape, compute_dtype(dtype))
+        r = row(shape)
+        return w if r is None else w.at[r].set(0)
 
     def describe(shape, dtype):
-        return {"distribution": "normal", "mean": 0.0, "variance": 1.0,
-                "bounds": (-math.inf, math.inf)}
+        n = shape[0] if shape else 1
+        var = 1.0 if padding_idx is None else (n - 1) / n
+        return {"distribution": "normal", "mean": 0.0, "variance": var,
+                "bounds": (-math.inf, math.inf), "padding_idx": padding_idx}
 
-    return make_initializer(sample, name="torch_embedding", dtype=dtype, describe=describe)
+    return make_initializer(sample, name="torch_embedding", dtype=dtype, describe=describe,
+                            check_shape=check_shape, params={"padding_idx": padding_idx})
+
+
+def torch_multihead_attention(embed_dim: int, *, kdim: int | None = None,
+                              vdim: int | None = None, dtype: DTypeLike = None
+                              ) -> AttentionInit:
+    """``torch.nn.MultiheadAttention`` defaults, for Flax's multi-head attention layers.
+
+    PyTorch initializes (``_reset_parameters``), with E = `embed_dim`:
+
+    * the query/key/value projections with ``xavier_uniform_``. When kdim = vdim = E they are one
+      packed (3E, E) matrix, so fan_out = 3E: U(+-sqrt(6 / (4E))), Var = 1 / (2E). Otherwise each
+      is its own (E, d_in) matrix: U(+-sqrt(6 / (d_in + E))).
+    * their biases with zeros;
+    * the output projection as an ``nn.Linear(E, E)``, U(+-1/sqrt(E)), Var = 1 / (3E); its bias
+      with zeros.
+
+    In Flax (``nn.MultiHeadDotProductAttention(num_heads, **preset._asdict())``) the q/k/v kernels
+    are (d_in, heads, head_dim) and the output kernel (heads, head_dim, E); the initializers check
+    those shapes and read d_in off the first axis.
+
+    Args:
+      embed_dim: E = heads * head_dim.
+      kdim, vdim: the key and value input sizes (default E).
+      dtype: default dtype.
+
+    Returns:
+      `AttentionInit` (``kernel_init``, ``out_kernel_init``, ``bias_init``, ``out_bias_init``).
+
+    Examples:
+      >>> mha = flax.linen.MultiHeadDotProductAttention(
+      ...     8, **jwinit.presets.torch_multihead_attention(512)._asdict())
+      >>> init = jwinit.presets.torch_multihead_attention(512).kernel_init
+      >>> jwinit.describe(init, (512, 8, 64)).variance * 2 * 512   # Var = 1 / (2E)
+      1.0
+    """
+    e = check_int(embed_dim, "embed_dim", minimum=1, name="torch_multihead_attention")
+    ins = {e}
+    for arg, v in (("kdim", kdim), ("vdim", vdim)):
+        if v is not None:
+            ins.add(check_int(v, arg, minimum=1, name="torch_multihead_attention"))
+    packed = ins == {e}
+
+    def check_in(shape):
+        if len(shape) < 2 or prod(shape[1:]) != e or shape[0] not in ins:
+            raise ValueError(
+                f"`torch_multihead_attention` was built for embed_dim={e} with inputs of size "
+                f"{sorted(ins)}: a q/k/v kernel has shape (d_in, heads, head_dim) with "
+                f"heads * head_dim = {e}; got shape {shape}."
+            )
+
+    def in_bound(shape):
+        return math.sqrt(6 / (4 * e)) if packed else math.sqrt(6 / (shape[0] + e))
+
+    def check_out(shape):
+        if len(shape) < 2 or prod(shape[:-1]) != e or shape[-1] != e:
+            raise ValueError(
+                f"`torch_multihead_attention` was built for embed_dim={e}: the output kernel has "
+                f"shape (heads, head_dim, {e}) with heads * head_dim = {e}; got shape {shape}."
+            )
+
+    return AttentionInit(
+        _uniform(in_bound, "torch_multihead_attention.kernel", dtype, check_shape=check_in),
+        _uniform(1 / math.sqrt(e), "torch_multihead_attention.out_kernel", dtype,
+                 check_shape=check_out),
+        zeros(dtype),
+        zeros(dtype),
+    )
+
+
+def torch_bilinear(in1_features: int, *, layout: str = "flax",
+                   dtype: DTypeLike = None) -> LayerInit:
+    """``torch.nn.Bilinear`` defaults: weight and bias ~ U(-1/sqrt(in1), 1/sqrt(in1)).
+
+    y = x1^T A x2 + b with A of shape (out, in1, in2) in PyTorch; the bound uses in1 only
+    (``1 / sqrt(weight.size(1))``). Var(W) = Var(b) = 1 / (3 in1). Flax has no bilinear layer;
+    the preset's kernel is ``(in1, in2, out)`` by default (``layout='torch'`` for PyTorch's).
+
+    Args:
+      in1_features: the size of the first input.
+      layout: ``'flax'`` (``(in1, in2, out)``) or ``'torch'`` (``(out, in1, in2)``).
+      dtype: default dtype.
+
+    Returns:
+      `LayerInit`; the kernel initializer checks that the kernel's in1 axis is `in1_features`.
+
+    Examples:
+      >>> w = jwinit.presets.torch_bilinear(20).kernel_init(jax.random.key(0), (20, 30, 40))
+    """
+    n = check_int(in1_features, "in1_features", minimum=1, name="torch_bilinear")
+    check_choice(layout, "layout", ("flax", "torch"), name="torch_bilinear")
+    axis = 0 if layout == "flax" else 1
+
+    def check(shape):
+        if len(shape) != 3 or shape[axis] != n:
+            want = (n, "in2", "out") if layout == "flax" else ("out", n, "in2")
+            raise ValueError(f"`torch_bilinear` was built for in1_features={n}: a kernel of shape "
+                             f"{want} in layout {layout!r}; got shape {shape}.")
+
+    bound = 1 / math.sqrt(n)
+    return LayerInit(_uniform(bound, "torch_bilinear.kernel", dtype, check_shape=check),
+                     _uniform(bound, "torch_bilinear.bias", dtype))
+
+
+def torch_conv_transpose(out_channels: int, kernel_size: Sequence[int], *, groups: int = 1,
+                         layout: str = "flax", dtype: DTypeLike = None) -> LayerInit:
+    """``torch.nn.ConvTranspose1d/2d/3d`` defaults: weight and bias ~ U(+-1/sqrt(fan_in)).
+
+    PyTorch stores a transposed convolution's weight as ``(in, out / groups, *kernel_size)`` and
+    reads its fan_in off axis 1, so fan_in = out_channels / groups * prod(kernel_size) (not the
+    input channels, as for ``nn.Conv``). Var(W) = Var(b) = 1 / (3 fan_in).
+
+    Args:
+      out_channels: the output channels.
+      kernel_size: the spatial kernel size, a sequence.
+      groups: feature groups; must divide `out_channels`.
+      layout: ``'flax'`` (``flax.linen.ConvTranspose`` kernel ``(*kernel_size, in, out)``) or
+        ``'torch'`` (``(in, out / groups, *kernel_size)``).
+      dtype: default dtype.
+
+    Returns:
+      `LayerInit`; the kernel initializer checks the kernel's shape against the arguments.
+
+    Examples:
+      >>> up = flax.linen.ConvTranspose(
+      ...     32, (4, 4), **jwinit.presets.torch_conv_transpose(32, (4, 4))._asdict())
+    """
+    c_out = check_int(out_channels, "out_channels", minimum=1, name="torch_conv_transpose")
+    g = check_int(groups, "groups", minimum=1, name="torch_conv_transpose")
+    if c_out % g:
+        raise ValueError(f"`groups`={g} must divide `out_channels`={c_out}.")
+    ks = _kernel_size(kernel_size, "torch_conv_transpose")
+    check_choice(layout, "layout", ("flax", "torch"), name="torch_conv_transpose")
+    fan_in = c_out // g * prod(ks)
+
+    def check(shape):
+        if layout == "flax":
+            ok = len(shape) == len(ks) + 2 and tuple(shape[:-2]) == ks and shape[-1] == c_out
+            want = (*ks, "in", c_out)
+        else:
+            ok = len(shape) == len(ks) + 2 and tuple(shape[2:]) == ks and shape[1] == c_out // g
+            want = ("in", c_out // g, *ks)
+        if not ok:
+            raise ValueError(f"`torch_conv_transpose` was built for out_channels={c_out}, "
+                             f"kernel_size={ks}, groups={g} (a kernel of shape {want} in layout "
+                             f"{layout!r}), got shape {shape}.")
+
+    bound = 1 / math.sqrt(fan_in)
+    return LayerInit(_uniform(bound, "torch_conv_transpose.kernel", dtype, check_shape=check),
+                     _uniform(bound, "torch_conv_transpose.bias", dtype))
 
 
 def torch_rnn(hidden_size: int, *, fuse_biases: bool = True, dtype: DTypeLike = None
@@ -372,6 +574,26 @@ def keras_dense(dtype: DTypeLike = None) -> LayerInit:
 
     Examples:
       >>> layer = flax.linen.Dense(10, **jwinit.presets.keras_dense()._asdict())
+    """
+    return LayerInit(glorot_uniform(dtype=dtype), zeros(dtype))
+
+
+def keras_conv(dtype: DTypeLike = None) -> LayerInit:
+    """``keras.layers.Conv1D/2D/3D`` (and ``Conv*DTranspose``) defaults: glorot_uniform, zeros.
+
+    Keras computes a conv kernel's fans as jwinit does for Flax's HWIO layout: fan_in =
+    prod(kernel_size) * in_channels, fan_out = prod(kernel_size) * out_channels (a transposed
+    conv's kernel ``(*k, out, in)`` swaps them, which Glorot's fan_avg does not see), so
+    Var(W) = 2 / (fan_in + fan_out).
+
+    Args:
+      dtype: default dtype.
+
+    Returns:
+      `LayerInit` (``kernel_init`` = `jwinit.glorot_uniform`, ``bias_init`` = `jwinit.zeros`).
+
+    Examples:
+      >>> conv = flax.linen.Conv(64, (3, 3), **jwinit.presets.keras_conv()._asdict())
     """
     return LayerInit(glorot_uniform(dtype=dtype), zeros(dtype))
 
@@ -457,3 +679,13 @@ def equinox_linear(in_features: int, *, layout: str = "flax", dtype: DTypeLike =
       >>> layer = flax.linen.Dense(10, **jwinit.presets.equinox_linear(784)._asdict())
     """
     return _fan_in_uniform_layer("equinox_linear", in_features, layout, dtype)
+
+
+# A preset passed where its initializer belongs (``embedding_init=presets.torch_embedding``)
+# would be called with a PRNG key: every public preset refuses that with a "call it" message.
+for _name in __all__:
+    _obj = globals()[_name]
+    if callable(_obj) and not isinstance(_obj, type) and _name not in ("torch_lstm", "torch_gru"):
+        globals()[_name] = guard_factory(_obj, f"presets.{_name}")
+torch_lstm = torch_gru = torch_rnn  # noqa: F811 - the same (guarded) preset under three names
+del _name, _obj

@@ -12,6 +12,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from jwinit._checks import guard_factory
+
 __all__ = ["Entry", "register", "get", "entry", "names", "entries", "make", "markdown_table"]
 
 
@@ -71,6 +73,7 @@ def register(
         key = name or factory.__name__
         if key in _REGISTRY or key in _ALIASES:
             raise ValueError(f"initializer name {key!r} is registered twice.")
+        factory = guard_factory(factory, key)
         _REGISTRY[key] = Entry(
             name=key,
             factory=factory,

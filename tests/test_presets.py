@@ -250,7 +250,8 @@ def test_argument_errors():
         presets.equinox_linear(3.0)
     with pytest.raises(ValueError, match=r"`layout`.*\('flax', 'torch', 'equinox'\)"):
         presets.torch_linear(8, layout="tf")
-    with pytest.raises(TypeError, match=r"`kernel_size` must be a sequence.*\(3, 3\)"):
+    with pytest.raises(TypeError,
+                       match=r"`kernel_size` of `torch_conv` must be a sequence.*\(3, 3\)"):
         presets.torch_conv(8, 3)
     with pytest.raises(ValueError, match="`groups`=3 must divide `in_channels`=8"):
         presets.torch_conv(8, (3, 3), groups=3)

@@ -404,7 +404,7 @@ def test_argument_errors():
         jwinit.fixup(0, 2)
     with pytest.raises(TypeError, match="`num_branches` must be an int"):
         jwinit.fixup(8.0, 2)
-    with pytest.raises(TypeError, match="`base` must be an initializer"):
+    with pytest.raises(TypeError, match="`base` of `fixup` must be an initializer"):
         jwinit.fixup(8, 2, base="he_normal")
     with pytest.raises(ValueError, match=r"`stack`.*\('encoder', 'decoder'\)"):
         jwinit.t_fixup(6, 512, stack="middle")

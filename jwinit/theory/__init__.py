@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jwinit._checks import check_choice, check_int, check_reals
+from jwinit._checks import check_callable_init, check_choice, check_int, check_reals
 from jwinit.theory import _cores
 from jwinit.theory._batching import cast, compiled
 from jwinit.theory._moments import ActivationLike, Moments, moments
@@ -555,8 +555,8 @@ def predict(kernel_init: Any, activation: ActivationLike, depth: int, *, bias_in
         check_reals(sb, "sigma_b2")
         sw1 = sw
     elif callable(kernel_init):
-        if bias_init is not None and not callable(bias_init):
-            raise TypeError(f"`bias_init` must be an initializer or None, got {bias_init!r}.")
+        check_callable_init(kernel_init, "kernel_init", name="predict")
+        check_callable_init(bias_init, "bias_init", name="predict", optional=True)
         sw, sb, sw1 = variances_of(kernel_init, bias_init, width=width, input_dim=input_dim)
     else:
         raise TypeError(
