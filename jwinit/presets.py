@@ -395,7 +395,7 @@ def torch_multihead_attention(embed_dim: int, *, kdim: int | None = None,
       >>> mha = flax.linen.MultiHeadDotProductAttention(
       ...     8, **jwinit.presets.torch_multihead_attention(512)._asdict())
       >>> init = jwinit.presets.torch_multihead_attention(512).kernel_init
-      >>> jwinit.describe(init, (512, 8, 64)).variance * 2 * 512   # Var = 1 / (2E)
+      >>> round(jwinit.describe(init, (512, 8, 64)).variance * 2 * 512, 12)   # Var = 1 / (2E)
       1.0
     """
     e = check_int(embed_dim, "embed_dim", minimum=1, name="torch_multihead_attention")
