@@ -1,4 +1,4 @@
-"""Helpers shared by the experiments: scheme strings, plotting setup, report tables."""
+"""Helpers shared by the experiments: config validation, scheme strings, plots, report tables."""
 
 from __future__ import annotations
 
@@ -8,10 +8,81 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from experiments.io import write_text
+from jwinit._checks import check_choice, check_int, check_real
+from jwinit.activations import get_activation
 from jwinit.sweep import parse_pair, parse_scheme
 
 __all__ = ["parse_scheme", "parse_pair", "markdown_table", "pyplot", "write_checks_report",
-           "progress_bar"]
+           "progress_bar", "config_int", "config_ints", "config_real", "config_reals",
+           "config_choice", "config_activation", "config_pairs", "require"]
+
+
+# ------------------------------------------------------------------------------------------------
+# config validation (every `validate(config)` of an experiment kind is written with these)
+
+
+def require(config: Any, *names: str) -> None:
+    """Every field in `names` is present."""
+    missing = [n for n in names if n not in config]
+    if missing:
+        raise ValueError(f"the config has no field(s) {', '.join(missing)}; an experiment of "
+                         f"kind {config.get('experiment')!r} needs them.")
+
+
+def config_int(config: Any, name: str, *, minimum: int | None = 1) -> int:
+    return check_int(config[name], f"config.{name}", minimum=minimum)
+
+
+def config_ints(config: Any, name: str, *, minimum: int = 1) -> tuple[int, ...]:
+    """A non-empty tuple of ints >= `minimum`."""
+    values = config[name]
+    if not isinstance(values, tuple | list) or not values:
+        raise TypeError(f"`config.{name}` must be a non-empty tuple of ints, got {values!r}.")
+    return tuple(check_int(v, f"config.{name}", minimum=minimum) for v in values)
+
+
+def config_real(config: Any, name: str, **bounds: Any) -> float:
+    return float(check_real(config[name], f"config.{name}", **bounds))
+
+
+def config_reals(config: Any, name: str, **bounds: Any) -> tuple[float, ...]:
+    """A non-empty tuple of reals within `bounds` (as `jwinit._checks.check_real`)."""
+    values = config[name]
+    if not isinstance(values, tuple | list) or not values:
+        raise TypeError(f"`config.{name}` must be a non-empty tuple of numbers, got {values!r}.")
+    return tuple(float(check_real(v, f"config.{name}", **bounds)) for v in values)
+
+
+def config_choice(config: Any, name: str, legal: Sequence[Any]) -> Any:
+    return check_choice(config[name], f"config.{name}", legal)
+
+
+def config_activation(value: Any, name: str) -> str:
+    """A registered activation name (as written in configs)."""
+    try:
+        get_activation(value)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"`config.{name}`: {e}") from None
+    if not isinstance(value, str):
+        raise TypeError(f"`config.{name}` must name an activation, got {value!r}.")
+    return value
+
+
+def config_pairs(config: Any, name: str = "pairs") -> list[tuple[Any, str]]:
+    """'scheme+activation' strings, each parsed and checked against the registries."""
+    values = config[name]
+    if not isinstance(values, tuple | list) or not values:
+        raise TypeError(f"`config.{name}` must be a non-empty tuple of 'scheme+activation' "
+                        f"strings, got {values!r}.")
+    out = []
+    for text in values:
+        try:
+            scheme, act = parse_pair(text)
+            config_activation(act, name)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"`config.{name}`: {e}") from None
+        out.append((scheme, act))
+    return out
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

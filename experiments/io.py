@@ -1,21 +1,38 @@
-"""Atomic, resumable output: nothing a run wrote is ever half-written or silently overwritten."""
+"""Atomic, resumable, locked output: nothing a run wrote is ever half-written or overwritten.
+
+* Every file is written to a temporary file beside it (``.tmp-<name>.<random>``) and renamed over
+  it in one step; a temporary file a killed run left behind is removed when the workdir is next
+  claimed.
+* A workdir is claimed for one config (``config.json``) and locked while a run uses it: a second
+  run into the same workdir fails at once, naming the process that holds it.
+* JSON is standard JSON: non-finite floats are written as the strings "NaN", "Infinity",
+  "-Infinity" (see `jwinit._jsonl`), never as bare NaN.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
 import pathlib
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from jwinit._jsonl import append_rows, read_rows
+from jwinit._jsonl import append_rows, decode, dumps, read_rows
 
-__all__ = ["write_text", "write_json", "write_csv", "save_figure", "claim_workdir", "read_rows",
-           "append_rows"]
+__all__ = ["write_text", "write_json", "read_json", "write_csv", "save_figure", "claim_workdir",
+           "read_rows", "append_rows", "TEMP_PREFIX", "LOCK_NAME"]
+
+#: Prefix of the temporary files atomic writes use (removed when a workdir is claimed).
+TEMP_PREFIX = ".tmp-"
+#: The lock file of a workdir.
+LOCK_NAME = ".lock"
 
 
 def _umask() -> int:
@@ -29,7 +46,8 @@ def _atomic(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary file beside `path`; on success it replaces `path` in one rename."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}.",
+                               suffix=path.suffix)
     os.close(fd)
     try:
         yield tmp
@@ -51,7 +69,8 @@ def write_text(path: str | os.PathLike[str], text: str) -> pathlib.Path:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> pathlib.Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    """Write `obj` as standard JSON (non-finite floats as strings), atomically."""
+    return write_text(path, dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
@@ -72,25 +91,65 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> pathlib.Path:
     return pathlib.Path(path)
 
 
-def claim_workdir(workdir: str | os.PathLike[str], config_json: Mapping[str, Any]) -> pathlib.Path:
-    """Create `workdir` for this config, or accept it if it holds a run of the same config.
+@contextlib.contextmanager
+def claim_workdir(workdir: str | os.PathLike[str],
+                  config_json: Mapping[str, Any]) -> Iterator[pathlib.Path]:
+    """Claim `workdir` for this config while the ``with`` block runs.
+
+    Creates the workdir (or accepts one that holds a run of the same config), takes its lock,
+    removes temporary files a killed run left behind, and yields the workdir path. The lock is
+    released when the block ends (or the process dies).
 
     Raises:
-      FileExistsError: `workdir` holds a run of a different config (so its results are kept).
+      BlockingIOError: another run holds the workdir (the message names its process, host and
+        start time).
+      FileExistsError: `workdir` holds a run of a different config (its results are kept).
     """
     workdir = pathlib.Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise FileExistsError(f"`workdir` {str(workdir)!r} is a file, not a folder.")
     workdir.mkdir(parents=True, exist_ok=True)
+    lock_path = workdir / LOCK_NAME
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock_path.read_text(encoding="utf-8").strip() or "another process"
+            raise BlockingIOError(
+                f"`workdir` {str(workdir)!r} is in use by another run ({holder}); wait for it to "
+                "finish or choose another --workdir."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, (f"pid {os.getpid()} on {socket.gethostname()} since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode())
+        _check_stamp(workdir, config_json)
+        for tmp in workdir.rglob(f"{TEMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        yield workdir
+    finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)
+
+
+def _check_stamp(workdir: pathlib.Path, config_json: Mapping[str, Any]) -> None:
     stamp = workdir / "config.json"
-    text = json.dumps(config_json, indent=2, sort_keys=True, default=str) + "\n"
+    text = dumps(config_json, indent=2, sort_keys=True, default=str) + "\n"
     if stamp.exists():
-        if json.loads(stamp.read_text()) != json.loads(text):
+        if read_json(stamp) != json.loads(text):
             raise FileExistsError(
                 f"`workdir` {str(workdir)!r} holds a run of a different config ({stamp}); choose "
                 "another --workdir (existing results are never overwritten)."
             )
     else:
         write_text(stamp, text)
-    return workdir
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a file written by `write_json` (strings for non-finite floats decoded)."""
+    return decode(json.loads(pathlib.Path(path).read_text(encoding="utf-8")))
 
 
 def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -106,5 +165,5 @@ def _cell(v: Any) -> Any:
     if isinstance(v, float):
         return f"{v:.6g}"
     if isinstance(v, list | tuple):
-        return json.dumps(v)
+        return dumps(v)
     return v

@@ -24,12 +24,21 @@ from typing import Any
 import numpy as np
 
 import jwinit
-from experiments.common import progress_bar, pyplot, write_checks_report
+from experiments.common import (
+    config_activation,
+    config_int,
+    config_ints,
+    progress_bar,
+    pyplot,
+    require,
+    write_checks_report,
+)
 from experiments.io import save_figure, write_csv, write_json
 from jwinit import theory
 from jwinit._cells import ResumableCells
+from jwinit._checks import check_real
 
-__all__ = ["run", "weights_for"]
+__all__ = ["run", "validate", "weights_for"]
 
 WEIGHTS = ("gaussian", "orthogonal")
 
@@ -41,6 +50,23 @@ def weights_for(kind: str, sigma_w2: float) -> Any:
     if kind == "orthogonal":
         return jwinit.orthogonal(scale=math.sqrt(sigma_w2))
     raise ValueError(f"`weights` must be one of {WEIGHTS}, got {kind!r}.")
+
+
+def validate(config: Any) -> None:
+    """Check every field before anything is computed or written (errors name the field)."""
+    require(config, "cases", "depths", "width", "seeds", "seed")
+    if not isinstance(config.cases, tuple | list) or not config.cases:
+        raise TypeError(f"`config.cases` must be a non-empty tuple of (activation, sigma_b2), got "
+                        f"{config.cases!r}.")
+    for case in config.cases:
+        if not (isinstance(case, tuple | list) and len(case) == 2):
+            raise TypeError(f"`config.cases` entries must be (activation, sigma_b2), got {case!r}.")
+        config_activation(case[0], "cases")
+        check_real(case[1], "config.cases sigma_b2", low=0.0)
+    config_ints(config, "depths")
+    config_int(config, "width")
+    config_int(config, "seeds")
+    config_int(config, "seed", minimum=0)
 
 
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:

@@ -39,7 +39,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from experiments.common import parse_scheme, progress_bar, pyplot, write_checks_report
+from experiments.common import (
+    config_int,
+    config_ints,
+    config_real,
+    config_reals,
+    parse_scheme,
+    progress_bar,
+    pyplot,
+    require,
+    write_checks_report,
+)
 from experiments.io import save_figure, write_csv, write_json
 from jwinit import registry
 from jwinit._cells import ResumableCells
@@ -141,24 +151,24 @@ def time_to_criterion(kernel_init: Any, depth: int, width: int, learning_rates: 
             "curve": curves[best]}
 
 
-def _validate(config: Any) -> tuple[list[tuple[str, Any]], list[int], list[float]]:
+def validate(config: Any) -> tuple[list[tuple[str, Any]], list[int], list[float]]:
+    """Check every field (errors name it); returns (schemes, depths, learning-rate grid)."""
+    require(config, "schemes", "depths", "width", "lr_times_depth", "criterion", "max_steps",
+            "seeds", "seed")
     schemes = [(str(s), parse_scheme(s)) for s in config.schemes]
     for text, spec in schemes:
         if isinstance(spec, tuple) and not isinstance(spec[0], str):
-            raise ValueError(f"`schemes` must name initializers (e.g. 'orthogonal'); {text!r} is "
-                             "a mean-field pair, which has no weights to train.")
-    depths = [int(d) for d in config.depths]
-    if not depths or any(d < 1 for d in depths):
-        raise ValueError(f"`depths` must be positive integers, got {tuple(config.depths)!r}.")
-    lrs = [float(x) for x in config.lr_times_depth]
-    if not lrs or any(not (x > 0 and math.isfinite(x)) for x in lrs):
-        raise ValueError("`lr_times_depth` must be positive finite numbers, got "
-                         f"{tuple(config.lr_times_depth)!r}.")
-    if not 0 < float(config.criterion) < 1:
-        raise ValueError(f"`criterion` must be in (0, 1), got {config.criterion!r}.")
+            raise ValueError(f"`config.schemes` must name initializers (e.g. 'orthogonal'); "
+                             f"{text!r} is a mean-field pair, which has no weights to train.")
+    depths = list(config_ints(config, "depths"))
+    lrs = list(config_reals(config, "lr_times_depth", low=0.0, low_open=True))
+    config_real(config, "criterion", low=0.0, high=1.0, low_open=True, high_open=True)
     for name in ("width", "max_steps", "seeds"):
-        if int(config[name]) < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {config[name]!r}.")
+        config_int(config, name)
+    config_int(config, "seed", minimum=0)
+    for name in ("saturation_growth", "gaussian_slowdown", "lr_spread"):
+        if name in config:
+            config_real(config, name, low=1.0)
     return schemes, depths, lrs
 
 
@@ -171,7 +181,7 @@ def _build(spec: Any) -> Any:
 
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
-    schemes, depths, lrs = _validate(config)
+    schemes, depths, lrs = validate(config)
     cells = ResumableCells(workdir / "results.jsonl",
                            ("scheme", "depth", "width", "seeds", "seed", "criterion", "max_steps",
                             "lr_times_depth"))

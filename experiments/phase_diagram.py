@@ -24,12 +24,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import markdown_table, progress_bar, pyplot
+from experiments.common import (
+    config_activation,
+    config_int,
+    config_real,
+    config_reals,
+    markdown_table,
+    progress_bar,
+    pyplot,
+    require,
+)
 from experiments.io import save_figure, write_csv, write_text
 from jwinit import sweep as jsweep
 from jwinit import theory
 
-__all__ = ["run", "predicted_correlations"]
+__all__ = ["run", "validate", "predicted_correlations"]
 
 
 def predicted_correlations(activation: str, sw: np.ndarray, sb: np.ndarray, depth: int,
@@ -45,6 +54,21 @@ def predicted_correlations(activation: str, sw: np.ndarray, sb: np.ndarray, dept
         q = theory.q_map(activation, sw, sb, q)
         out.append(c)
     return np.asarray(jnp.stack(out, -1), np.float64)
+
+
+def validate(config: Any) -> None:
+    """Check every field before anything is computed or written (errors name the field)."""
+    require(config, "activation", "sigma_w2", "sigma_b2", "depth", "width", "seeds", "batch",
+            "seed", "input_correlation", "tolerance", "min_agreement")
+    config_activation(config.activation, "activation")
+    config_reals(config, "sigma_w2", low=0.0, low_open=True)
+    config_reals(config, "sigma_b2", low=0.0)
+    for name in ("depth", "width", "seeds", "batch"):
+        config_int(config, name)
+    config_int(config, "seed", minimum=0)
+    config_real(config, "input_correlation", low=-1.0, high=1.0)
+    config_real(config, "tolerance", low=0.0, low_open=True)
+    config_real(config, "min_agreement", low=0.0, high=1.0)
 
 
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:

@@ -1,68 +1,241 @@
-"""`jwinit run --config=configs/x.py[:arg] [--config.a.b=v ...] [--workdir=DIR]`.
+"""`jwinit run --config=NAME_OR_PATH[:arg] [--config.a.b=v ...] [--workdir=DIR]`.
 
-The config names its experiment kind (``config.experiment``); the runner loads it with
-ml_collections (``:arg`` is passed to ``get_config``, ``--config.*`` overrides are type-checked),
-claims the workdir (a rerun of the same config resumes; a different config is refused), and calls
-``experiments.<kind>.run(config, workdir)``.
+The steps, in this order, so that nothing is written for a config that cannot run:
+
+1. load the config: a name shipped with jwinit (``he2015``, ``he2015:smoke``; see
+   ``jwinit run --help``) or the path of a config file, whose ``get_config(arg)`` builds an
+   ml_collections ``ConfigDict``;
+2. apply the ``--config.field=value`` overrides (Python literals; a tuple field takes
+   ``'(3, 4)'``, ``'3,4'`` or ``5``; a field that defaults to None takes any value), type-checked
+   against the config;
+3. validate the whole config with its experiment kind's ``validate(config)`` (names, activations,
+   ranges, types);
+4. claim the workdir: lock it (a second run into the same workdir fails at once, naming the
+   holder), refuse it if it holds a run of another config, and remove temporary files a killed
+   run left behind;
+5. ``experiments.<kind>.run(config, workdir)``; a rerun of the same config resumes.
+
+Every error is one line on stderr (``jwinit run: error: ...``) and exit status 2.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.resources
+import importlib.util
 import pathlib
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from absl import flags
-from ml_collections import config_flags
+import ml_collections
 
 from experiments.io import claim_workdir
 
-__all__ = ["run_cli", "run_config", "EXPERIMENTS"]
+__all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENTS",
+           "shipped_configs"]
 
 EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learning")
 
+USAGE = """usage: jwinit run --config=NAME_OR_PATH[:ARG] [--config.FIELD=VALUE ...] [--workdir=DIR]
 
-def run_config(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
-    """Run an experiment config into `workdir` (resuming a previous run of the same config)."""
+Run an experiment config and write results.jsonl, summary.csv, report.md and plots/ into the
+workdir (default: runs/<config>[_<arg>]). A rerun of the same config resumes; a different config
+in the same workdir is refused; a workdir in use by another run is refused.
+
+  --config=NAME[:ARG]    a config shipped with jwinit (below), e.g. he2015 or he2015:smoke
+  --config=PATH[:ARG]    a config file with get_config(arg)
+  --config.FIELD=VALUE   override a field (a Python literal: 64, 0.5, 'tanh', '(16, 64)')
+  --workdir=DIR          the output folder
+
+shipped configs (':smoke' is the fast variant of each):
+"""
+
+
+class ConfigError(ValueError):
+    """A config that cannot be loaded, overridden or validated (reported in one line)."""
+
+
+def shipped_configs() -> dict[str, pathlib.Path]:
+    """Name -> file of every config shipped with jwinit (``jwinit.configs``)."""
+    root = importlib.resources.files("jwinit.configs")
+    return {p.name[:-3]: pathlib.Path(str(p)) for p in root.iterdir()
+            if p.name.endswith(".py") and not p.name.startswith("_")}
+
+
+def _resolve(spec: str) -> tuple[pathlib.Path, str | None]:
+    """(config file, ``:arg`` or None) from ``--config``'s value."""
+    path_text, sep, arg = spec.partition(":")
+    if not path_text:
+        raise ConfigError("`--config` needs a config name or file, e.g. --config=he2015:smoke")
+    shipped = shipped_configs()
+    if path_text in shipped:
+        return shipped[path_text], (arg if sep else None)
+    path = pathlib.Path(path_text).expanduser()
+    if path.suffix != ".py" and not path.exists():
+        raise ConfigError(
+            f"unknown config {path_text!r}: neither a config shipped with jwinit "
+            f"({', '.join(sorted(shipped))}) nor a file."
+        )
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist.")
+    return path, (arg if sep else None)
+
+
+def load_config(spec: str) -> tuple[ml_collections.ConfigDict, str]:
+    """Load ``NAME_OR_PATH[:arg]``; returns (the config, a short name for the workdir)."""
+    path, arg = _resolve(spec)
+    module_name = f"_jwinit_config_{path.stem}"
+    try:
+        loader = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"config file {str(path)!r} has a syntax error on line {e.lineno}: "
+                          f"{e.msg}.") from None
+    except Exception as e:  # noqa: BLE001 - any error in the user's file, in one line
+        raise ConfigError(f"config file {str(path)!r} failed to load: {type(e).__name__}: "
+                          f"{e}") from None
+    get_config = getattr(module, "get_config", None)
+    if not callable(get_config):
+        raise ConfigError(f"config file {str(path)!r} defines no get_config(arg) function.")
+    try:
+        config = get_config(arg) if arg is not None else get_config()
+    except Exception as e:  # noqa: BLE001 - any error in the user's get_config, in one line
+        raise ConfigError(f"get_config({arg!r}) of {str(path)!r} failed: {type(e).__name__}: "
+                          f"{e}") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"get_config of {str(path)!r} must return an ml_collections.ConfigDict, "
+                          f"got {type(config).__name__}.")
+    return config, path.stem + (f"_{arg}" if arg else "")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) -> None:
+    """Set ``config.<dotted>`` from the command-line text `text`, type-checked."""
+    *parents, name = dotted.split(".")
+    node = config
+    for i, part in enumerate(parents):
+        if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+            raise ConfigError(f"`--config.{dotted}`: the config has no section "
+                              f"{'.'.join(parents[: i + 1])!r}.")
+        node = node[part]
+    if name not in node:
+        raise ConfigError(f"`--config.{dotted}`: the config has no field {name!r}; its fields: "
+                          f"{', '.join(sorted(node.keys()))}.")
+    old = node[name]
+    value = _parse_value(text)
+    if isinstance(old, bool):
+        low = text.strip().lower()
+        if low in ("true", "false", "1", "0"):
+            value = low in ("true", "1")
+        if not isinstance(value, bool):
+            raise ConfigError(f"`--config.{dotted}` must be True or False, got {text!r}.")
+    elif isinstance(old, tuple):
+        value = tuple(value) if isinstance(value, list | tuple) else (value,)
+    elif isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    elif isinstance(old, str) and not isinstance(value, str):
+        value = text  # a string field takes the text as it is (e.g. a name that looks numeric)
+    if old is not None and not isinstance(old, tuple | bool | float | str) and (
+            type(value) is not type(old)):
+        raise ConfigError(f"`--config.{dotted}` must be a {type(old).__name__} like the "
+                          f"config's {old!r}, got {text!r}.")
+    try:
+        node[name] = value
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"`--config.{dotted}`: {e}") from None
+
+
+def _experiment(config: ml_collections.ConfigDict) -> Any:
     kind = config.get("experiment")
     if kind not in EXPERIMENTS:
-        raise ValueError(f"`config.experiment` must be one of {EXPERIMENTS}, got {kind!r}.")
-    workdir = claim_workdir(workdir, config.to_dict())
-    module = importlib.import_module(f"experiments.{kind}")
-    return module.run(config, workdir)
+        raise ConfigError(f"`config.experiment` must be one of {EXPERIMENTS}, got {kind!r}.")
+    return importlib.import_module(f"experiments.{kind}")
+
+
+def validate(config: ml_collections.ConfigDict) -> Any:
+    """The experiment module of `config`, after its ``validate(config)`` passed."""
+    module = _experiment(config)
+    try:
+        module.validate(config)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ConfigError(f"config: {e}") from None
+    return module
+
+
+def run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[str, Any]:
+    """Validate `config`, claim `workdir` (locked while the run lasts) and run the experiment.
+
+    A rerun of the same config in the same workdir resumes where it stopped.
+    """
+    module = validate(config)
+    with claim_workdir(workdir, config.to_dict()) as claimed:
+        return module.run(config, claimed)
+
+
+def _usage() -> str:
+    lines = [USAGE]
+    for name, path in sorted(shipped_configs().items()):
+        doc = path.read_text(encoding="utf-8").split('"""')
+        title = doc[1].strip().splitlines()[0] if len(doc) > 2 else ""
+        lines.append(f"  {name:<28} {title}")
+    return "\n".join(lines) + "\n"
+
+
+def _parse(argv: Sequence[str]) -> tuple[str | None, list[tuple[str, str]], str | None, bool]:
+    spec, workdir, overrides, help_ = None, None, [], False
+    for a in argv:
+        if a in ("-h", "--help"):
+            help_ = True
+        elif a.startswith("--config="):
+            spec = a.split("=", 1)[1]
+        elif a.startswith("--config."):
+            dotted, sep, text = a[len("--config."):].partition("=")
+            if not sep or not dotted:
+                raise ConfigError(f"an override looks like --config.field=value, got {a!r}.")
+            overrides.append((dotted, text))
+        elif a.startswith("--workdir="):
+            workdir = a.split("=", 1)[1]
+            if not workdir.strip():
+                raise ConfigError("`--workdir` is empty; give a folder, e.g. --workdir=runs/he.")
+        else:
+            raise ConfigError(f"unknown argument {a!r}; see `jwinit run --help`.")
+    return spec, overrides, workdir, help_
 
 
 def run_cli(argv: Sequence[str]) -> int:
-    argv = ["jwinit run", *argv]
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "experiment config file (path[:arg])",
-                                    flag_values=fv, lock_config=True, sys_argv=argv)
-    flags.DEFINE_string("workdir", None, "output folder (default: runs/<config>[_<arg>])",
-                        flag_values=fv)
     try:
-        fv(argv)
-        config = fv.config
-        if config is None:
-            raise ValueError("`--config` is required, e.g. --config=configs/he2015.py:smoke")
-    except (flags.Error, ValueError, AttributeError, TypeError) as e:
+        spec, overrides, workdir, help_ = _parse(argv)
+        if help_:
+            sys.stdout.write(_usage())
+            return 0
+        if spec is None:
+            raise ConfigError("`--config` is required, e.g. --config=he2015:smoke "
+                              "(see `jwinit run --help`).")
+        config, name = load_config(spec)
+        for dotted, text in overrides:
+            apply_override(config, dotted, text)
+        config.lock()
+        workdir = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / name
+        summary = run_config(config, workdir)
+    except (ConfigError, FileExistsError, BlockingIOError) as e:
         print(f"jwinit run: error: {e}", file=sys.stderr)
         return 2
-    workdir = fv.workdir
-    if workdir is None:
-        spec = fv["config"].config_filename
-        arg = next((a.split(":", 1)[1] for a in argv if a.startswith("--config=") and ":" in a),
-                   None)
-        workdir = pathlib.Path("runs") / (pathlib.Path(spec).stem + (f"_{arg}" if arg else ""))
-    try:
-        summary = run_config(config, workdir)
-    except (ValueError, TypeError, FileExistsError) as e:
-        print(f"jwinit run: error: {e}", file=sys.stderr)
+    except (ValueError, TypeError) as e:  # raised by a run: still one line, not a traceback
+        print(f"jwinit run: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     from rich.console import Console
 
-    Console().print(f"[bold]{config.experiment}[/bold] -> {workdir}")
+    console = Console()
+    console.print(f"[bold]{config.experiment}[/bold] -> {workdir}")
     for k, v in summary.items():
-        Console().print(f"  {k}: {v}")
+        console.print(f"  {k}: {v}")
     return 0

@@ -21,12 +21,24 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import markdown_table, parse_pair, parse_scheme, progress_bar, pyplot
+from experiments.common import (
+    config_activation,
+    config_int,
+    config_ints,
+    config_pairs,
+    markdown_table,
+    parse_pair,
+    parse_scheme,
+    progress_bar,
+    pyplot,
+    require,
+)
 from experiments.io import save_figure, write_csv, write_text
 from jwinit import sweep as jsweep
+from jwinit.probe import VERDICTS, ProbeOptions
 from jwinit.activations import get_activation
 
-__all__ = ["run", "grid_arguments", "cell_key"]
+__all__ = ["run", "validate", "grid_arguments", "cell_key"]
 
 
 def cell_key(scheme: str, activation: str) -> str:
@@ -39,6 +51,44 @@ def _row_key(pair: str) -> str:
     scheme, act = parse_pair(pair)
     label = jsweep.resolve_scheme(scheme, None, 8).label
     return cell_key(label, get_activation(act).label)
+
+
+def validate(config: Any) -> None:
+    """Check every field before anything is computed or written (errors name the field)."""
+    require(config, "depths", "widths", "seeds", "batch")
+    if config.get("pairs"):
+        config_pairs(config, "pairs")
+    else:
+        require(config, "schemes", "activations")
+        for s in config.schemes:
+            try:
+                parse_scheme(s)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"`config.schemes`: {e}") from None
+        for a in config.activations:
+            config_activation(a, "activations")
+    config_ints(config, "depths")
+    config_ints(config, "widths")
+    config_int(config, "seeds")
+    config_int(config, "batch")
+    config_int(config, "seed", minimum=0)
+    ProbeOptions(batch=config.batch, precision=config.get("precision", None))
+    bias = config.get("bias", None)
+    if bias is not None:
+        legal = "None or the name of an initializer such as 'normal(stddev=0.05)'"
+        if not isinstance(bias, str):
+            raise TypeError(f"`config.bias` must be {legal}, got {bias!r}.")
+        try:
+            spec = parse_scheme(bias)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"`config.bias`: {e}") from None
+        if isinstance(spec, tuple) and not isinstance(spec[0], str):
+            raise ValueError(f"`config.bias` must be {legal}, got {bias!r}.")
+    for item in config.get("expected", ()):
+        if not (isinstance(item, tuple | list) and len(item) == 2 and item[1] in VERDICTS):
+            raise ValueError(f"`config.expected` entries must be ('scheme+activation', verdict) "
+                             f"with a verdict in {VERDICTS}, got {item!r}.")
+        parse_pair(item[0])
 
 
 def grid_arguments(config: Any) -> dict[str, Any]:

@@ -78,6 +78,11 @@ def _probe(args: argparse.Namespace) -> int:
     from jwinit import registry
     from jwinit import sweep as jsweep
 
+    from jwinit._checks import check_int
+
+    for flag in ("depth", "width", "batch", "seeds"):
+        check_int(getattr(args, flag), f"--{flag}", minimum=1)
+    check_int(args.seed, "--seed", minimum=0)
     pairs = [jsweep.parse_pair(p) for p in args.pairs]
     bias = None
     if args.bias is not None:

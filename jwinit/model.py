@@ -30,6 +30,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import flax
+import flax.errors
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -81,10 +83,14 @@ def _check_batch(x: Any) -> jax.Array:
 
 
 def _run_model(run: Callable[..., Any], x: jax.Array, what: str) -> Any:
+    """`run()`, with a failure of the model on `x` (a batch of the wrong shape, variables of
+    another model) reported as a ValueError that names the batch."""
     try:
         return run()
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"running the model on `x` of shape {x.shape} failed ({what}): {e}") from e
+    except (TypeError, ValueError, flax.errors.FlaxError) as e:
+        kind = ValueError if isinstance(e, flax.errors.FlaxError) else type(e)
+        raise kind(f"running the model on `x` of shape {x.shape} failed ({what}): "
+                   f"{str(e).split(' (https://')[0]}") from None
 
 
 # --------------------------------------------------------------------------------------------

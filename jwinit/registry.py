@@ -9,6 +9,7 @@ unknown name fails before any compute.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -126,8 +127,22 @@ def get(name: str) -> Callable[..., Any]:
 
 
 def make(name: str, **kwargs: Any) -> Callable[..., Any]:
-    """``get(name)(**kwargs)``: the closure, built (and validated) now."""
-    return get(name)(**kwargs)
+    """``get(name)(**kwargs)``: the closure, built (and validated) now.
+
+    Raises:
+      ValueError: unknown `name` (listing the legal names).
+      TypeError: an argument the factory does not take, or a missing one (listing its
+        parameters), or the factory's own argument errors.
+    """
+    factory = get(name)
+    signature = inspect.signature(factory)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as e:
+        legal = ", ".join(p for p in signature.parameters)
+        raise TypeError(f"bad arguments {kwargs} for initializer {name!r}: {e}; its parameters: "
+                        f"{legal}.") from None
+    return factory(**kwargs)
 
 
 def markdown_table() -> str:

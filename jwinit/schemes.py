@@ -80,12 +80,8 @@ def named_closure(name: str, kwargs: Mapping[str, Any], argument: str) -> Callab
     if key not in _NAMED:
         try:
             _NAMED[key] = registry.make(name, **kwargs)
-        except ValueError as e:
-            raise ValueError(f"`{argument}`: {e}") from None
-        except TypeError as e:
-            raise TypeError(
-                f"`{argument}`: bad arguments {dict(kwargs)} for {name!r}: {e}"
-            ) from None
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"`{argument}`: {e}") from None
     return _NAMED[key]
 
 

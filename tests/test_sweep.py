@@ -12,7 +12,7 @@ from jax.sharding import Mesh
 
 import jwinit
 from jwinit import sweep as sweep_mod
-from jwinit._jsonl import read_rows
+from jwinit._jsonl import dumps, read_rows
 from jwinit.sweep import plan, results_from_rows, summarize, sweep
 
 SCHEMES = ["he_normal", ("normal", {"stddev": 0.1}), (2.0, 0.0), (1.5, 0.05)]
@@ -186,6 +186,31 @@ def test_resume_skips_done_cells(tmp_path):
     third = sweep(["he_normal"], ["relu"], seeds=3, out=out, resume=True, **kw)
     assert third == again
     assert out.read_text().splitlines() == lines
+
+
+@pytest.mark.parametrize("change", [
+    dict(batch=6), dict(key=1), dict(precision="highest"), dict(bias_init=jwinit.normal(0.2)),
+    dict(input_dim=12), dict(input_correlation=0.2), dict(statistics="second_moments"),
+    dict(saturation_threshold=0.5),
+], ids=lambda c: next(iter(c)))
+def test_resume_reuses_a_row_only_when_everything_that_changes_it_matches(change, tmp_path,
+                                                                        monkeypatch):
+    out = tmp_path / "rows.jsonl"
+    kw = dict(depths=3, widths=8, batch=4, seeds=2, mesh=one_device(), out=out)
+    first = sweep(["he_normal"], ["relu"], **kw)
+    changed = sweep(["he_normal"], ["relu"], **{**kw, **change}, resume=True)
+    assert len(out.read_text().splitlines()) == 4  # recomputed and appended, not reused
+    assert changed != first
+    name = next(iter(change))
+    field = {"bias_init": "bias", "key": "key"}.get(name, name)
+    assert all(a[field] != b[field] for a, b in zip(changed, first, strict=True))
+    # and the same arguments again reuse both sets of rows without computing
+    monkeypatch.setattr(sweep_mod.Task, "run", lambda self: [] if not self.seeds
+                        else pytest.fail("recomputed a finished cell"))
+    same = sweep(["he_normal"], ["relu"], **kw, resume=True)
+    assert dumps(same) == dumps(first)  # (dumps: NaN statistics compare equal)
+    again = sweep(["he_normal"], ["relu"], **{**kw, **change}, resume=True)
+    assert dumps(again) == dumps(changed)
 
 
 def test_summaries_and_results(sharded_rows):

@@ -1,0 +1,167 @@
+"""`jwinit run`: configs by name from any folder, overrides, validation before any write, the
+workdir lock, cleanup after a kill, one-line errors, standard JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from experiments.io import TEMP_PREFIX, claim_workdir
+from experiments.runner import load_config, run_cli, shipped_configs
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FAST = ("--config.pairs=('he_normal+relu',)", "--config.depths=(3,)", "--config.widths=(16,)",
+        "--config.seeds=2", "--config.batch=8")
+
+
+def test_every_config_ships_with_the_package():
+    shipped = shipped_configs()
+    on_disk = {p.stem for p in (ROOT / "configs").glob("*.py") if not p.name.startswith("_")}
+    assert set(shipped) == on_disk and {"he2015", "glorot2010"} <= on_disk
+
+
+def test_run_a_config_by_name_from_any_folder(tmp_path):
+    # a fresh process in an unrelated folder, as a user types it
+    env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu")
+    out = subprocess.run(
+        [sys.executable, "-m", "jwinit.cli", "run", "--config=he2015:smoke", *FAST,
+         f"--workdir={tmp_path / 'w'}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "w" / "report.md").exists()
+
+
+def test_help_lists_the_configs(capsys):
+    assert run_cli(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--config=NAME" in text and "he2015" in text and "schoenholz2017" in text
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--config=nope"], ["unknown config 'nope'", "he2015"]),
+    (["--config=/no/such/file.py"], ["does not exist"]),
+    (["--config=he2015:huge"], ["get_config('huge')", "smoke"]),
+    (["--config=he2015", "--config.depthz=3"], ["no field 'depthz'", "depths"]),
+    (["--config=he2015", "--config.seeds=many"], ["--config.seeds", "many"]),
+    (["--config=he2015", "--config.seeds=2.5"], ["--config.seeds"]),
+    (["--config=he2015", "--config.depths=(0,)"], ["`config.depths`", ">= 1", "0"]),
+    (["--config=he2015", "--config.pairs=('he_norml+relu',)"], ["he_norml", "he_normal"]),
+    (["--config=he2015", "--config.pairs=('he_normal+rel',)"], ["rel", "relu"]),
+    (["--config=he2015", "--config.precision='fp8'"], ["`precision`", "fp8", "highest"]),
+    (["--config=he2015", "--config.bias=(2.0, 0.1)"], ["`config.bias`"]),
+    (["--config=he2015", "--workdir="], ["`--workdir` is empty"]),
+    (["--config=he2015", "--frobnicate"], ["unknown argument '--frobnicate'"]),
+    (["--config.seeds=3"], ["`--config` is required"]),
+    (["--config=he2015", "--config.expected=(('he_normal+relu', 'fine'),)"], ["verdict"]),
+])
+def test_bad_input_is_one_line_before_any_write(args, words, tmp_path, capsys):
+    workdir = tmp_path / "w"
+    extra = [] if any(a.startswith("--workdir") for a in args) else [f"--workdir={workdir}"]
+    assert run_cli([*args, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("jwinit run: error: "), err
+    for w in words:
+        assert w in err, (w, err)
+    assert not workdir.exists()  # nothing was written: the corrected config can use it
+
+
+def test_broken_config_files_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def get_config(arg=None):\n    return (\n")
+    assert run_cli([f"--config={bad}", f"--workdir={tmp_path / 'w'}"]) == 2
+    assert "syntax error on line" in capsys.readouterr().err
+    bad.write_text("def get_config(arg=None):\n    raise RuntimeError('boom')\n")
+    assert run_cli([f"--config={bad}"]) == 2
+    err = capsys.readouterr().err
+    assert "RuntimeError: boom" in err and err.count("\n") == 1
+    bad.write_text("x = 1\n")
+    assert run_cli([f"--config={bad}"]) == 2
+    assert "no get_config" in capsys.readouterr().err
+
+
+def test_overrides_of_tuples_and_none_fields():
+    config, name = load_config("he2015:smoke")
+    assert name == "he2015_smoke"
+    from experiments.runner import apply_override
+
+    apply_override(config, "depths", "(3, 4)")
+    assert config.depths == (3, 4)
+    apply_override(config, "depths", "5,6")
+    assert config.depths == (5, 6)
+    apply_override(config, "depths", "7")
+    assert config.depths == (7,)
+    assert config.bias is None
+    apply_override(config, "bias", "normal(stddev=0.05)")  # a None field takes a value
+    assert config.bias == "normal(stddev=0.05)"
+    apply_override(config, "precision", "highest")
+    assert config.precision == "highest"
+
+
+def test_workdir_lock_names_the_holder(tmp_path, capsys):
+    workdir = tmp_path / "w"
+    config, _ = load_config("he2015:smoke")
+    with claim_workdir(workdir, config.to_dict()):
+        assert run_cli(["--config=he2015:smoke", f"--workdir={workdir}"]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {os.getpid()}" in err and "in use by another run" in err
+    assert not (workdir / "results.jsonl").exists()
+    # released: the run goes through now
+    assert run_cli(["--config=he2015:smoke", *FAST, f"--workdir={workdir}"]) == 2  # other config
+    assert "different config" in capsys.readouterr().err
+
+
+def test_two_processes_one_workdir(tmp_path):
+    """Two `jwinit run` into one workdir: the second is refused while the first holds it, and
+    every row is written once."""
+    workdir = tmp_path / "w"
+    env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, "-m", "jwinit.cli", "run", "--config=he2015:smoke", *FAST,
+           f"--workdir={workdir}"]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    lock = workdir / ".lock"
+    for _ in range(600):  # wait until the first holds the lock
+        if lock.exists() and lock.read_text().startswith("pid"):
+            break
+        import time
+        time.sleep(0.05)
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    if second.returncode == 2:
+        assert "in use by another run" in second.stderr
+    else:  # the first finished before the second started: then it resumed, computing nothing
+        assert second.returncode == 0
+    rows = (workdir / "results.jsonl").read_text().splitlines()
+    assert len(rows) == 2  # 1 pair x 2 seeds, each once
+
+
+def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
+    workdir = tmp_path / "w"
+    config, _ = load_config("he2015:smoke")
+    with claim_workdir(workdir, config.to_dict()):
+        pass
+    (workdir / "plots").mkdir()
+    stale = [workdir / f"{TEMP_PREFIX}summary.abc123.csv",
+             workdir / "plots" / f"{TEMP_PREFIX}forward.x.png"]
+    for s in stale:
+        s.write_text("half written")
+    with claim_workdir(workdir, config.to_dict()):
+        assert not any(s.exists() for s in stale)
+
+
+def test_results_are_standard_json(tmp_path):
+    workdir = tmp_path / "w"
+    # normal(stddev=1) + relu at width 16 overflows nowhere, but log ratios of a dead network do:
+    assert run_cli(["--config=he2015:smoke", "--config.pairs=('zeros+relu',)",
+                    "--config.depths=(3,)", "--config.widths=(16,)", "--config.seeds=2",
+                    "--config.batch=8", "--config.expected=()", f"--workdir={workdir}"]) == 0
+    text = (workdir / "results.jsonl").read_text()
+    for line in text.splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c} in results.jsonl"))
+    assert '"-Infinity"' in text or '"NaN"' in text  # the non-finite log ratios, as strings
