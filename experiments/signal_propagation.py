@@ -35,8 +35,8 @@ from experiments.common import (
 )
 from experiments.io import save_figure, write_csv, write_text
 from jwinit import sweep as jsweep
-from jwinit.probe import VERDICTS, ProbeOptions
 from jwinit.activations import get_activation
+from jwinit.probe import VERDICTS, ProbeOptions
 
 __all__ = ["run", "validate", "grid_arguments", "cell_key"]
 

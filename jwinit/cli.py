@@ -77,7 +77,6 @@ def _probe(args: argparse.Namespace) -> int:
 
     from jwinit import registry
     from jwinit import sweep as jsweep
-
     from jwinit._checks import check_int
 
     for flag in ("depth", "width", "batch", "seeds"):
