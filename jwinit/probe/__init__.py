@@ -6,15 +6,12 @@ The network is the one mean-field theory describes (Poole et al. 2016; Schoenhol
     h^{l+1} = W^{l+1} phi(h^l) + b^{l+1},        l = 1 .. depth - 1
 
 with ``W^l = kernel_init(fold_in(k_w, l), (n_in, n_out))`` and ``b^l = bias_init(fold_in(k_b, l),
-(n_out,))`` (Flax layout: ``h = phi(h_prev) @ W + b``). For every layer the probe records
-
-* ``forward[:, l]``: the mean square of h^{l+1} over the batch and the units;
-* ``backward[:, l]``: the mean square of ``d<g, h^depth>/dh^{l+1}`` for a Gaussian cotangent
-  ``g ~ N(0, I)`` on the last pre-activation (no loss);
-* the mean and variance of h^{l+1}; the two signal statistics of Brock et al. 2021 (average channel
-  squared mean and average channel variance); the fraction of dead/saturated units; and the
-  correlation between the pre-activations of two inputs with input correlation
-  `input_correlation` (the c-map of Poole et al. 2016).
+(n_out,))`` (Flax layout: ``h = phi(h_prev) @ W + b``). For every layer the probe records the
+statistics of `TABLE` (``jwinit.probe.TABLE``; each is documented there and on `ProbeResult`):
+the forward second moment of h^{l+1}, the backward one of ``d<g, h^depth>/dh^{l+1}`` for a
+Gaussian cotangent ``g ~ N(0, I)`` on the last pre-activation (no loss), the mean and variance,
+the two signal statistics of Brock et al. 2021, dead and saturated units, and the correlation of
+input pairs (the c-map of Poole et al. 2016).
 
 How it runs (the performance core):
 
