@@ -61,11 +61,18 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ratio(log: float | None) -> str:
+def _ratio(log: float | None, numerics: str = "ok") -> str:
+    """A log ratio shown as a ratio, with float32 underflow and overflow named."""
     if log is None:
         return "-"
+    if math.isnan(log):
+        return {"overflow": "nan (float32 overflow)", "underflow": "0/0 (float32 underflow)",
+                "zero": "0/0 (zero weights)"}.get(numerics, "nan")
     if not math.isfinite(log):
-        return "inf" if log > 0 else ("0" if log < 0 else "nan")
+        if log > 0:
+            return "inf (float32 overflow)"
+        return {"underflow": "0 (float32 underflow)", "zero": "0 (zero weights)"}.get(
+            numerics, "0 (zero or underflow)")
     return f"{math.exp(log):.3g}" if abs(log) < 700 else f"e^{log:.0f}"
 
 
@@ -78,6 +85,7 @@ def _probe(args: argparse.Namespace) -> int:
     from jwinit import registry
     from jwinit import sweep as jsweep
     from jwinit._checks import check_int
+    from jwinit.probe import REGIME_FACTOR
 
     for flag in ("depth", "width", "batch", "seeds"):
         check_int(getattr(args, flag), f"--{flag}", minimum=1)
@@ -104,23 +112,37 @@ def _probe(args: argparse.Namespace) -> int:
 
     colour = {"preserved": "green", "vanishing": "blue", "exploding": "red"}
     table = Table(title=f"signal through {args.depth} layers of width {args.width} "
-                        f"(batch {args.batch}, {args.seeds} seeds)",
-                  caption="forward: E\\[h^2] at layer L / layer 1; backward: E\\[g^2] at "
-                          "layer 1 / layer L; theory: jwinit.theory.predict")
+                        f"(batch {args.batch}, {args.seeds} seeds)")
     table.add_column("scheme + activation", overflow="fold")
-    for col in ("forward", "theory", "backward", "theory", "verdict"):
+    for col in ("forward", "theory", "backward", "theory", "regime", "theory regime",
+                "phase (depth scale)", "agrees"):
         table.add_column(col, no_wrap=True)
     for r in summary:
-        v = r["verdict"]
-        table.add_row(f"{r['scheme']} + {r['activation']}", _ratio(r["log_forward"]),
-                      _ratio(r["theory_forward"]), _ratio(r["log_backward"]),
-                      _ratio(r["theory_backward"]), f"[{colour.get(v, 'white')}]{v}[/]")
+        v, tv = r["verdict"], r["theory_verdict"]
+        phase = "-" if r["phase"] is None else (
+            f"{r['phase']} ({r['depth_scale']:.3g})" if r["depth_scale"] is not None
+            else r["phase"])
+        agrees = {True: "yes", False: "no", None: "-"}[r["agrees_with_theory"]]
+        table.add_row(f"{r['scheme']} + {r['activation']}",
+                      _ratio(r["log_forward"], r["numerics"]), _ratio(r["theory_forward"]),
+                      _ratio(r["log_backward"], r["numerics"]), _ratio(r["theory_backward"]),
+                      f"[{colour.get(v, 'white')}]{v}[/]",
+                      "-" if tv is None else f"[{colour.get(tv, 'white')}]{tv}[/]", phase, agrees)
     console = Console()
+    if not console.is_terminal:  # logs: wide enough that no column is cut
+        console = Console(width=200)
     console.print(table)
     devices = jax.devices()
+    console.print(
+        f"forward: E\\[h^2] at layer {args.depth} / layer 1; backward: E\\[g^2] at layer 1 / layer "
+        f"{args.depth}; theory: jwinit.theory.predict. regime: at its steady per-layer rate "
+        f"(the slope over the last half of the layers), a signal that would change by more than "
+        f"{REGIME_FACTOR:g}x over the depth is vanishing or exploding, else preserved. agrees: "
+        f"measured and predicted log ratios within +-{summary[0]['tolerance']:.2g} (the "
+        f"finite-width tolerance). phase: mean-field chi1 < 1 ordered, > 1 chaotic; depth scale "
+        f"-1/log(chi1) in layers.", soft_wrap=True)
     console.print(f"{len(rows)} probes in {seconds:.2f} s (compile included) on "
-                  f"{len(devices)} {devices[0].platform} device(s); band: log ratio within "
-                  f"+-{summary[0]['tolerance']:.2g} of 0 is 'preserved'.")
+                  f"{len(devices)} {devices[0].platform} device(s).")
     return 0
 
 

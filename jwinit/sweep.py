@@ -68,7 +68,7 @@ from jwinit.schemes import (
 )
 
 __all__ = ["sweep", "plan", "Task", "Scheme", "summarize", "results_from_rows", "default_mesh",
-           "parse_scheme", "parse_pair", "CELL_FIELDS"]
+           "parse_scheme", "parse_pair", "CELL_FIELDS", "SUMMARY_COLUMNS"]
 
 #: The row fields that identify a cell: everything that changes the values of a row.
 CELL_FIELDS = ("scheme", "activation", "depth", "width", "seed", "bias", "key", "batch",
@@ -254,6 +254,7 @@ def plan(
     seed_list = _seeds(seeds)
     options = ProbeOptions(batch, input_dim, precision, remat, input_correlation,
                            saturation_threshold, statistics)
+    own_mesh = mesh is None
     mesh = _check_mesh(mesh)
     pindex = jax.process_index() if process_index is None else check_int(
         process_index, "process_index", minimum=0)
@@ -316,7 +317,14 @@ def plan(
             chunk = seed_chunk_for(rows, options.batch, len(seed_list))
             cfg = Config.build(cfg_members, depth, width, options, seeds_per_device=chunk,
                                seed_chunk=chunk)
-            tasks.append(Task(config=cfg, cells=cells, seeds=mine, key=key, mesh=mesh,
+            # Seeds are padded to a multiple of (devices x chunk); with the default mesh, use only
+            # as many devices as the seeds fill (results do not depend on the device count).
+            task_mesh = mesh
+            if own_mesh and mine:
+                needed = -(-len(mine) // chunk)
+                if needed < mesh.devices.size:
+                    task_mesh = Mesh(mesh.devices.flat[:needed].reshape(-1), mesh.axis_names)
+            tasks.append(Task(config=cfg, cells=cells, seeds=mine, key=key, mesh=task_mesh,
                               fixed=dict(fixed)))
     return tasks
 
@@ -496,17 +504,37 @@ def results_from_rows(rows: Iterable[Mapping[str, Any]]
     return out
 
 
+#: The columns of `summarize`, in order: the cell, the regime (from the measurement), then the
+#: theory (phase, prediction and agreement).
+SUMMARY_COLUMNS = (
+    "scheme", "activation", "depth", "width", "num_seeds",
+    "verdict", "forward_verdict", "backward_verdict", "forward_rate", "backward_rate",
+    "log_forward", "log_backward", "numerics",
+    "theory_verdict", "phase", "chi1", "depth_scale", "theory_forward", "theory_backward",
+    "tolerance", "agrees_with_theory",
+)
+
+
 def summarize(rows: Iterable[Mapping[str, Any]], *, theory: bool = True) -> list[dict[str, Any]]:
-    """One dict per (scheme, activation, depth, width): seeds, log ratios, tolerance, verdicts."""
+    """One dict per (scheme, activation, depth, width), with the `SUMMARY_COLUMNS`.
+
+    ``verdict`` is the regime read off the measurement (`jwinit.probe.Assessment`);
+    ``theory_verdict``, ``phase``, ``chi1`` and ``depth_scale`` come from mean-field theory, and
+    ``agrees_with_theory`` says whether the measured log ratios lie within ``tolerance`` of the
+    predicted ones.
+    """
     out = []
     for (scheme, act, depth, width), res in results_from_rows(rows).items():
         a = res.assess(theory=theory)
         out.append({
             "scheme": scheme, "activation": act, "depth": depth, "width": width,
             "num_seeds": res.num_seeds, "verdict": a.verdict, "forward_verdict": a.forward,
-            "backward_verdict": a.backward, "log_forward": a.log_forward,
-            "log_backward": a.log_backward, "tolerance": a.tolerance,
-            "theory_forward": a.theory_forward, "theory_backward": a.theory_backward,
+            "backward_verdict": a.backward, "forward_rate": a.forward_rate,
+            "backward_rate": a.backward_rate, "log_forward": a.log_forward,
+            "log_backward": a.log_backward, "numerics": a.numerics,
+            "theory_verdict": a.theory_regime, "phase": a.phase, "chi1": a.chi1,
+            "depth_scale": a.depth_scale, "theory_forward": a.theory_forward,
+            "theory_backward": a.theory_backward, "tolerance": a.tolerance,
             "agrees_with_theory": a.agrees_with_theory,
         })
     return out

@@ -212,17 +212,111 @@ def test_nan_and_inf_are_exploding_never_a_crash():
         f[1, 5:] = bad
         assert _result(f, ok).verdict() == "exploding"
         assert _result(ok, f).verdict() == "exploding"
+        assert _result(f, ok).assess().backward == "exploding"  # behind a forward overflow
     zero = ok.copy()
     zero[:, -1] = 0.0  # underflow to exactly 0: vanishing
-    assert _result(zero, ok).verdict(theory=False) == "vanishing"
+    assert _result(zero, ok).verdict() == "vanishing"
+    assert _result(ok, zero).verdict() == "vanishing"
+    assert _result(zero, ok).assess().numerics == "zero or underflow"
     assert _result(ok, ok).verdict() == "preserved"
 
 
-def test_tolerance_grows_with_depth_over_width():
-    assert finite_width_tolerance(1, 64) == pytest.approx(math.log(2))
+def test_regime_rule_on_exact_profiles():
+    # a factor r per layer over depth L: vanishing iff r^(L-1) < 1/10 at the steady rate
+    L = 12
+    k = np.arange(L)
+    for r, want in ((0.7, "vanishing"), (0.85, "preserved"), (1.15, "preserved"),
+                    (1.3, "exploding")):
+        f = np.broadcast_to(r ** k, (2, L))
+        assert _result(f, np.ones((2, L)), depth=L).verdict() == want, r
+    # a transient (approach to a fixed point) then a plateau: preserved, however large the
+    # transient, since the rate is measured where the network has settled
+    transient = np.broadcast_to(np.r_[1e-4 * 10.0 ** np.arange(5), np.ones(L - 5)], (2, L))
+    assert _result(transient, np.ones((2, L)), depth=L).verdict() == "preserved"
+    # a power law 1 / l is preserved, whatever the depth
+    for depth in (8, 64, 512):
+        law = np.broadcast_to(1.0 / np.arange(1, depth + 1), (2, depth))
+        assert _result(law, np.ones((2, depth)), depth=depth).verdict() == "preserved"
+
+
+def test_theory_tolerance_is_the_finite_width_spread():
+    # 2.5 (L - 1) / n + 4 sqrt(5 (L - 1) / (n S)) + 1e-3: only rounding at depth 1
+    assert finite_width_tolerance(1, 64) == pytest.approx(1e-3)
+    assert probe_mod.theory_tolerance(65, 256, 4) == pytest.approx(
+        2.5 * 64 / 256 + 4 * math.sqrt(5 * 64 / (256 * 4)) + 1e-3)
     assert finite_width_tolerance(257, 256) > finite_width_tolerance(65, 256)
     assert finite_width_tolerance(65, 1024) < finite_width_tolerance(65, 256)
     assert finite_width_tolerance(65, 256, 16) < finite_width_tolerance(65, 256, 1)
+
+
+STANDARD = ("variance_scaling", {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"})
+REGIMES = [
+    # (scheme, activation, regime): exponential trends vanish or explode, fixed points, power
+    # laws and criticality are preserved
+    ("glorot_uniform", "tanh", "preserved"),   # critical at q* = 0: q^l ~ 1 / (2 l), a power law
+    (STANDARD, "tanh", "vanishing"),           # chi1 = 1/3: Glorot & Bengio's standard init
+    ("he_normal", "relu", "preserved"),        # chi1 = 1
+    ("glorot_normal", "relu", "vanishing"),    # halves per layer
+    ((2.6, 0.0), "relu", "exploding"),         # x1.3 per layer
+    ((25.0, 0.0), "tanh", "exploding"),        # chaotic: gradients explode, q -> q*
+    ((1.7, 0.05), "tanh", "preserved"),        # near the edge of chaos, q -> q* > 0
+    ("orthogonal", "linear", "preserved"),
+]
+
+
+@pytest.fixture(scope="module")
+def regime_rows():
+    from jwinit.sweep import summarize, sweep
+
+    pairs = [(s, a) for s, a, _ in REGIMES]
+    return {w: summarize(sweep(pairs=pairs, depths=16, widths=w, seeds=2, batch=32))
+            for w in (256, 1024, 2048)}
+
+
+def test_regimes_do_not_flip_with_width(regime_rows):
+    """The regime is a statement about the scheme, not about the finite-width noise: the same
+    verdict at widths 256, 1024 and 2048 (the old band narrowed with the width and called
+    glorot_uniform + tanh 'preserved' at 128 and 'vanishing' at 1000)."""
+    for w, summary in regime_rows.items():
+        got = [(s["verdict"], s["theory_verdict"]) for s in summary]
+        assert got == [(r, r) for _, _, r in REGIMES], (w, got)
+
+
+def test_agreement_with_theory_is_reported_apart_from_the_regime(regime_rows):
+    for summary in regime_rows.values():
+        for s in summary:
+            assert s["agrees_with_theory"] is True, s
+            assert abs(s["log_forward"] - s["theory_forward"]) <= s["tolerance"]
+    tols = [regime_rows[w][0]["tolerance"] for w in (256, 1024, 2048)]
+    assert tols[0] > tols[1] > tols[2]  # the agreement tightens with width; the regime does not
+    phases = {s["scheme"]: s["phase"] for s in regime_rows[1024]}
+    assert phases["glorot_uniform"] == phases["he_normal"] == "critical"
+    assert phases["sw2=25,sb2=0"] == "chaotic" and phases["glorot_normal"] == "ordered"
+
+
+@pytest.mark.parametrize("scheme, numerics", [
+    ("zeros", "zero"),
+    (("normal", {"stddev": 1e-30}), "underflow"),     # the first layer underflows in float32
+    (("normal", {"stddev": 1e-12}), "underflow"),     # q shrinks 1e-22 per layer: 0 by layer 3
+    ("fixup_branch_output", "zero"),                  # Fixup's zero-initialized branch ends
+])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_dead_signals_are_vanishing(scheme, numerics, activation):
+    from jwinit.sweep import summarize, sweep
+
+    [s] = summarize(sweep(pairs=[(scheme, activation)], depths=8, widths=64, seeds=2, batch=8))
+    assert s["verdict"] == s["forward_verdict"] == s["backward_verdict"] == "vanishing"
+    assert s["numerics"] == numerics
+
+
+def test_an_overflowing_forward_pass_is_exploding_in_both_directions():
+    from jwinit.sweep import summarize, sweep
+
+    [s] = summarize(sweep(pairs=[(("normal", {"stddev": 1.0}), "relu")], depths=32, widths=1024,
+                          seeds=2, batch=8))
+    assert s["numerics"] == "overflow"
+    # NaN gradients behind an overflow are not small gradients
+    assert s["forward_verdict"] == s["backward_verdict"] == "exploding"
 
 
 # ------------------------------------------------------------------------------------------------

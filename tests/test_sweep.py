@@ -27,7 +27,24 @@ def one_device() -> Mesh:
 @pytest.fixture(scope="module")
 def sharded_rows():
     assert len(jax.devices()) == 8, "conftest simulates 8 CPU devices"
-    return sweep(SCHEMES, ["relu", "tanh"], bias_init=BIAS, **GRID)
+    return sweep(SCHEMES, ["relu", "tanh"], bias_init=BIAS, mesh=all_devices(), **GRID)
+
+
+def all_devices() -> Mesh:
+    """An explicit mesh of all 8 devices: 5 seeds are padded to 8 and sharded over all of them
+    (the default mesh would use only the devices the seeds fill)."""
+    return Mesh(np.array(jax.devices()), ("seeds",))
+
+
+def test_the_default_mesh_uses_only_the_devices_the_seeds_fill():
+    [few] = plan(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch=8)
+    assert few.mesh.devices.size == 1  # 2 seeds fit one chunk: no padding to 8 devices
+    [many] = plan(["he_normal"], ["relu"], depths=[4], widths=[1024], seeds=64, batch=256)
+    assert many.mesh.devices.size == 8
+    rows = sweep(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch=8)
+    explicit = sweep(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch=8,
+                     mesh=all_devices())
+    assert json.dumps(rows) == json.dumps(explicit)
 
 
 def test_sharded_equals_single_device_bit_for_bit(sharded_rows):

@@ -29,15 +29,12 @@ How it runs (the performance core):
 * per-layer gradient statistics come out of a custom-VJP "tap" whose cotangent is the statistic
   itself, so the backward pass never materializes a per-layer gradient stack.
 
-Verdicts (`ProbeResult.verdict`): for each direction, the seed mean of the log ratio of the last
-to the first second moment (forward: ``log(q^depth / q^1)``; backward: ``log(grad^1 / grad^depth)``)
-is compared with a band of half-width `finite_width_tolerance` (a factor 2, plus the finite-width
-drift and spread of log second moments, which grow like depth / width and sqrt(depth / width)).
-With `jwinit.theory` available, the band is centred on the transient the mean-field prediction
-expects -- the part of its predicted log ratio that is not the steady per-layer rate at the end of
-the network (the approach of q to its fixed point, e.g. tanh at criticality with a bias, or the
-power-law decay at sigma_w2 = 1, sigma_b2 = 0) -- so that only a steady exponential trend counts as
-vanishing or exploding. Non-finite statistics are 'exploding', never an error.
+Verdicts (`ProbeResult.verdict`, `ProbeResult.assess`): the regime of each direction
+('preserved', 'vanishing', 'exploding') from the measured steady per-layer rate over the last half
+of the network (more than a factor 10 over the depth at that rate is vanishing or exploding; the
+definition is on `jwinit.probe.Assessment` and does not depend on the width), reported next to the
+agreement with `jwinit.theory.predict` (within a finite-width tolerance), the mean-field phase
+and depth scale, and any float32 underflow or overflow.
 
 References:
   Poole et al. 2016, "Exponential expressivity in deep neural networks through transient chaos".
@@ -73,7 +70,14 @@ from jwinit.probe._program import (
 )
 from jwinit.probe._result import ProbeResult, effective_sigmas, make_result
 from jwinit.probe._stats import STATS, TABLE, Statistic
-from jwinit.probe._verdict import VERDICTS, Assessment, finite_width_tolerance
+from jwinit.probe._verdict import (
+    PHASES,
+    REGIME_FACTOR,
+    VERDICTS,
+    Assessment,
+    finite_width_tolerance,
+    theory_tolerance,
+)
 
 __all__ = [
     "PRECISIONS",
@@ -82,6 +86,9 @@ __all__ = [
     "STATS",
     "TABLE",
     "VERDICTS",
+    "PHASES",
+    "REGIME_FACTOR",
+    "theory_tolerance",
     "OUTPUTS",
     "ProbeOptions",
     "ProbeResult",

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 
 from jwinit.probe._stats import STATS, TABLE
@@ -49,18 +50,20 @@ class _ProbeResultMethods:
         return predict_profile(self)
 
     def assess(self, *, tolerance: float | None = None, theory: bool = True) -> Assessment:
-        """The verdict with its numbers (see `Assessment`).
+        """The regime and the agreement with mean-field theory (see `jwinit.probe.Assessment`).
 
         Args:
-          tolerance: the band half-width in log units (default: `finite_width_tolerance` of
-            depth, width and the number of seeds).
-          theory: centre the band on the transient the mean-field prediction expects (the approach
-            to a fixed point, e.g. tanh at criticality with a bias), and report the agreement.
+          tolerance: the agreement tolerance in log units (default: `theory_tolerance` of the
+            depth, width and number of seeds); it does not enter the regime.
+          theory: compute the prediction, the phase and the agreement.
         """
         return assess(self, tolerance=tolerance, theory=theory)
 
-    def verdict(self, *, tolerance: float | None = None, theory: bool = True) -> str:
-        """'preserved', 'vanishing' or 'exploding' (see `assess`); never raises on NaN/inf.
+    def verdict(self, *, tolerance: float | None = None, theory: bool = False) -> str:
+        """The regime: 'preserved', 'vanishing' or 'exploding' (defined on
+        `jwinit.probe.Assessment`: from the measurement alone, so neither `tolerance` nor
+        `theory`, which only concern the agreement with the theory, changes it); never raises on
+        NaN/inf.
 
         Examples:
           >>> r = jwinit.probe_mlp(jax.random.key(0), jwinit.he_normal(), 'relu', depth=32,
@@ -157,14 +160,18 @@ def predict_profile(result: Any) -> tuple[np.ndarray, np.ndarray] | None:
     else:
         return None
     try:
-        out = theory.predict(
-            scheme, result.activation, result.depth, width=result.width,
-            input_dim=result.input_dim or None, input_q=1.0, first_layer_bias=True, **kwargs,
-        )
+        # in float64: a prediction that float32 would flush to 0 (a vanishing scheme deep down)
+        # stays a positive number, so the theory never mistakes an underflow for a zero signal
+        with jax.enable_x64(True):
+            out = theory.predict(
+                scheme, result.activation, result.depth, width=result.width,
+                input_dim=result.input_dim or None, input_q=1.0, first_layer_bias=True,
+                **kwargs,
+            )
+            out = (np.asarray(out.forward, np.float64), np.asarray(out.backward, np.float64))
     except (ValueError, TypeError):  # a scheme or activation the theory cannot describe
         return None
-    fwd = np.asarray(out.forward, np.float64).reshape(-1)
-    bwd = np.asarray(out.backward, np.float64).reshape(-1)
+    fwd, bwd = out[0].reshape(-1), out[1].reshape(-1)
     if fwd.size != result.depth or bwd.size != result.depth:
         return None
     return fwd, bwd

@@ -1,4 +1,41 @@
-"""The probe's verdict: is the signal preserved, vanishing or exploding through the network?"""
+"""The probe's verdict, defined in one place.
+
+Two separate statements are made about a probed network, and reported side by side:
+
+**The regime** (``'preserved'``, ``'vanishing'`` or ``'exploding'``), for the forward signal (the
+second moment q^l of the pre-activations) and for the backward one (the second moment of the
+gradients), from the measurement alone:
+
+* the *steady rate* rho is the per-layer slope of log E[.] over the last half of the network (the
+  least-squares slope of the log of the seed-mean second moment over the layers
+  ``l >= depth // 2``), where transients (the approach of q to its fixed point) are over; for the
+  backward signal, the growth per layer as it travels back towards the input, measured over the
+  same layers (its per-layer factor chi1(q^l) depends on the settled forward q^l);
+* the signal is **vanishing** if, at that rate, it would shrink by more than a factor
+  `REGIME_FACTOR` = 10 over the whole depth (rho (depth - 1) < -log 10), **exploding** if it would
+  grow by more than 10, **preserved** otherwise.
+
+So an exponential trend with a depth scale 1 / |rho| well below the depth is vanishing or
+exploding, while a fixed point, a transient or a power law (tanh at sigma_w2 = 1, sigma_b2 = 0,
+whose q^l ~ 1 / (2 l)) is preserved, whatever the width: the threshold does not narrow as the width
+grows, and the measured rate converges to the mean-field one. A signal that reaches exactly 0
+(zero weights, or a float32 underflow) is vanishing; one that overflows to inf or NaN is
+exploding, and so is the backward direction of a network whose forward pass overflowed (its
+gradients are meaningless, not small). The overall verdict is the worse of the two directions
+(exploding, then vanishing, then preserved).
+
+**Agreement with mean-field theory**, a number with its tolerance: the measured total log ratios
+log(q^L / q^1) and log(g^1 / g^L) minus those `jwinit.theory.predict` gives for the network, each
+within the finite-width tolerance `theory_tolerance` (drift and four standard deviations of the
+log of a squared norm after L - 1 random layers of width n, Hanin & Nica 2019, averaged over the
+seeds). The theory also gives the phase of the scheme (ordered: chi1 < 1, critical, chaotic:
+chi1 > 1, with chi1 at the fixed point q*) and its depth scale -1 / log(chi1).
+
+`numerics` names float32 trouble: 'underflow' (a second moment that reached exactly 0 although
+the weights are not zero: it fell below float32's smallest number), 'zero' (exactly 0 by
+construction: zero weights and biases), 'zero or underflow' (a scheme the theory cannot read),
+'overflow' (inf or NaN), or 'ok'.
+"""
 
 from __future__ import annotations
 
@@ -8,140 +45,234 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VERDICTS", "Assessment", "assess", "finite_width_tolerance"]
+__all__ = ["VERDICTS", "PHASES", "REGIME_FACTOR", "Assessment", "assess", "steady_rate",
+           "regime", "theory_tolerance", "finite_width_tolerance"]
 
 #: The three verdicts.
 VERDICTS = ("preserved", "vanishing", "exploding")
+#: The mean-field phases.
+PHASES = ("ordered", "critical", "chaotic")
+#: A signal that would change by more than this factor over the depth at its steady rate is
+#: vanishing or exploding.
+REGIME_FACTOR = 10.0
+
+
+def theory_tolerance(depth: int, width: int, num_seeds: int = 1) -> float:
+    """How far (in log units) a measured total log ratio may lie from the mean-field prediction.
+
+    ``2.5 (L - 1) / n + 4 sqrt(5 (L - 1) / (n S))``: after L - 1 random layers of width n the log
+    of a squared norm has a drift of about -2.5 (L - 1) / n and a standard deviation of about
+    sqrt(5 (L - 1) / n) (ReLU's constants, the largest among the usual activations; Hanin & Nica
+    2019); the seed mean of S networks divides the deviation by sqrt(S). Four standard deviations,
+    plus 1e-3 for float32 rounding.
+    """
+    steps = max(depth - 1, 0)
+    return 2.5 * steps / width + 4.0 * math.sqrt(5.0 * steps / (width * num_seeds)) + 1e-3
 
 
 def finite_width_tolerance(depth: int, width: int, num_seeds: int = 1) -> float:
-    """Half-width of the band of log(second moment ratio) that counts as 'preserved'.
+    """Alias of `theory_tolerance` (kept for code written against earlier versions)."""
+    return theory_tolerance(depth, width, num_seeds)
 
-    ``log 2 + 2.5 (depth - 1) / width + 3 sqrt(5 (depth - 1) / (width * num_seeds))``: a factor
-    of 2, plus the finite-width drift and three standard deviations of the finite-width spread of
-    the log of a squared norm after ``depth - 1`` random layers. The constants are those of ReLU
-    networks (per layer, Var log = 5 / width and the drift -Var / 2; Hanin & Nica 2019), the
-    largest among the usual activations, so the band is conservative for smooth ones.
+
+def _log_profile(values: np.ndarray) -> np.ndarray:
+    """log of the seed mean per layer ((seeds, depth) -> (depth,)); -inf at 0, nan if not finite."""
+    v = np.asarray(values, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        m = np.mean(v, axis=0) if v.ndim == 2 else v
+        return np.log(m)
+
+
+def steady_rate(log_profile: np.ndarray) -> float:
+    """Least-squares slope of a per-layer log profile over its last half (layers >= depth // 2).
+
+    -inf when the profile reaches 0 (log -inf) in that half, +inf when it reaches inf, nan when it
+    holds NaN. A depth-1 profile has rate 0.
     """
-    steps = max(depth - 1, 0)
-    return math.log(2.0) + 2.5 * steps / width + 3.0 * math.sqrt(5.0 * steps / (width * num_seeds))
+    p = np.asarray(log_profile, np.float64)
+    tail = p[len(p) // 2:] if len(p) > 3 else p
+    if tail.size < 2:
+        return 0.0
+    if np.any(np.isnan(tail)):
+        return math.nan
+    if np.any(tail == -np.inf):
+        return -math.inf
+    if np.any(tail == np.inf):
+        return math.inf
+    x = np.arange(tail.size, dtype=np.float64)
+    x -= x.mean()
+    return float(np.sum(x * (tail - tail.mean())) / np.sum(x * x))
+
+
+def regime(rate: float, depth: int) -> str:
+    """'vanishing' / 'exploding' when the steady rate changes the signal by more than
+    `REGIME_FACTOR` over the depth, 'preserved' otherwise (NaN counts as exploding)."""
+    if math.isnan(rate):
+        return "exploding"
+    change = rate * max(depth - 1, 1) if math.isfinite(rate) else rate
+    if change < -math.log(REGIME_FACTOR):
+        return "vanishing"
+    if change > math.log(REGIME_FACTOR):
+        return "exploding"
+    return "preserved"
 
 
 @dataclasses.dataclass(frozen=True)
 class Assessment:
-    """The verdict of one probe, with the numbers behind it.
+    """The regime of one probe and its agreement with mean-field theory.
+
+    The regime of a direction (forward: the second moment q^l of the pre-activations; backward:
+    that of the gradients) is read off its *steady rate* rho, the least-squares per-layer slope of
+    the log of the seed-mean second moment over the last half of the layers: 'vanishing' if
+    rho (depth - 1) < -log 10 (the signal would shrink more than 10 times over the depth at that
+    rate), 'exploding' if rho (depth - 1) > log 10, 'preserved' otherwise. Exponential trends
+    whose depth scale 1 / |rho| is short compared with the depth are vanishing or exploding; fixed
+    points, transients and power laws are preserved; the rule does not depend on the width. A
+    signal at exactly 0 is vanishing; inf or NaN is exploding (and so is the backward direction of
+    a network whose forward pass overflowed). The agreement with `jwinit.theory.predict` is a
+    separate statement: the measured total log ratios within `theory_tolerance` of the predicted
+    ones.
 
     Attributes:
-      verdict: 'preserved', 'vanishing' or 'exploding' (the worse of the two directions, exploding
-        first; non-finite statistics count as exploding).
-      forward, backward: the verdict of each direction.
+      verdict: the overall regime: 'preserved', 'vanishing' or 'exploding' (the worse direction).
+      forward, backward: the regime of each direction.
+      forward_rate, backward_rate: the steady per-layer rates (log units; -inf for a signal that
+        reached 0).
       log_forward: seed mean of log(forward[:, -1] / forward[:, 0]).
       log_backward: seed mean of log(backward[:, 0] / backward[:, -1]).
-      tolerance: the finite-width band (see `finite_width_tolerance`).
-      transient_forward, transient_backward: the part of the predicted log ratio that is a transient
-        (approach to a fixed point), not a per-layer trend; the band is centred there. 0 without a
-        prediction.
-      theory_forward, theory_backward: the predicted log ratios (None without a prediction).
-      agrees_with_theory: whether both measured log ratios lie within `tolerance` of the prediction
-        (None without a prediction).
+      numerics: 'ok', 'underflow', 'zero', 'zero or underflow' or 'overflow' (float32 trouble,
+        named).
+      theory_forward, theory_backward: the predicted total log ratios (None without a prediction).
+      theory_regime: the regime the prediction has by the same rule (None without one).
+      tolerance: the finite-width tolerance of the agreement (`theory_tolerance`).
+      agrees_with_theory: both measured log ratios within `tolerance` of the prediction (None
+        without a prediction or with non-finite measurements).
+      phase: 'ordered', 'critical' or 'chaotic' from chi1 at q* (None without a prediction).
+      chi1: chi1 at the fixed point q* (None without a prediction).
+      depth_scale: -1 / log(chi1) in layers (inf at criticality; None without a prediction).
     """
 
     verdict: str
     forward: str
     backward: str
+    forward_rate: float
+    backward_rate: float
     log_forward: float
     log_backward: float
-    tolerance: float
-    transient_forward: float = 0.0
-    transient_backward: float = 0.0
+    numerics: str = "ok"
     theory_forward: float | None = None
     theory_backward: float | None = None
+    theory_regime: str | None = None
+    tolerance: float = 0.0
     agrees_with_theory: bool | None = None
+    phase: str | None = None
+    chi1: float | None = None
+    depth_scale: float | None = None
 
 
-def _classify(log_ratio: float, centre: float, tol: float) -> str:
-    if not math.isfinite(log_ratio):
-        return "vanishing" if log_ratio == -math.inf else "exploding"
-    if log_ratio - centre > tol:
-        return "exploding"
-    if log_ratio - centre < -tol:
-        return "vanishing"
-    return "preserved"
+def _worst(a: str, b: str) -> str:
+    return "exploding" if "exploding" in (a, b) else "vanishing" if "vanishing" in (a, b) else (
+        "preserved")
 
 
 def _seed_log_ratio(num: np.ndarray, den: np.ndarray) -> float:
-    num, den = np.asarray(num, np.float64), np.asarray(den, np.float64)
-    if not (np.all(np.isfinite(num)) and np.all(np.isfinite(den))):
-        return math.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.log(num) - np.log(den)
-    if np.any(np.isnan(r)):
-        return math.nan
-    return float(np.mean(r))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = np.log(np.asarray(num, np.float64)) - np.log(np.asarray(den, np.float64))
+    return float(np.mean(r)) if r.size else math.nan
 
 
-def _transient(pred: np.ndarray, reverse: bool) -> tuple[float, float]:
-    """(total predicted log ratio, its transient part) of a predicted per-layer profile.
+def _direction(values: np.ndarray, reverse: bool, depth: int) -> tuple[str, float, float]:
+    """(regime, steady rate, total log ratio) of one direction's (seeds, depth) statistic.
 
-    The steady part is (depth - 1) times the per-layer rate where the profile has settled (the
-    last layer of the forward pass, whose q is closest to the fixed point; for the backward pass
-    the factor chi1(q^L) between the last two layers); the rest is the transient.
+    Both rates are measured over the last half of the layer indices, where the forward signal
+    has settled (the backward per-layer factor chi1(q^l) depends on the forward q^l there); the
+    backward rate is the growth per layer as the gradient travels towards the input.
     """
-    p = np.asarray(pred, np.float64)
-    if p.size < 2 or not np.all(np.isfinite(p)) or np.any(p <= 0):
-        return math.nan, 0.0
-    if reverse:  # backward[l - 1] = chi(q^l) backward[l]: the steady rate is at the output end
-        total = math.log(p[0] / p[-1])
-        rate = math.log(p[-2] / p[-1])
+    mean = np.mean(np.asarray(values, np.float64), axis=0)
+    if np.any(np.isnan(mean)):
+        rate = math.nan
+    elif np.any(np.isinf(mean)):
+        rate = math.inf  # overflow, in either direction: exploding
+    elif np.any(mean == 0):
+        rate = -math.inf  # a signal that reached exactly 0 anywhere is dead: vanishing
     else:
-        total = math.log(p[-1] / p[0])
-        rate = math.log(p[-1] / p[-2])
-    return total, total - (p.size - 1) * rate
+        rate = steady_rate(_log_profile(values))
+        rate = -rate if reverse else rate
+    v = np.asarray(values, np.float64)
+    total = _seed_log_ratio(v[:, 0], v[:, -1]) if reverse else _seed_log_ratio(v[:, -1], v[:, 0])
+    if np.any(~np.isfinite(v)):
+        total = math.nan
+    return regime(rate, depth), rate, total
 
 
-
-
-def _all_finite(a: np.ndarray) -> bool:
-    return bool(np.all(np.isfinite(a)))
-
-
-def _nan_as_inf(x: float) -> float:
-    return math.inf if math.isnan(x) else x
+def _numerics(result: Any) -> str:
+    f = np.asarray(result.forward, np.float64)
+    b = np.asarray(result.backward, np.float64)
+    if not (np.all(np.isfinite(f)) and np.all(np.isfinite(b))):
+        return "overflow"
+    if not (np.any(f == 0) or np.any(b == 0)):
+        return "ok"
+    sw, sb = getattr(result, "sigma_w2", None), getattr(result, "sigma_b2", None)
+    if sw is None:  # nothing tells an exact zero from a flush to zero
+        return "zero or underflow"
+    return "zero" if sw == 0 and not sb else "underflow"
 
 
 def assess(result: Any, *, tolerance: float | None = None, theory: bool = True) -> Assessment:
-    """The verdict of a `ProbeResult` with its numbers (see `Assessment`)."""
-    tol = (
-        finite_width_tolerance(result.depth, result.width, result.num_seeds)
-        if tolerance is None else float(tolerance)
-    )
-    lf = _seed_log_ratio(result.forward[:, -1], result.forward[:, 0])
-    lb = _seed_log_ratio(result.backward[:, 0], result.backward[:, -1])
-    cf = cb = 0.0
-    tf = tb = None
-    agrees = None
+    """The regime of a `ProbeResult` and its agreement with the theory (see the module doc).
+
+    Args:
+      result: a `ProbeResult`.
+      tolerance: the agreement tolerance in log units (default: `theory_tolerance` of the
+        result's depth, width and number of seeds). It does not enter the regime.
+      theory: compute the prediction, the phase and the agreement.
+    """
+    depth = result.depth
+    fwd, f_rate, lf = _direction(result.forward, False, depth)
+    bwd, b_rate, lb = _direction(result.backward, True, depth)
+    if not np.all(np.isfinite(np.asarray(result.forward, np.float64))):
+        bwd = "exploding"  # the gradients of an overflowed network are meaningless, not small
+    tol = (theory_tolerance(depth, result.width, result.num_seeds) if tolerance is None
+           else float(tolerance))
     pred = result.prediction() if theory else None
+    tf = tb = th_regime = agrees = None
     if pred is not None:
-        tf, cf = _transient(pred[0], reverse=False)
-        tb, cb = _transient(pred[1], reverse=True)
-        tf = None if math.isnan(tf) else tf
-        tb = None if math.isnan(tb) else tb
+        pf, pb = (np.asarray(p, np.float64) for p in pred)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            tf = float(np.log(pf[-1]) - np.log(pf[0]))
+            tb = float(np.log(pb[0]) - np.log(pb[-1]))
+            th_f = regime(-math.inf if np.any(pf == 0) else steady_rate(np.log(pf)), depth)
+            th_b = regime(-math.inf if np.any(pb == 0) else -steady_rate(np.log(pb)), depth)
+        th_regime = _worst(th_f, th_b)
+        tf = tf if math.isfinite(tf) else None
+        tb = tb if math.isfinite(tb) else None
         if tf is not None and tb is not None and math.isfinite(lf) and math.isfinite(lb):
             agrees = abs(lf - tf) <= tol and abs(lb - tb) <= tol
-    if not _all_finite(result.forward) or not _all_finite(result.backward):
-        fv = "exploding" if not _all_finite(result.forward) else _classify(lf, cf, tol)
-        bv = "exploding" if not _all_finite(result.backward) else _classify(lb, cb, tol)
-        lf = lf if math.isfinite(lf) else math.nan
-    else:
-        fv, bv = _classify(_nan_as_inf(lf), cf, tol), _classify(_nan_as_inf(lb), cb, tol)
-    if "exploding" in (fv, bv):
-        overall = "exploding"
-    elif "vanishing" in (fv, bv):
-        overall = "vanishing"
-    else:
-        overall = "preserved"
+    phase = chi1 = scale = None
+    sw, sb = getattr(result, "sigma_w2", None), getattr(result, "sigma_b2", None)
+    if theory and sw is not None and sb is not None and not result.activation.startswith("custom"):
+        phase, chi1, scale = _phase(result.activation, sw, sb)
     return Assessment(
-        verdict=overall, forward=fv, backward=bv, log_forward=lf, log_backward=lb,
-        tolerance=tol, transient_forward=cf, transient_backward=cb, theory_forward=tf,
-        theory_backward=tb, agrees_with_theory=agrees,
+        verdict=_worst(fwd, bwd), forward=fwd, backward=bwd, forward_rate=f_rate,
+        backward_rate=b_rate, log_forward=lf, log_backward=lb,
+        numerics=_numerics(result), theory_forward=tf, theory_backward=tb,
+        theory_regime=th_regime, tolerance=tol, agrees_with_theory=agrees, phase=phase,
+        chi1=chi1, depth_scale=scale,
     )
+
+
+def _phase(activation: str, sigma_w2: float, sigma_b2: float
+           ) -> tuple[str | None, float | None, float | None]:
+    """(phase, chi1 at q*, depth scale -1 / log chi1) by `jwinit.theory`, or Nones."""
+    from jwinit import theory
+
+    try:
+        chi = float(theory.chi1(activation, sigma_w2, sigma_b2))
+    except (ValueError, TypeError):
+        return None, None, None
+    if not math.isfinite(chi):
+        return None, None, None
+    if abs(chi - 1.0) <= 1e-5:
+        return "critical", chi, math.inf
+    scale = -1.0 / math.log(chi) if chi > 0 else 0.0
+    return ("ordered" if chi < 1 else "chaotic"), chi, abs(scale)
