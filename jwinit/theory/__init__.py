@@ -52,6 +52,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jwinit._checks import check_callable_init, check_choice, check_int, check_reals
@@ -97,6 +98,42 @@ def _check_depth(depth: Any, *, static: bool) -> None:
         raise TypeError(f"`depth` must be a positive int, got {depth!r}.")
     if np.any(arr < 1):
         raise ValueError(f"`depth` must be a positive int (>= 1), got {depth!r}.")
+
+
+def _phase(m: Moments, sigma_w2: Any, sigma_b2: Any) -> tuple[jax.Array, ...]:
+    """(q*, chi1, c*, xi_q, xi_c) on broadcast arrays.
+
+    With concrete arguments, c* (a Newton iteration on a two-dimensional quadrature, the costly
+    part) is solved only where it is not 1, i.e. at the chaotic points (chi1 > 1); the ordered
+    points skip it. Under tracing every point runs the whole core (same values).
+    """
+    sw, sb = cast(sigma_w2, sigma_b2)
+    if isinstance(sw, jax.core.Tracer) or isinstance(sb, jax.core.Tracer):
+        return compiled(_cores.phase_core, m)(sw, sb)
+    qs, c1, cq = compiled(_cores.star_core, m)(sw, sb, jnp.ones_like(sw))
+    chaotic = np.asarray(jnp.isfinite(qs) & (c1 > 1))
+    cs = jnp.where(jnp.isfinite(qs), jnp.ones_like(qs), jnp.nan)
+    kd = jnp.zeros_like(qs)
+    flat = [jnp.ravel(a) for a in (sw, sb, qs)]
+    cs, kd = jnp.ravel(cs), jnp.ravel(kd)
+    idx = np.nonzero(chaotic.ravel())[0]
+    c0 = jnp.zeros((idx.size,), cs.dtype)
+    # Two accurate Newton steps suffice almost everywhere; the few points that need more (just
+    # right of the critical line, where c* -> 1 is nearly a double root) continue on their own,
+    # so the whole grid does not iterate at the pace of its slowest point.
+    for steps, cheap in ((2, True), (100, False)):
+        if not idx.size:
+            break
+        c, k, done = compiled(_cores.c_star_core, m, max_iter=steps, cheap_start=cheap)(
+            *(a[idx] for a in flat), c0)
+        done = np.asarray(done)
+        if steps == 100:
+            c = jnp.where(done, c, jnp.nan)
+            done = np.ones_like(done)
+        cs = cs.at[idx[done]].set(c[done])
+        kd = kd.at[idx[done]].set(k[done])
+        idx, c0 = idx[~done], c[~done]
+    return _cores.assemble_phase(sw, qs, c1, cq, cs.reshape(qs.shape), kd.reshape(qs.shape))
 
 
 def _slope(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, q: Any, degree: int | None,
@@ -314,7 +351,7 @@ def correlation_fixed_point(activation: ActivationLike, sigma_w2: Any, sigma_b2:
     m = moments(activation, degree)
     check_reals(sigma_w2, "sigma_w2")
     check_reals(sigma_b2, "sigma_b2")
-    return compiled(_cores.phase_core, m)(*cast(sigma_w2, sigma_b2))[2]
+    return _phase(m, sigma_w2, sigma_b2)[2]
 
 
 class DepthScales(NamedTuple):
@@ -352,7 +389,7 @@ def depth_scales(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, *,
     m = moments(activation, degree)
     check_reals(sigma_w2, "sigma_w2")
     check_reals(sigma_b2, "sigma_b2")
-    _, _, _, xq, xc = compiled(_cores.phase_core, m)(*cast(sigma_w2, sigma_b2))
+    _, _, _, xq, xc = _phase(m, sigma_w2, sigma_b2)
     return DepthScales(xq, xc)
 
 
@@ -389,7 +426,7 @@ def phase_diagram(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, *,
     m = moments(activation, degree)
     check_reals(sigma_w2, "sigma_w2")
     check_reals(sigma_b2, "sigma_b2")
-    return PhaseDiagram(*compiled(_cores.phase_core, m)(*cast(sigma_w2, sigma_b2)))
+    return PhaseDiagram(*_phase(m, sigma_w2, sigma_b2))
 
 
 def critical_sigma_w2(activation: ActivationLike, sigma_b2: Any = 0.0, *,

@@ -40,19 +40,27 @@ def _batched(core: Callable[..., Any], model: Moments, **static: Any) -> Callabl
     return jax.jit(jax.vmap(functools.partial(core, model, **static)))
 
 
+def _bucket(n: int) -> int:
+    """The padded length of `n` points: 1, 2, 4, ..., 128, then the next multiple of 128."""
+    if n <= 128:
+        return 1 << max(n - 1, 0).bit_length()
+    return -(-n // 128) * 128
+
+
 def compiled(core: Callable[..., Any], model: Moments, **static: Any) -> Callable[..., Any]:
     """`core` (a function of scalars) applied elementwise to broadcast arrays, compiled once.
 
-    The arguments are flattened and padded (with their first entry) to a power-of-two length,
-    so that one compiled program per length bucket serves every shape; the outputs are
-    unpadded and reshaped, keeping any trailing axes the core returns (e.g. per-layer values).
+    The arguments are flattened and padded (with their first entry) to a bucketed length (a
+    power of two up to 128, then a multiple of 128), so that one compiled program per length
+    bucket serves every shape while padding wastes little work; the outputs are unpadded and
+    reshaped, keeping any trailing axes the core returns (e.g. per-layer values).
     """
     fn = _batched(core, model, **static)
 
     def run(*args: jax.Array) -> Any:
         shape = args[0].shape
         n = math.prod(shape)
-        size = 1 << max(n - 1, 0).bit_length()
+        size = _bucket(n)
         if n == 0:
             flat = [jnp.ones((1,), a.dtype) for a in args]
         else:

@@ -96,7 +96,7 @@ def _chi_c_from(m: Moments, sw, q, c, kd):
     return sw * jnp.where(c == 1, m.d2(q), kd)
 
 
-def _c_map_and_slope(m: Moments, sw, sb, q, c, den):
+def _c_map_and_slope(m: Moments, sw, sb, q, c, den, cheap: bool = False):
     """(c_map(c), d c_map / dc, E[phi'(u1) phi'(u2)]) at length q; `den` = q_map(q)."""
     if m.kind == "leaky":
         one = jnp.ones_like(q)
@@ -105,7 +105,7 @@ def _c_map_and_slope(m: Moments, sw, sb, q, c, den):
         slope = jnp.where(sb == 0, kd1 / m1, sw * q * kd1 / (sw * q * m1 + sb))
         return cm, slope, kd1
     qf = q_floor(q)
-    k, kd = m.k_kd(qf, c)
+    k, kd = m.k_kd(qf, c, cheap=cheap)
     cm = jnp.where(c == 1, 1, jnp.clip((sw * k + sb) / den, -1, 1))  # c_map(1) == 1 exactly
     return cm, sw * qf * kd / den, kd
 
@@ -115,32 +115,48 @@ def _c_denominator(m: Moments, sw, sb, q):
     return sw * m.m2(q if m.kind == "leaky" else q_floor(q)) + sb
 
 
-def _c_star_at(m: Moments, sw, sb, q, *, max_iter: int = 100):
-    """(c*, E[phi'(u1) phi'(u2)] at c*) at length q (Newton from c = 0; see the docstring)."""
+def _c_star_at(m: Moments, sw, sb, q, *, c0=None, max_iter: int = 100, cheap_start: bool = True):
+    """(c, E[phi'(u1) phi'(u2)] at c, converged) at length q: c = c* where converged.
+
+    Newton on c_map(c) - c from `c0` (default 0). For quadrature activations with
+    `cheap_start`, Newton first runs on a cheap Gauss-Hermite rule (1600 nodes, ~1e-4 accurate)
+    and then on the accurate split rule from there, which then needs a few steps instead of ten
+    or more. `max_iter` caps the accurate steps; where it stopped the iteration `converged` is
+    False and the caller may continue from the returned c. In the ordered phase (chi1 <= 1)
+    c* = 1 without iterating.
+    """
     dt = sw.dtype
     eps = _eps(dt)
     chi = sw * m.d2(q)  # chi1 at q
     den = _c_denominator(m, sw, sb, q)
 
-    def body(state):
-        c, it, _, gprev, _ = state
-        cm, slope, kd = _c_map_and_slope(m, sw, sb, q, c, den)
-        g = cm - c
-        ag = jnp.abs(g)
-        done = (ag <= 8 * eps) | ((ag >= 0.5 * gprev) & (ag <= 1e3 * eps))
-        newton = c + g / (1 - slope)
-        step = jnp.where((slope < 1) & jnp.isfinite(newton), newton, c + g)
-        return jnp.where(done, c, jnp.minimum(step, 1)), it + 1, done, ag, kd
+    def loop(start, cheap, tol, iters):
+        def body(state):
+            c, it, _, gprev, _ = state
+            cm, slope, kd = _c_map_and_slope(m, sw, sb, q, c, den, cheap)
+            g = cm - c
+            ag = jnp.abs(g)
+            done = (ag <= tol) | ((ag >= 0.5 * gprev) & (ag <= 1e3 * eps))
+            newton = c + g / (1 - slope)
+            step = jnp.where((slope < 1) & jnp.isfinite(newton), newton, c + g)
+            return jnp.where(done, c, jnp.minimum(step, 1)), it + 1, done, ag, kd
 
-    def cond(state):
-        c, it, done, _, _ = state
-        return ~done & (it < max_iter) & jnp.isfinite(c) & (chi > 1)
+        def cond(state):
+            c, it, done, _, _ = state
+            return ~done & (it < iters) & jnp.isfinite(c) & (chi > 1)
 
-    init = (jnp.zeros_like(q), jnp.asarray(0, jnp.int32), jnp.asarray(False),
-            jnp.asarray(jnp.inf, dt), jnp.zeros_like(q))
-    c, _, done, _, kd = jax.lax.while_loop(cond, body, init)
-    c = jnp.where(chi <= 1, jnp.ones_like(c), jnp.where(done, c, jnp.nan))
-    return jnp.where(jnp.isfinite(q), c, jnp.nan), kd
+        init = (start, jnp.asarray(0, jnp.int32), jnp.asarray(False), jnp.asarray(jnp.inf, dt),
+                jnp.zeros_like(q))
+        c, _, done, _, kd = jax.lax.while_loop(cond, body, init)
+        return c, done, kd
+
+    start = jnp.zeros_like(q) if c0 is None else c0
+    if m.kind == "quad" and cheap_start:
+        cheap, _, _ = loop(start, True, jnp.maximum(1e-4, 8 * eps), 100)
+        start = jnp.where(jnp.isfinite(cheap), cheap, start)
+    c, done, kd = loop(start, False, 8 * eps, max_iter)
+    ordered = chi <= 1
+    return jnp.where(ordered, jnp.ones_like(c), c), kd, done | ordered
 
 
 def _depth_scale(chi):
@@ -150,12 +166,23 @@ def _depth_scale(chi):
 
 def phase_core(m: Moments, sw, sb):
     qs, c1, cq = star_core(m, sw, sb, jnp.ones_like(sw))
+    cs, kd, done = _c_star_at(m, sw, sb, qs)
+    cs = jnp.where(jnp.isfinite(qs) & done, cs, jnp.nan)
+    return assemble_phase(sw, qs, c1, cq, cs, kd)
+
+
+def assemble_phase(sw, qs, c1, cq, cs, kd):
+    """(q*, chi1, c*, xi_q, xi_c) from the fixed points and E[phi'(u1) phi'(u2)] at c*."""
     finite = jnp.isfinite(qs)
-    cs, kd = _c_star_at(m, sw, sb, qs)
     xq = jnp.where(finite, _depth_scale(cq), jnp.nan)
     chic = jnp.where(cs == 1, c1, sw * kd)  # chi_c at c*: chi1 in the ordered phase
     xc = jnp.where(finite, _depth_scale(chic), jnp.nan)
     return qs, c1, cs, xq, xc
+
+
+def c_star_core(m: Moments, sw, sb, qs, c0, *, max_iter: int, cheap_start: bool):
+    """`_c_star_at` at q* from `c0` with at most `max_iter` accurate Newton steps."""
+    return _c_star_at(m, sw, sb, qs, c0=c0, max_iter=max_iter, cheap_start=cheap_start)
 
 
 def critical_core(m: Moments, sb):
