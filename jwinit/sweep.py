@@ -196,11 +196,13 @@ def _check_mesh(mesh: Any) -> Mesh:
     return mesh
 
 
-def _as_list(value: Any, argument: str) -> list[Any]:
+def _as_list(value: Any, argument: str, *, schemes: bool = False) -> list[Any]:
+    """`value` as a list: a single value is a list of one. With `schemes`, a mean-field pair
+    (2.0, 0.05) and a (name, kwargs) pair are single values, not sequences."""
     if value is None:
         raise ValueError(f"`{argument}` must be given.")
-    if isinstance(value, str | int) or callable(value) or (
-        isinstance(value, tuple) and len(value) == 2
+    if isinstance(value, str | int | np.integer) or callable(value) or (
+        schemes and isinstance(value, tuple) and len(value) == 2
         and (all(is_number(v) for v in value)
              or (isinstance(value[0], str) and isinstance(value[1], Mapping)))
     ):
@@ -301,32 +303,58 @@ def plan(
                 scheme = resolve_scheme(spec, bias, width, label=label)
                 act = resolve_activation(act_spec)
                 cells_in.append((scheme, act))
-            cfg_members, cells = _members(cells_in)
             for s, _ in cells_in:
                 check_initializer(s.kernel, "schemes", (n0, width))
                 if depth > 1:
                     check_initializer(s.kernel, "schemes", (width, width))
                 if s.bias is not None:
                     check_initializer(s.bias, "bias_init", (width,))
-            mine = []
-            for seed in seed_list:
-                if work % pcount == pindex:
-                    mine.append(seed)
-                work += 1
-            rows = sum(m.rows for m in cfg_members)
-            chunk = seed_chunk_for(rows, options.batch, len(seed_list))
-            cfg = Config.build(cfg_members, depth, width, options, seeds_per_device=chunk,
-                               seed_chunk=chunk)
-            # Seeds are padded to a multiple of (devices x chunk); with the default mesh, use only
-            # as many devices as the seeds fill (results do not depend on the device count).
-            task_mesh = mesh
-            if own_mesh and mine:
-                needed = -(-len(mine) // chunk)
-                if needed < mesh.devices.size:
-                    task_mesh = Mesh(mesh.devices.flat[:needed].reshape(-1), mesh.axis_names)
-            tasks.append(Task(config=cfg, cells=cells, seeds=mine, key=key, mesh=task_mesh,
-                              fixed=dict(fixed)))
+            for cfg_members, cells in _row_groups(*_members(cells_in), options.batch):
+                mine = []
+                for seed in seed_list:
+                    if work % pcount == pindex:
+                        mine.append(seed)
+                    work += 1
+                rows = sum(m.rows for m in cfg_members)
+                chunk = seed_chunk_for(rows, options.batch, len(seed_list))
+                cfg = Config.build(cfg_members, depth, width, options, seeds_per_device=chunk,
+                                   seed_chunk=chunk)
+                # Seeds are padded to a multiple of (devices x chunk); with the default mesh, use
+                # only the devices the seeds fill (results do not depend on the device count).
+                task_mesh = mesh
+                if own_mesh and mine:
+                    needed = -(-len(mine) // chunk)
+                    if needed < mesh.devices.size:
+                        task_mesh = Mesh(mesh.devices.flat[:needed].reshape(-1), mesh.axis_names)
+                tasks.append(Task(config=cfg, cells=cells, seeds=mine, key=key, mesh=task_mesh,
+                                  fixed=dict(fixed)))
     return tasks
+
+
+#: Rows of one task when a program's single member is split (CPU; see `_row_groups`).
+CPU_ROWS_PER_TASK = 8
+
+
+def _row_groups(members: list[Member], cells: list[Cell], batch: int,
+                backend: str | None = None) -> list[tuple[list[Member], list[Cell]]]:
+    """The (members, cells) of each task of one (depth, width).
+
+    A program whose only member has many rows (a grid of mean-field pairs, vmapped over their
+    scales) is split into tasks of equal row counts (the last one padded with rows that are
+    computed and dropped): they share one compiled program, and each task's rows are written,
+    counted in the progress and kept on a resume as soon as it finishes. Everything else is one
+    task.
+    """
+    backend = backend or jax.default_backend()
+    size = CPU_ROWS_PER_TASK if backend == "cpu" else max(CPU_ROWS_PER_TASK,
+                                                          TARGET_ROWS // batch)
+    if len(members) != 1 or members[0].rows <= size:
+        return [(members, cells)]
+    m = members[0]
+    member = Member(m.kernel, m.bias, m.activation, size)
+    return [([member], [dataclasses.replace(c, member=0, row=i) for i, c in
+                        enumerate(cells[start:start + size])])
+            for start in range(0, len(cells), size)]
 
 
 #: Rows (batch x program rows) per matmul that a seed chunk aims for: enough to fill a GPU.
@@ -357,7 +385,7 @@ def _scheme_items(schemes: Any) -> list[Any]:
         if not schemes:
             raise ValueError("`schemes` must not be empty.")
         return [_Labelled(str(k), v) for k, v in schemes.items()]
-    return _as_list(schemes, "schemes")
+    return _as_list(schemes, "schemes", schemes=True)
 
 
 def _members(cells_in: list[tuple[Scheme, Activation]]) -> tuple[list[Member], list[Cell]]:
@@ -410,7 +438,8 @@ def sweep(
       remat: 'auto', 'layer' or 'sqrt' (see `jwinit.probe`).
       input_correlation: correlation of the input pairs.
       saturation_threshold: |phi'| at or below which a unit counts as dead/saturated.
-      statistics: 'all', or 'second_moments' (only forward/backward; the others NaN).
+      statistics: 'all', 'second_moments' (only forward/backward; the others NaN) or 'forward'
+        (no backward pass; 'backward' NaN).
       mesh: a ``jax.sharding.Mesh`` of local devices; the seed axis is sharded over all its axes
         (default: every local device).
       process_index, process_count: override ``jax.process_index()``/``jax.process_count()``.

@@ -69,10 +69,12 @@ def test_phase_diagram_matches_the_c_map(tmp_path):
     rows = read_summary(workdir)
     assert len(rows) == 6
     assert {r["phase"] for r in rows} == {"ordered", "chaotic"}
-    # every cell follows the mean-field c-map within the config's tolerance at every layer
+    # every cell follows the mean-field c-map within 5 standard errors at every layer
     assert all(r["agrees"] == "True" for r in rows), rows
-    assert (workdir / "plots" / "phase_diagram.png").stat().st_size > 0
-    assert "Reproduced: yes" in (workdir / "report.md").read_text()
+    for name in ("phase_diagram.png", "correlations.png"):
+        assert (workdir / "plots" / name).stat().st_size > 0
+    report = (workdir / "report.md").read_text()
+    assert "PASS" in report and "FAIL" not in report
 
 
 def test_isometry_reproduces_saxe_and_pennington(tmp_path):
@@ -193,11 +195,15 @@ def test_progress_bar_reports_and_stays_silent_off_a_terminal():
 
     from experiments.common import progress_bar
 
-    quiet = io.StringIO()
-    with progress_bar("probes", console=Console(file=quiet)) as update:
+    log = io.StringIO()
+    with progress_bar("probes", console=Console(file=log, width=200)) as update:
         update(0, 4)
+        update(2, 4)
+        update(2, 4)  # no move: no line
         update(4, 4)
-    assert quiet.getvalue() == ""  # not a terminal: no bar in logs
+    lines = log.getvalue().splitlines()  # not a terminal: a line per step, no bar
+    assert len(lines) == 3 and lines[1].startswith("probes: 2/4 cells (50%)")
+    assert "ETA" in lines[1] and "ETA" not in lines[0]
     shown = io.StringIO()
     with progress_bar("probes", console=Console(file=shown, force_terminal=True,
                                                 width=80)) as update:

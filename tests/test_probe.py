@@ -390,6 +390,14 @@ def test_sqrt_remat_equals_layer_remat(reference):
     np.testing.assert_allclose(b.backward, reference.backward, rtol=1e-5)
 
 
+def test_forward_only_statistics(reference):
+    fwd = probe_mlp(5, jwinit.lecun_normal(), "tanh", remat="layer", statistics="forward",
+                    **VARIANT)
+    for name in ("forward", "mean", "variance", "channel_var", "correlation", "saturated"):
+        np.testing.assert_array_equal(getattr(fwd, name), getattr(reference, name))
+    assert np.all(np.isnan(fwd.backward))
+
+
 def test_second_moments_only_statistics(reference):
     lean = probe_mlp(5, jwinit.lecun_normal(), "tanh", remat="layer",
                      statistics="second_moments", **VARIANT)

@@ -314,3 +314,22 @@ def test_qr_schemes_finish_on_eight_sharded_devices(name, tmp_path):
         assert out.stdout.strip().splitlines()[-1] == "64"
     else:  # 64 kernels with orthogonal centre taps: sum of squares = 64 * 16
         assert float(out.stdout.strip().splitlines()[-1]) == pytest.approx(64 * 16, rel=1e-4)
+
+
+def test_a_large_grid_of_pairs_is_split_into_tasks_of_one_program(monkeypatch, tmp_path):
+    """75 (sigma_w2, sigma_b2) cells of one activation: tasks of 8 rows (the last one padded)
+    that share one compiled program, whose rows are written as each task finishes."""
+    grid = [((1.0 + 0.1 * i, 0.05), "tanh") for i in range(20)]
+    tasks = plan(pairs=grid, depths=3, widths=16, seeds=2, batch=8)
+    assert [len(t.cells) for t in tasks] == [8, 8, 4]
+    assert len({t.config for t in tasks}) == 1  # one compiled program for all of them
+    done = []
+    rows = sweep(pairs=grid, depths=3, widths=16, seeds=2, batch=8, out=tmp_path / "r.jsonl",
+                 progress=lambda d, t: done.append(d))
+    assert done == [0, 16, 32, 40]  # rows (cells x seeds) after each task
+    monkeypatch.setattr(sweep_mod, "CPU_ROWS_PER_TASK", 100)
+    whole = sweep(pairs=grid, depths=3, widths=16, seeds=2, batch=8)
+    assert [r["scheme"] for r in rows] == [r["scheme"] for r in whole]
+    for a, b in zip(rows, whole, strict=True):
+        np.testing.assert_allclose(a["forward"], b["forward"], rtol=1e-6)
+        np.testing.assert_allclose(a["correlation"], b["correlation"], rtol=1e-6, atol=1e-7)

@@ -174,8 +174,9 @@ def probe_mlp(
       remat: 'layer', 'sqrt' or 'auto' (see the module docstring).
       input_correlation: correlation of the input pairs, in [-1, 1].
       saturation_threshold: |phi'(h)| at or below which a unit counts as dead/saturated.
-      statistics: 'all', or 'second_moments' for only `forward` and `backward` (the other
-        statistics are NaN; the cheapest probe).
+      statistics: 'all'; 'second_moments' for only `forward` and `backward` (the other
+        statistics are NaN; the cheapest probe); 'forward' for every forward statistic without
+        the backward pass (`backward` NaN).
 
     Returns:
       A `ProbeResult` with (num_seeds, depth) arrays.

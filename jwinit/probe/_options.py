@@ -20,9 +20,10 @@ __all__ = ["ProbeOptions", "PRECISIONS", "REMAT", "STATISTICS"]
 PRECISIONS = ("highest", "tensorfloat32", "bfloat16", None)
 #: Legal values of `remat` (see `jwinit.probe`).
 REMAT = ("auto", "layer", "sqrt")
-#: Legal values of `statistics`: every statistic, or only the forward/backward second moments
-#: (the others are NaN; the cheapest probe).
-STATISTICS = ("all", "second_moments")
+#: Legal values of `statistics`: every statistic; only the forward/backward second moments (the
+#: others are NaN); or every forward statistic without the backward pass ('backward' is NaN:
+#: a third of the work, for c-maps and other forward-only studies).
+STATISTICS = ("all", "second_moments", "forward")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +37,8 @@ class ProbeOptions:
       remat: 'auto', 'layer' or 'sqrt' (memory of the backward pass; see `jwinit.probe`).
       input_correlation: correlation of the input pairs, in [-1, 1].
       saturation_threshold: |phi'(h)| at or below which a unit counts as dead/saturated (>= 0).
-      statistics: 'all', or 'second_moments' for only `forward` and `backward`.
+      statistics: 'all'; 'second_moments' for only `forward` and `backward`; 'forward' for every
+        forward statistic and no backward pass.
 
     Raises:
       ValueError, TypeError: a bad option, named with its value and the legal values.

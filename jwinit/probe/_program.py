@@ -281,6 +281,9 @@ def _per_seed(cfg: Config, key: jax.Array, gain_w: jax.Array, gain_b: jax.Array
         return h, jnp.concatenate([stats0[None], stats], axis=0)
 
     sinks = jnp.zeros((cfg.depth, rows), jnp.float32)
+    if cfg.statistics == "forward":  # no backward pass: the gradient statistic is NaN
+        _, stats = forward(sinks)
+        return stats, jnp.full((cfg.depth, rows), jnp.nan, jnp.float32)
     h_last, vjp_fn, stats = jax.vjp(forward, sinks, has_aux=True)
     (back,) = vjp_fn(jnp.broadcast_to(g, h_last.shape))
     return stats, back
