@@ -17,8 +17,8 @@ mean-field value plus an O(1/n) bias (largest in the chaotic phase) plus fluctua
 widths n1 < n2 the bias is removed by Richardson extrapolation, c_ext = (n2 c(n2) - n1 c(n1)) /
 (n2 - n1), whose standard error follows from the seeds: per layer, the across-seed variance of
 each width (the largest within a window of 11 layers: the estimate from a few seeds is noisy),
-divided by the number of seeds. A cell agrees with mean field when |c_ext - c_mf| <= `se_multiple` standard
-errors at every layer.
+divided by the number of seeds. A cell agrees with mean field when |c_ext - c_mf| <=
+`se_multiple` standard errors at every layer.
 
 Config fields: activation, sigma_w2 (tuple), sigma_b2 (tuple), depth, widths (two), seeds, batch
 (2 x the input pairs averaged; the correlation statistic uses at most 32 pairs), seed,

@@ -5,16 +5,22 @@ Config fields:
   pairs: ('he_normal+relu', 'normal(stddev=0.1)+relu', ...) -- or `schemes` x `activations`.
   depths, widths: tuples of ints.  seeds: int.  batch: int.  seed: base PRNG seed.
   bias: registry name of a bias initializer or None.  precision: None/'highest'/...
-  expected: (('he_normal+relu', 'preserved'), ...) -- the published result to reproduce.
+  expected: (('he_normal+relu', 'preserved', 'Sec. 2.2, eq. 10'), ...) -- the paper's result for
+    a pair: the regime it claims, and where it says so.
+  names: (('he_normal+relu', 'He (Var = 2 / fan_in)'), ...) -- readable names for plots and
+    tables (optional).
+  title, paper, description, not_covered: text for the report.
 
 Writes to the workdir: results.jsonl (one row per scheme x activation x depth x width x seed,
-appended as each compiled program finishes; a rerun resumes), summary.csv (verdicts and log-ratios
-vs theory), report.md, and plots/forward.png, plots/backward.png (per-layer second moments, seed
-mean, with the mean-field prediction dashed).
+appended as each compiled program finishes; a rerun resumes), summary.csv (the regime of each cell
+next to its agreement with mean-field theory, `jwinit.sweep.SUMMARY_COLUMNS`), report.md, and
+plots/forward.png, plots/backward.png (per-layer second moments: seed mean with the range over
+seeds, and the mean-field prediction).
 """
 
 from __future__ import annotations
 
+import math
 import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,21 +28,22 @@ from typing import Any
 import numpy as np
 
 from experiments.common import (
+    check,
     config_activation,
     config_int,
     config_ints,
     config_pairs,
-    markdown_table,
     parse_pair,
     parse_scheme,
     progress_bar,
     pyplot,
     require,
+    write_report,
 )
-from experiments.io import save_figure, write_csv, write_text
+from experiments.io import save_figure, write_csv
 from jwinit import sweep as jsweep
 from jwinit.activations import get_activation
-from jwinit.probe import VERDICTS, ProbeOptions
+from jwinit.probe import REGIME_FACTOR, VERDICTS, ProbeOptions
 
 __all__ = ["run", "validate", "grid_arguments", "cell_key"]
 
@@ -85,9 +92,15 @@ def validate(config: Any) -> None:
         if isinstance(spec, tuple) and not isinstance(spec[0], str):
             raise ValueError(f"`config.bias` must be {legal}, got {bias!r}.")
     for item in config.get("expected", ()):
-        if not (isinstance(item, tuple | list) and len(item) == 2 and item[1] in VERDICTS):
-            raise ValueError(f"`config.expected` entries must be ('scheme+activation', verdict) "
-                             f"with a verdict in {VERDICTS}, got {item!r}.")
+        if not (isinstance(item, tuple | list) and len(item) in (2, 3) and item[1] in VERDICTS):
+            raise ValueError(f"`config.expected` entries must be ('scheme+activation', verdict"
+                             f"[, where the paper says so]) with a verdict in {VERDICTS}, got "
+                             f"{item!r}.")
+        parse_pair(item[0])
+    for item in config.get("names", ()):
+        if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[1], str)):
+            raise ValueError(f"`config.names` entries must be ('scheme+activation', 'name'), got "
+                             f"{item!r}.")
         parse_pair(item[0])
 
 
@@ -110,76 +123,127 @@ def grid_arguments(config: Any) -> dict[str, Any]:
     return kw
 
 
+def _fmt_ratio(log: float | None, numerics: str = "ok") -> str:
+    if log is None:
+        return "-"
+    if not math.isfinite(log):
+        if log > 0:
+            return "inf (float32 overflow)"
+        return {"underflow": "0 (float32 underflow)", "zero": "0 (zero weights)"}.get(
+            numerics, "0/0" if math.isnan(log) else "0")
+    return f"{math.exp(log):.3g}" if abs(log) < 700 else f"e^{log:.0f}"
+
+
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     kw = grid_arguments(config)
-    with progress_bar("probes") as update:
+    with progress_bar("probes", unit="probes") as update:
         rows = jsweep.sweep(**kw, out=workdir / "results.jsonl", resume=True, progress=update)
     summary = jsweep.summarize(rows)
-    expected = {_row_key(k): v for k, v in config.get("expected", ())}
+    names = {_row_key(k): v for k, v in config.get("names", ())}
+    expected = {_row_key(item[0]): (item[1], item[2] if len(item) > 2 else "")
+                for item in config.get("expected", ())}
     for s in summary:
-        want = expected.get(cell_key(s["scheme"], s["activation"]))
-        s["expected"] = want
-        s["reproduced"] = None if want is None else s["verdict"] == want
-    columns = ["scheme", "activation", "depth", "width", "num_seeds", "verdict", "expected",
-               "reproduced", "log_forward", "theory_forward", "log_backward", "theory_backward",
-               "tolerance", "agrees_with_theory"]
+        key = cell_key(s["scheme"], s["activation"])
+        s["name"] = names.get(key, f"{s['scheme']} + {s['activation']}")
+        want = expected.get(key)
+        s["expected"] = None if want is None else want[0]
+        s["reproduced"] = None if want is None else s["verdict"] == want[0]
+        s["forward_ratio"] = _fmt_ratio(s["log_forward"], s["numerics"])
+        s["backward_ratio"] = _fmt_ratio(s["log_backward"], s["numerics"])
+    columns = ["name", "scheme", "activation", "depth", "width", "num_seeds", "verdict",
+               "expected", "reproduced", *[c for c in jsweep.SUMMARY_COLUMNS if c not in (
+                   "scheme", "activation", "depth", "width", "num_seeds", "verdict")]]
     write_csv(workdir / "summary.csv", summary, columns)
-    plots = _plots(rows, workdir / "plots")
-    checked = [s for s in summary if s["expected"] is not None]
-    ok = sum(bool(s["reproduced"]) for s in checked)
-    agree = [s for s in summary if s["agrees_with_theory"] is not None]
-    report = [
-        f"# {config.get('title', 'Signal propagation')}",
-        "",
-        str(config.get("description", "")).strip(),
-        "",
-        f"Grid: depths {list(kw['depths'])}, widths {list(kw['widths'])}, {config.seeds} seeds, "
-        f"batch {config.batch}, precision {kw['precision']}.",
-        "",
-        f"**Reproduced: {ok} of {len(checked)} expected verdicts.** "
-        f"Agreement with mean-field theory: {sum(bool(s['agrees_with_theory']) for s in agree)} "
-        f"of {len(agree)} cells with a prediction.",
-        "",
-        "log_forward = log(E[h_L^2] / E[h_1^2]); log_backward = log(E[g_1^2] / E[g_L^2]); a scheme "
-        "is preserved when both lie within the finite-width tolerance of 0 (or of the predicted "
-        "transient).",
-        "",
-        markdown_table(summary, columns),
-        "",
-        *[f"![{p.stem}](plots/{p.name})" for p in plots],
-        "",
-    ]
-    write_text(workdir / "report.md", "\n".join(report))
-    return {"rows": len(rows), "cells": len(summary), "reproduced": f"{ok}/{len(checked)}",
+    plots = _plots(rows, summary, workdir / "plots")
+    checks = []
+    for s in summary:
+        if s["expected"] is None:
+            continue
+        where = expected[cell_key(s["scheme"], s["activation"])][1]
+        checks.append(check(
+            f"{s['name']}: the signal is {s['expected']} through {s['depth']} layers",
+            where or "-",
+            f"{s['verdict']} (E[h^2] ratio last/first {s['forward_ratio']}, E[g^2] ratio "
+            f"first/last {s['backward_ratio']}; theory: {s['theory_verdict'] or '-'}, "
+            f"{s['phase'] or '-'} phase)", s["reproduced"]))
+    with_theory = [s for s in summary if s["agrees_with_theory"] is not None]
+    if with_theory:
+        agree = sum(bool(s["agrees_with_theory"]) for s in with_theory)
+        checks.append(check(
+            "the measured forward and backward second moments follow the mean-field prediction",
+            "Poole et al. 2016; Schoenholz et al. 2017",
+            f"{agree} of {len(with_theory)} cells with a prediction within the finite-width "
+            f"tolerance (+-{with_theory[0]['tolerance']:.2g} in log units)",
+            agree == len(with_theory)))
+    table = [{c: s.get(c) for c in ("name", "depth", "width", "verdict", "expected",
+                                    "forward_ratio", "backward_ratio", "theory_verdict", "phase",
+                                    "depth_scale", "agrees_with_theory", "numerics")}
+             for s in summary]
+    reproduced = write_report(
+        workdir, title=config.get("title", "Signal propagation"),
+        paper=config.get("paper", "-"),
+        setup=f"{str(config.get('description', '')).strip()}\n\nGrid: depths "
+              f"{list(kw['depths'])}, widths {list(kw['widths'])}, {config.seeds} seeds, batch "
+              f"{config.batch}, precision {kw['precision']}. Regime (from the measurement): at "
+              "its steady per-layer rate (the slope over the last half of the layers) a signal "
+              f"that would change more than {REGIME_FACTOR:g}x over the depth is vanishing or "
+              "exploding, else preserved (`jwinit.probe.Assessment`). Separately, the measured "
+              "log ratios are compared with `jwinit.theory.predict` within a finite-width "
+              "tolerance.",
+        not_covered=str(config.get("not_covered", "")),
+        checks=checks, tables=[("Cells", table, list(table[0])),
+                               ("All columns (summary.csv)", summary, columns)],
+        plots=plots)
+    return {"rows": len(rows), "cells": len(summary), "reproduced": reproduced,
             "report": str(workdir / "report.md")}
 
 
-def _plots(rows: Sequence[Mapping[str, Any]], folder: pathlib.Path) -> list[pathlib.Path]:
+def _plots(rows: Sequence[Mapping[str, Any]], summary: list[dict[str, Any]],
+           folder: pathlib.Path) -> list[pathlib.Path]:
     plt = pyplot()
     if plt is None:
         return []
     results = jsweep.results_from_rows(rows)
+    names = {(s["scheme"], s["activation"], s["depth"], s["width"]): s["name"] for s in summary}
     out = []
-    for stat, title in (("forward", "E[h_l^2] (forward)"), ("backward", "E[g_l^2] (backward)")):
+    titles = (("forward", "forward signal: E[h_l^2] of the pre-activations"),
+              ("backward", "backward signal: E[g_l^2] of the gradients"))
+    for stat, title in titles:
         groups = sorted({(k[2], k[3]) for k in results})
-        fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
+        fig, axes = plt.subplots(1, len(groups), figsize=(7.5 * len(groups), 5), squeeze=False,
+                                 constrained_layout=True)
         for ax, (depth, width) in zip(axes[0], groups, strict=True):
-            for (scheme, act, d, w), res in sorted(results.items()):
-                if (d, w) != (depth, width):
+            for key, res in sorted(results.items()):
+                if (key[2], key[3]) != (depth, width):
                     continue
-                y = np.nanmean(np.where(np.isfinite(res.stat(stat)), res.stat(stat), np.nan), 0)
-                layers = np.arange(1, d + 1)
-                (line,) = ax.semilogy(layers, y, label=f"{scheme} + {act}")
+                values = np.asarray(res.stat(stat), np.float64)
+                layers = np.arange(1, key[2] + 1)
+                with np.errstate(invalid="ignore"):
+                    mean = np.mean(values, axis=0)
+                    lo, hi = np.min(values, axis=0), np.max(values, axis=0)
+                ok = np.isfinite(mean) & (mean > 0)
+                if not ok.any():  # zero or overflowed from the first layer: nothing to draw
+                    ax.plot([], [], " ", label=f"{names[key]}: not drawn (0 or inf)")
+                    continue
+                (line,) = ax.semilogy(layers[ok], mean[ok], lw=1.5, label=names[key])
+                band = ok & (lo > 0) & np.isfinite(hi)
+                ax.fill_between(layers[band], lo[band], hi[band], color=line.get_color(),
+                                alpha=0.2)
                 pred = res.prediction()
                 if pred is not None:
                     p = pred[0] if stat == "forward" else pred[1]
-                    if np.all(np.isfinite(p)) and p.size == d:
-                        ax.semilogy(layers, p, "--", color=line.get_color(), alpha=0.7)
-            ax.set_title(f"{title}, depth {depth}, width {width}")
-            ax.set_xlabel("layer")
+                    good = np.isfinite(p) & (p > 0)
+                    ax.semilogy(layers[good], p[good], "o", ms=3.5, mfc="none",
+                                color=line.get_color(), zorder=5,
+                                markevery=max(1, int(good.sum()) // 15))
+            ax.plot([], [], "o", ms=3.5, mfc="none", color="k", label="mean-field prediction")
+            ax.fill_between([], [], [], color="grey", alpha=0.2, label="range over seeds")
+            ax.set_title(f"{title}\ndepth {depth}, width {width}", fontsize=10)
+            ax.set_xlabel("layer l")
+            ax.set_ylabel(("E[h_l^2]" if stat == "forward" else "E[g_l^2]") + " (log scale)")
             ax.grid(True, which="both", alpha=0.3)
-        axes[0][0].legend(fontsize=7)
+            ax.legend(fontsize=7, loc="best")
         out.append(save_figure(fig, folder / f"{stat}.png"))
         plt.close(fig)
     return out

@@ -28,6 +28,8 @@ __all__ = ["jacobian_singular_values", "OUTPUTS"]
 
 #: Legal values of `output`.
 OUTPUTS = ("preactivation", "activation")
+#: Legal values of `dtype`.
+DTYPES = ("float32", "float64")
 
 _JAC_PROGRAMS: collections.OrderedDict[tuple[Any, ...], Callable[..., Any]] = (
     collections.OrderedDict()
@@ -47,6 +49,7 @@ def jacobian_singular_values(
     precision: str | None = "highest",
     output: str = "preactivation",
     input_q: float = 1.0,
+    dtype: str = "float32",
 ) -> np.ndarray:
     """Singular values of the input-output Jacobian of a random MLP at a random input.
 
@@ -63,6 +66,10 @@ def jacobian_singular_values(
       output: 'preactivation' or 'activation'.
       input_q: the second moment of the input entries. To start the network at its fixed point
         q* (as the mean-field Jacobian spectrum assumes), pass (q* - sigma_b2) / sigma_w2.
+      dtype: 'float32', or 'float64' (weights, products and SVD in double precision, with
+        ``jax.enable_x64`` on for the call): singular values below float32's resolution of the
+        largest (a spread of 1e7 and more, as deep Gaussian products reach) are then resolved
+        rather than rounding noise.
 
     Returns:
       float64 array (num_seeds, min(input_dim, width)), singular values in descending order.
@@ -84,6 +91,7 @@ def jacobian_singular_values(
     precision = check_choice(precision, "precision", PRECISIONS)
     check_choice(output, "output", OUTPUTS)
     input_q = float(check_real(input_q, "input_q", low=0.0, low_open=True))
+    check_choice(dtype, "dtype", DTYPES)
     act = resolve_activation(activation)
     check_initializer(kernel_init, "kernel_init", (input_dim, width))
     if depth > 1:
@@ -92,42 +100,42 @@ def jacobian_singular_values(
         check_initializer(bias_init, "bias_init", (width,))
     backend = jax.default_backend()
     member = Member(kernel_init, bias_init, act, 1)
-    cache_key = (member, depth, width, input_dim, precision, output, backend)
+    cache_key = (member, depth, width, input_dim, precision, output, backend, dtype)
     fn = _JAC_PROGRAMS.get(cache_key)
+    dt = jnp.dtype(dtype)
     if fn is None:
         fn = jax.jit(jax.vmap(lambda k, scale: _jacobian_svals(
             k, kernel_init, bias_init, act, depth, width, input_dim,
-            dot_precision(precision, backend), output, scale,
+            dot_precision(precision, backend), output, scale, dt,
         ), in_axes=(0, None)))
         _JAC_PROGRAMS[cache_key] = fn
         while len(_JAC_PROGRAMS) > MAX_PROGRAMS:
             _JAC_PROGRAMS.popitem(last=False)
     keys = seed_keys(key, range(num_seeds))
-    return np.asarray(fn(keys, jnp.float32(math.sqrt(input_q))), np.float64)
+    with jax.enable_x64(dtype == "float64"):
+        return np.asarray(fn(keys, jnp.asarray(math.sqrt(input_q), dt)), np.float64)
 
 
 def _jacobian_svals(key, kernel_init, bias_init, act, depth, width, input_dim, precision, output,
-                    scale):
+                    scale, dt):
     k_w, k_b, k_x, _ = jax.random.split(key, 4)
-    x = jax.random.normal(k_x, (1, input_dim), jnp.float32) * scale
+    x = jax.random.normal(k_x, (1, input_dim), dt) * scale
 
     def bias(layer):
         if bias_init is None:
-            return jnp.zeros((width,), jnp.float32)
-        return bias_init(jax.random.fold_in(k_b, layer), (width,), jnp.float32).astype(jnp.float32)
+            return jnp.zeros((width,), dt)
+        return bias_init(jax.random.fold_in(k_b, layer), (width,), dt).astype(dt)
 
-    w1 = kernel_init(jax.random.fold_in(k_w, 0), (input_dim, width), jnp.float32)
-    w1 = w1.astype(jnp.float32)
-    h = dot(x, w1, precision)[0] + bias(0)
+    w1 = kernel_init(jax.random.fold_in(k_w, 0), (input_dim, width), dt).astype(dt)
+    h = dot(x, w1, precision, dt)[0] + bias(0)
     jac = w1
 
     def body(carry, layer):
         h, jac = carry
-        w = kernel_init(jax.random.fold_in(k_w, layer), (width, width), jnp.float32)
-        w = w.astype(jnp.float32)
+        w = kernel_init(jax.random.fold_in(k_w, layer), (width, width), dt).astype(dt)
         d = act.deriv(h)
-        jac = dot(jac * d[None, :], w, precision)
-        h = dot(act(h)[None, :], w, precision)[0] + bias(layer)
+        jac = dot(jac * d[None, :], w, precision, dt)
+        h = dot(act(h)[None, :], w, precision, dt)[0] + bias(layer)
         return (h, jac), None
 
     if depth > 1:

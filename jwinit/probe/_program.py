@@ -50,11 +50,11 @@ def dot_precision(precision: str | None, backend: str) -> Any:
     return lax.Precision.HIGH
 
 
-def dot(a: jax.Array, w: jax.Array, precision: Any) -> jax.Array:
-    """``a @ w`` contracting the last axis of `a` with the first of `w`, float32 result."""
+def dot(a: jax.Array, w: jax.Array, precision: Any, dtype: Any = jnp.float32) -> jax.Array:
+    """``a @ w`` contracting the last axis of `a` with the first of `w`, result in `dtype`."""
     return lax.dot_general(
         a, w, (((a.ndim - 1,), (0,)), ((), ())), precision=precision,
-        preferred_element_type=jnp.float32,
+        preferred_element_type=dtype,
     )
 
 
