@@ -155,11 +155,12 @@ def write_report(workdir: pathlib.Path, *, title: str, paper: str, setup: str,
 def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
                  ) -> Iterator[Callable[[int, int], None]]:
     """Progress of a long run; yields ``update(done, total)`` (the `progress` callback of
-    `jwinit.sweep.sweep`).
+    `jwinit.sweep.sweep`). The first call's `done` is what a resumed run read back: it is shown as
+    such and the ETA counts only the cells computed since.
 
     On a terminal: a live rich bar with the count, the elapsed time and an ETA. In a log (not a
     terminal): one line per update that moved, ``<description>: 8/75 cells (11%), 4 s elapsed,
-    ETA 31 s``.
+    ETA 31 s`` (``..., 3 read back, ...`` after a resume).
     """
     from rich.console import Console
     from rich.progress import (
@@ -174,16 +175,21 @@ def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
     console = console or Console(stderr=True)
     start = time.perf_counter()
     last = [-1]
+    resumed: list[int] = []
 
     def log_line(done: int, total: int) -> None:
+        if not resumed:
+            resumed.append(done)
         if done == last[0] or total <= 0:
             return
         last[0] = done
         elapsed = time.perf_counter() - start
-        eta = elapsed / done * (total - done) if done else math.nan
+        computed = done - resumed[0]
+        eta = elapsed / computed * (total - done) if computed > 0 else math.nan
         console.print(f"{description}: {done}/{total} {unit} ({100 * done / total:.0f}%), "
-                      f"{elapsed:.0f} s elapsed" + ("" if math.isnan(eta) else
-                                                     f", ETA {eta:.0f} s"),
+                      + (f"{resumed[0]} read back, " if resumed[0] else "")
+                      + f"{elapsed:.0f} s elapsed"
+                      + ("" if math.isnan(eta) else f", ETA {eta:.0f} s"),
                       highlight=False, soft_wrap=True)
 
     if not console.is_terminal:
@@ -192,9 +198,12 @@ def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn(unit), TimeElapsedColumn(), TextColumn("ETA"),
                   TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task(description, total=None)
+        task: list[Any] = []
 
         def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            if not task:  # read-back cells start the bar: they do not count in its speed
+                label = description + (f" ({done} read back)" if done else "")
+                task.append(bar.add_task(label, total=total, completed=done))
+            bar.update(task[0], completed=done, total=total)
 
         yield update

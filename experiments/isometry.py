@@ -12,13 +12,15 @@ point) are measured in float64 (a Gaussian product's singular values spread over
 beyond float32's resolution) and held against `jwinit.theory.jacobian_spectrum`.
 
 Per (activation, weights, depth) cell the per-network mean and variance of the eigenvalues are
-averaged over the seeds; their standard errors come from the seeds (the spectra of Gaussian
-products are heavy-tailed: a few seeds dominate, and the standard error says so). A moment
-agrees with the theory within `se_multiple` standard errors.
+averaged over the seeds; their standard errors come from the seeds. With few seeds and skewed
+per-network moments (Gaussian products: a few seeds dominate) the standard error is itself
+uncertain, so a moment agrees with the theory when |measured - theory| / SE stays below the
+Student-t quantile with seeds - 1 degrees of freedom at a Bonferroni level over all the moments
+tested: were the theory exact, the chance that any cell fails is `family_error`.
 
 Config fields: cases (('linear', 0.0), ('tanh', 1e-3), ...) as (activation, sigma_b2) -- the
 weight variance is the critical one, theory.critical_sigma_w2(activation, sigma_b2); depths;
-width; seeds; seed; se_multiple. Writes results.jsonl (the singular values per cell, appended as
+width; seeds; seed; family_error. Writes results.jsonl (the singular values per cell, appended as
 each cell finishes: a rerun resumes), summary.csv, checks.json, report.md, plots/spectra.png.
 """
 
@@ -47,7 +49,7 @@ from jwinit import theory
 from jwinit._cells import ResumableCells
 from jwinit._checks import check_real
 
-__all__ = ["run", "validate", "weights_for"]
+__all__ = ["agreement_threshold", "run", "validate", "weights_for"]
 
 WEIGHTS = ("gaussian", "orthogonal")
 EPS64 = float(np.finfo(np.float64).eps)
@@ -64,7 +66,7 @@ def weights_for(kind: str, sigma_w2: float) -> Any:
 
 def validate(config: Any) -> None:
     """Check every field before anything is computed or written (errors name the field)."""
-    require(config, "cases", "depths", "width", "seeds", "seed", "se_multiple")
+    require(config, "cases", "depths", "width", "seeds", "seed", "family_error")
     if not isinstance(config.cases, tuple | list) or not config.cases:
         raise TypeError(f"`config.cases` must be a non-empty tuple of (activation, sigma_b2), got "
                         f"{config.cases!r}.")
@@ -77,7 +79,20 @@ def validate(config: Any) -> None:
     config_int(config, "width")
     config_int(config, "seeds", minimum=2)
     config_int(config, "seed", minimum=0)
-    config_real(config, "se_multiple", low=1.0)
+    config_real(config, "family_error", low=0.0, high=0.5, low_open=True)
+
+
+def agreement_threshold(seeds: int, tests: int, family_error: float) -> float:
+    """|measured - theory| / SE above which a moment disagrees: the two-sided Student-t quantile
+    (seeds - 1 degrees of freedom) at level family_error / tests (Bonferroni), so that, the theory
+    being exact, all `tests` pass with probability at least 1 - family_error.
+
+    >>> round(agreement_threshold(12, 36, 0.01), 2)
+    5.24
+    """
+    from scipy import stats  # a dependency of jax
+
+    return float(stats.t.ppf(1 - family_error / (2 * tests), seeds - 1))
 
 
 def _moments(s: np.ndarray, floor: float) -> dict[str, Any]:
@@ -100,13 +115,15 @@ def _rounding(depth: int, width: int) -> float:
 
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
-    k = float(config.se_multiple)
+    tests = 2 * len(config.cases) * len(WEIGHTS) * len(config.depths)
+    k = agreement_threshold(config.seeds, tests, config.family_error)
     summary, spectra, seed_variances = [], {}, {}
     done = ResumableCells(workdir / "results.jsonl",
                           ("activation", "sigma_b2", "weights", "depth", "width", "seeds", "seed"))
     total = len(config.cases) * len(WEIGHTS) * len(config.depths)
     with progress_bar("Jacobian spectra") as update:
-        update(0, total)
+        finished = len(done)  # the workdir holds this config's cells only (see io.py)
+        update(finished, total)
         for act, sb2 in config.cases:
             sb2 = float(sb2)
             sw2 = float(theory.critical_sigma_w2(act, sb2))
@@ -127,6 +144,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                         )
                         done.add([{**cell,
                                    "singular_values": np.asarray(s, np.float64).tolist()}])
+                        finished += 1
+                        update(finished, total)
                     s = np.asarray(done.get(cell)["singular_values"], np.float64)
                     th = theory.jacobian_spectrum(act, sw2, sb2, depth, weights=kind)
                     spectra[(act, kind, depth)] = s
@@ -142,7 +161,6 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                         "agrees": bool(z_mean <= k and z_var <= k),
                         "max_abs_sv_minus_1": float(np.max(np.abs(s - 1))),
                     })
-                    update(len(summary), total)
     checks = _checks(summary, seed_variances, config, k)
     columns = list(summary[0])
     write_csv(workdir / "summary.csv", summary, columns)
@@ -157,7 +175,9 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
               "variance at the edge of chaos (critical sigma_w2 of each (activation, sigma_b2)); "
               "inputs at q*; Jacobians and their singular values in float64. Moments of the "
               "eigenvalues of J J^T are compared with free probability "
-              f"(`jwinit.theory.jacobian_spectrum`) within {k:g} standard errors from the seeds.",
+              f"(`jwinit.theory.jacobian_spectrum`) within {k:.2f} standard errors from the "
+              f"seeds (the Student-t quantile for {config.seeds} seeds, Bonferroni over the "
+              f"{tests} moments, family-wise false alarm {config.family_error:g}).",
         not_covered="Pennington et al.'s training-speed result (isometric tanh networks train "
                     "faster, Sec. 4) is a statement about training and is not run here.",
         checks=checks, tables=[("All cells", summary, columns)], plots=plots)
@@ -185,7 +205,7 @@ def _checks(summary: list[dict[str, Any]], seed_variances: dict[tuple[str, str, 
     checks.append(check(
         "the mean eigenvalue of J J^T is chi1^L and its variance follows free probability, for "
         "both weight ensembles", "Pennington et al. Sec. 3, eqs. 13-17",
-        f"{len(cells_ok)} of {len(summary)} cells within {k:g} standard errors (worst: "
+        f"{len(cells_ok)} of {len(summary)} cells within {k:.2f} standard errors (worst: "
         f"{worst['activation']}, {worst['weights']}, depth {worst['depth']}, "
         f"{max(worst['z_mean'], worst['z_variance']):.2f} s.e.)",
         len(cells_ok) == len(summary)))

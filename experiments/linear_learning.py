@@ -193,14 +193,13 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     base = jax.random.key(int(config.seed))
     total = len(schemes) * len(depths)
     with progress_bar("deep linear training") as update:
-        update(0, total)
+        update(len(cells), total)  # the workdir holds this config's cells only (see io.py)
         for label, spec in schemes:
             init = _build(spec)
             for depth in depths:
                 cell = {"scheme": label, "depth": depth, **fixed}
                 if cell in cells:
                     done[(label, depth)] = cells.get(cell)
-                    update(len(done), total)
                     continue
                 per_seed = [
                     time_to_criterion(init, depth, int(config.width), [c / depth for c in lrs],
@@ -220,7 +219,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                 }
                 cells.add([row])
                 done[(label, depth)] = row
-                update(len(done), total)
+                update(len(cells), total)
 
     summary = []
     for label, _ in schemes:

@@ -24,14 +24,16 @@ import ast
 import importlib
 import importlib.resources
 import importlib.util
+import os
 import pathlib
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import ml_collections
 
-from experiments.io import claim_workdir
+from experiments.io import claim_workdir, write_text
 
 __all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENTS",
            "shipped_configs"]
@@ -178,7 +180,26 @@ def run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -
     """
     module = validate(config)
     with claim_workdir(workdir, config.to_dict()) as claimed:
-        return module.run(config, claimed)
+        start = time.perf_counter()
+        summary = module.run(config, claimed)
+        seconds = time.perf_counter() - start
+        _stamp_wall_time(claimed / "report.md", seconds)
+        return {**summary, "wall_time_s": round(seconds, 1)}
+
+
+def _stamp_wall_time(report: pathlib.Path, seconds: float) -> None:
+    """Add how long the run took, where and with what, to the end of report.md."""
+    if not report.exists():
+        return
+    import jax
+
+    import jwinit
+
+    devices = jax.devices()
+    line = (f"\n---\nThis run: {seconds:.1f} s wall time (resumed cells are not recomputed) on "
+            f"{len(devices)} {devices[0].platform} device(s), {os.cpu_count()} CPU cores; "
+            f"jwinit {jwinit.__version__}, jax {jax.__version__}.\n")
+    write_text(report, report.read_text(encoding="utf-8").rstrip("\n") + "\n" + line)
 
 
 def _usage() -> str:

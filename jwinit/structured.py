@@ -83,11 +83,12 @@ def _qr(z: jax.Array) -> tuple[jax.Array, jax.Array]:
     pieces on the thread it runs on. When several devices of one CPU (a sharded sweep on
     ``--xla_force_host_platform_device_count`` devices) each run such a batched QR, every pool
     thread can end up waiting for pieces that no free thread is left to run: the program never
-    finishes. On CPU the matrices are therefore factorized one after the other (``lax.map``), also
-    under ``vmap`` (this function's batching rule), which gives the same values as the batched
-    call; accelerators keep the batched kernel.
+    finishes. On a CPU with several devices the matrices are therefore factorized one after the
+    other (``lax.map``), also under ``vmap`` (this function's batching rule), which gives the same
+    values as the batched call; a single CPU device (nothing else can run concurrently) and
+    accelerators keep the batched kernel.
     """
-    if z.ndim == 2 or jax.default_backend() != "cpu":
+    if z.ndim == 2 or jax.default_backend() != "cpu" or jax.local_device_count() == 1:
         return tuple(jnp.linalg.qr(z))
     batch = z.shape[:-2]
     q, r = jax.lax.map(lambda a: tuple(jnp.linalg.qr(a)), jnp.reshape(z, (-1, *z.shape[-2:])))

@@ -447,8 +447,9 @@ def sweep(
         each writes ``<stem>.p<index><suffix>``).
       resume: skip the (scheme, activation, depth, width, seed) cells already in `out`, and
         return them with the new rows.
-      progress: called as ``progress(done, total)`` with the number of this process's rows done
-        (resumed rows count as done) after each compiled program finishes, and once at the start.
+      progress: called as ``progress(done, total)`` with the number of this process's rows done:
+        first, before anything is computed, with the rows read back from `out` (a resume), then
+        after each compiled program finishes.
 
     Returns:
       A list of row dicts (see the module docstring), in grid order: depth, width, cell, seed.
@@ -470,23 +471,26 @@ def sweep(
         path = _shard_path(out, kwargs.get("process_index"), kwargs.get("process_count"))
     cells = ResumableCells(path, CELL_FIELDS, resume=resume)
     rows: list[dict[str, Any]] = []
-    total = sum(len(t.cells) * len(t.seeds) for t in tasks)
-    if progress is not None:
-        progress(0, total)
-    for task in tasks:
-        def cell(c: Cell, seed: int, task: Task = task) -> dict[str, Any]:
-            return {"scheme": c.scheme.label, "activation": c.activation.label,
-                    "depth": task.config.depth, "width": task.config.width, "seed": seed,
-                    "bias": c.scheme.bias_label, "input_dim": task.config.input_dim,
-                    **task.fixed}
 
+    def cell(c: Cell, seed: int, task: Task) -> dict[str, Any]:
+        return {"scheme": c.scheme.label, "activation": c.activation.label,
+                "depth": task.config.depth, "width": task.config.width, "seed": seed,
+                "bias": c.scheme.bias_label, "input_dim": task.config.input_dim, **task.fixed}
+
+    total = sum(len(t.cells) * len(t.seeds) for t in tasks)
+    done = sum(cell(c, s, t) in cells for t in tasks for c in t.cells for s in t.seeds)
+    if progress is not None:
+        progress(done, total)
+    for task in tasks:
         full = task.seeds
-        task.seeds = [s for s in full if any(cell(c, s) not in cells for c in task.cells)]
+        new = sum(cell(c, s, task) not in cells for c in task.cells for s in full)
+        task.seeds = [s for s in full if any(cell(c, s, task) not in cells for c in task.cells)]
         cells.add(task.run())
         task.seeds = full
-        rows.extend(cells.get(cell(c, s)) for c in task.cells for s in full)
-        if progress is not None:
-            progress(len(rows), total)
+        rows.extend(cells.get(cell(c, s, task)) for c in task.cells for s in full)
+        if progress is not None and new:
+            done += new
+            progress(done, total)
     return rows
 
 

@@ -18,3 +18,32 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+_SESSION_START = []
+
+
+def pytest_configure(config):
+    import time
+
+    _SESSION_START.append(time.time())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the wall time of every full config run in this session (tests/test_full_configs
+    records them in pytest's cache, which xdist workers share with the controller)."""
+    from experiments.runner import shipped_configs
+
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    if cache is None:
+        return
+    start = _SESSION_START[0] if _SESSION_START else 0.0
+    rows = []
+    for name in sorted(shipped_configs()):
+        value = cache.get(f"jwinit/wall_time/{name}", None)
+        if value and value[1] >= start:
+            rows.append((name, value[0]))
+    if rows:
+        terminalreporter.write_sep("-", "full-config wall times (this session)")
+        for name, seconds in rows:
+            terminalreporter.write_line(f"{name:<32} {seconds:7.1f} s")

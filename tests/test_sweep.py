@@ -192,7 +192,7 @@ def test_resume_skips_done_cells(tmp_path):
     finally:
         sweep_mod.Task.run = real
     assert ran == [[2]]  # only the missing seed is computed
-    assert calls == [(0, 3), (3, 3)]  # at the start, then after the one program
+    assert calls == [(2, 3), (3, 3)]  # the 2 read back at the start, then after the one program
     assert len(out.read_text().splitlines()) == 3
     assert again[:2] == first and again[2]["seed"] == 2
 
