@@ -435,7 +435,7 @@ def sweep(
       bias_init: a bias closure or registry name for the closure schemes (None: no bias).
       input_dim: dimension of the input (default: the width).
       precision: one of `jwinit.probe.PRECISIONS`.
-      remat: 'auto', 'layer' or 'sqrt' (see `jwinit.probe`).
+      remat: 'auto', 'none', 'layer' or 'sqrt' (see `jwinit.probe`).
       input_correlation: correlation of the input pairs.
       saturation_threshold: |phi'| at or below which a unit counts as dead/saturated.
       statistics: 'all', 'second_moments' (only forward/backward; the others NaN) or 'forward'

@@ -331,14 +331,21 @@ def _largest_intermediate(fn, args) -> int:
         for eqn in jx.eqns:
             for v in eqn.outvars:
                 sizes.append(int(np.prod(getattr(v.aval, "shape", ()))))
-            for p in eqn.params.values():
-                for sub in (p if isinstance(p, list | tuple) else [p]):
-                    inner = getattr(sub, "jaxpr", None)
-                    if inner is not None:
-                        walk(getattr(inner, "jaxpr", inner))
+            for sub in _sub_jaxprs(eqn):
+                walk(sub)
 
     walk(jaxpr.jaxpr)
     return max(sizes)
+
+
+def _sub_jaxprs(eqn):
+    """The jaxprs nested in an equation's parameters (closed or open: scan, remat, pjit, ...)."""
+    for p in eqn.params.values():
+        for sub in (p if isinstance(p, list | tuple) else [p]):
+            if hasattr(sub, "eqns"):
+                yield sub
+            elif hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                yield sub.jaxpr
 
 
 def test_no_weight_stack_and_sqrt_memory():
@@ -388,6 +395,64 @@ def test_sqrt_remat_equals_layer_remat(reference):
     b = probe_mlp(5, jwinit.lecun_normal(), "tanh", remat="sqrt", **VARIANT)
     np.testing.assert_allclose(b.forward, reference.forward, rtol=1e-6)
     np.testing.assert_allclose(b.backward, reference.backward, rtol=1e-5)
+
+
+@pytest.mark.parametrize("scheme, activation", [
+    (jwinit.lecun_normal(), "tanh"), (jwinit.he_uniform(), "relu"), (jwinit.orthogonal(), "gelu"),
+])
+def test_kept_weights_give_the_rows_of_resampled_weights(scheme, activation):
+    # remat='none' keeps the sampled weights for the backward pass, 'layer' samples them again
+    # from the same key: every statistic is the same, bit for bit.
+    kept = probe_mlp(5, scheme, activation, remat="none", **VARIANT)
+    resampled = probe_mlp(5, scheme, activation, remat="layer", **VARIANT)
+    for name in ("forward", "backward", "mean", "variance", "channel_var", "correlation",
+                 "saturated", "dead"):
+        np.testing.assert_array_equal(getattr(kept, name), getattr(resampled, name), name)
+
+
+def _sampling_ops(remat: str) -> int:
+    """How many random-bit generations the compiled probe program contains."""
+    fn, args = probe_mod.probe_program(jwinit.he_normal(), "relu", depth=8, width=32, batch=8,
+                                       num_seeds=2, remat=remat)
+    jaxpr = jax.make_jaxpr(fn)(*args)
+    count = [0]
+
+    def walk(jx):
+        for eqn in jx.eqns:
+            count[0] += eqn.primitive.name in ("random_bits", "threefry2x32")
+            for sub in _sub_jaxprs(eqn):
+                walk(sub)
+
+    walk(jaxpr.jaxpr)
+    return count[0]
+
+
+def test_kept_weights_are_not_sampled_again():
+    # 'layer' samples each hidden weight in the forward scan and again in the backward one;
+    # 'none' samples it once and keeps it.
+    assert _sampling_ops("layer") > _sampling_ops("none")
+
+
+def test_remat_auto_chooses_by_the_memory_budget():
+    from jwinit.probe._program import carry_bytes, resolve_remat, weight_bytes
+
+    d, n, b, rows, seeds, kernels = 64, 1024, 1024, 8, 8, 4
+    carries = carry_bytes(d, n, b, rows, seeds)
+    weights = weight_bytes(d, n, kernels, seeds)
+    assert carries == 4 * d * n * b * rows * seeds and weights == 4 * d * n * n * kernels * seeds
+
+    def choose(budget):
+        return resolve_remat("auto", d, n, b, rows, seeds, kernels=kernels, budget=budget)
+
+    assert choose(carries + weights) == "none"  # both fit: keep the weights
+    assert choose(carries + weights - 1) == "layer"  # only the carries fit: re-sample
+    assert choose(carries) == "layer"
+    assert choose(carries - 1) == "sqrt"
+    assert resolve_remat("layer", d, n, b, rows, seeds, kernels=kernels, budget=1) == "layer"
+    # the probe's own choice on this machine: a small network keeps its weights
+    task = jwinit.sweep.plan(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2,
+                             batch=4)[0]
+    assert task.config.remat == "none"
 
 
 def test_forward_only_statistics(reference):

@@ -177,20 +177,21 @@ def _peak_bytes() -> int | None:
 
 
 def jwinit_task(w: Workload, precision: str | None, depth: int | None = None,
-                statistics: str = "all"):
+                statistics: str = "all", remat: str = "auto"):
     tasks = plan(
         pairs=[(jwinit_scheme(s), a) for s, a in PAIRS], depths=[depth or w.depth],
         widths=[w.width], seeds=w.seeds, batch=w.batch, precision=precision,
-        statistics=statistics,
+        statistics=statistics, remat=remat,
     )
     assert len(tasks) == 1, "a workload is one compiled program"
     return tasks[0]
 
 
-def prepare_jwinit(w: Workload, precision: str | None, statistics: str = "all"
-                   ) -> tuple[Callable[[], Any], dict[str, Any]]:
-    """A runner for the workload's one compiled program, and its compile facts."""
-    task = jwinit_task(w, precision, statistics=statistics)
+def prepare_jwinit(w: Workload, precision: str | None, statistics: str = "all",
+                   remat: str = "auto") -> tuple[Callable[[], Any], dict[str, Any]]:
+    """A runner for the workload's one compiled program, and its compile facts (with the
+    compiled program's FLOP and byte counts from XLA's cost analysis)."""
+    task = jwinit_task(w, precision, statistics=statistics, remat=remat)
     args = task.arguments()
     t = time.perf_counter()
     lowered = task.program().lower(*args)
@@ -204,9 +205,17 @@ def prepare_jwinit(w: Workload, precision: str | None, statistics: str = "all"
         mem = int(ma.temp_size_in_bytes + ma.argument_size_in_bytes + ma.output_size_in_bytes)
     except Exception:  # not every backend reports it
         pass
+    cost: dict[str, Any] = {}
+    try:
+        analysis = compiled.cost_analysis()
+        analysis = analysis[0] if isinstance(analysis, list | tuple) else analysis
+        cost = {"xla_flops": analysis.get("flops"),
+                "xla_bytes_accessed": analysis.get("bytes accessed")}
+    except Exception:  # not every backend reports it
+        pass
     info = {"lower_s": t_lower, "compile_s": t_compile, "remat": task.config.remat,
             "seed_chunk": task.config.seed_chunk, "statistics": statistics,
-            "compiled_bytes": mem or None}
+            "compiled_bytes": mem or None, **cost}
     return (lambda: _block(compiled(*args))), info
 
 
@@ -446,6 +455,10 @@ def run_benchmark(size: str, workloads: Sequence[str], precision: str | None, re
         # The same work as the baselines: only the forward/backward second moments.
         runners["jwinit_second_moments"], entry["jwinit_second_moments"] = prepare_jwinit(
             w, precision, statistics="second_moments")
+        # The previous default, for a before/after in the same run: weights re-sampled in the
+        # backward pass instead of kept.
+        runners["jwinit_resampled"], entry["jwinit_resampled"] = prepare_jwinit(
+            w, precision, remat="layer")
         if "flax" in baselines:
             runners["flax"], entry["flax"] = prepare_flax(w, precision)
         torch_runs: list[tuple[float, float]] = []
@@ -475,12 +488,15 @@ def run_benchmark(size: str, workloads: Sequence[str], precision: str | None, re
     for name, entry in results["workloads"].items():
         w = WORKLOADS[size][name]
         jw, lean = entry["jwinit"], entry["jwinit_second_moments"]
-        for d in (jw, lean):
+        for d in (jw, lean, entry["jwinit_resampled"]):
             d["flops_per_s"] = w.flops / d["seconds"]
             d["fraction_of_matmul"] = d["flops_per_s"] / mm["flops_per_s"]
         log(f"{name}: jwinit {jw['seconds']:.4g} s ({100 * jw['fraction_of_matmul']:.0f}% of "
             f"matmul; compile {jw['compile_s']:.2f} s); second moments only "
-            f"{lean['seconds']:.4g} s ({100 * lean['fraction_of_matmul']:.0f}%)")
+            f"{lean['seconds']:.4g} s ({100 * lean['fraction_of_matmul']:.0f}%); weights "
+            f"re-sampled (remat='layer') {entry['jwinit_resampled']['seconds']:.4g} s; "
+            f"remat {jw['remat']}; XLA counts {jw.get('xla_flops') or 0:.3g} FLOP, "
+            f"{jw.get('xla_bytes_accessed') or 0:.3g} bytes")
         for k in ("flax", "torch"):
             d = entry.get(k, {})
             if "seconds" in d:

@@ -22,10 +22,14 @@ How it runs (the performance core):
   (depth, width, width) stack ever exists;
 * ``vmap`` over seeds; several schemes (and scale parameters) share one program and one batched
   matmul per layer;
-* ``jax.checkpoint`` around the scan body: the backward pass re-samples the weights from the key.
-  ``remat='layer'`` keeps one (batch, width) carry per layer; ``remat='sqrt'`` nests the scan in
-  blocks of about sqrt(depth) layers so memory is O(sqrt(depth)) at the price of one more forward
-  pass; ``'auto'`` picks ``'layer'`` when its carries fit in a quarter of device memory;
+* ``jax.checkpoint`` around the scan body decides what the backward pass keeps. ``remat='none'``
+  keeps the sampled weights (one (width, width) matrix per layer, kernel closure and seed) and
+  the per-layer carries: nothing is re-sampled. ``remat='layer'`` keeps only one (batch, width)
+  carry per layer and re-samples the weights from the key (sampling a truncated normal costs about
+  a third of a CPU probe); ``remat='sqrt'`` nests the scan in blocks of about sqrt(depth) layers
+  so memory is O(sqrt(depth)) at the price of one more forward pass. ``'auto'`` picks the first
+  of 'none', 'layer', 'sqrt' whose memory fits in a quarter of the device's. The values are the
+  same in every mode;
 * per-layer gradient statistics come out of a custom-VJP "tap" whose cotangent is the statistic
   itself, so the backward pass never materializes a per-layer gradient stack.
 
@@ -171,7 +175,7 @@ def probe_mlp(
       precision: matmul precision, one of `PRECISIONS`: 'highest' (float32), 'tensorfloat32'
         (TF32 on NVIDIA GPUs), 'bfloat16' (bf16 operands, float32 accumulation) or None (the
         backend default).
-      remat: 'layer', 'sqrt' or 'auto' (see the module docstring).
+      remat: 'auto', 'none', 'layer' or 'sqrt' (see the module docstring).
       input_correlation: correlation of the input pairs, in [-1, 1].
       saturation_threshold: |phi'(h)| at or below which a unit counts as dead/saturated.
       statistics: 'all'; 'second_moments' for only `forward` and `backward` (the other

@@ -19,7 +19,7 @@ __all__ = ["ProbeOptions", "PRECISIONS", "REMAT", "STATISTICS"]
 #: 'bfloat16' (bf16 operands, float32 accumulation) or None (the backend default).
 PRECISIONS = ("highest", "tensorfloat32", "bfloat16", None)
 #: Legal values of `remat` (see `jwinit.probe`).
-REMAT = ("auto", "layer", "sqrt")
+REMAT = ("auto", "none", "layer", "sqrt")
 #: Legal values of `statistics`: every statistic; only the forward/backward second moments (the
 #: others are NaN); or every forward statistic without the backward pass ('backward' is NaN:
 #: a third of the work, for c-maps and other forward-only studies).
@@ -34,7 +34,8 @@ class ProbeOptions:
       batch: inputs per seed (>= 1; pairs (2i, 2i + 1) give the correlation statistic).
       input_dim: dimension of x (None: the width of each network).
       precision: matmul precision, one of `PRECISIONS`.
-      remat: 'auto', 'layer' or 'sqrt' (memory of the backward pass; see `jwinit.probe`).
+      remat: 'auto', 'none', 'layer' or 'sqrt' (memory of the backward pass; see
+        `jwinit.probe`).
       input_correlation: correlation of the input pairs, in [-1, 1].
       saturation_threshold: |phi'(h)| at or below which a unit counts as dead/saturated (>= 0).
       statistics: 'all'; 'second_moments' for only `forward` and `backward`; 'forward' for every

@@ -22,13 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.ad_checkpoint import checkpoint_name
 
 from jwinit._checks import typed_key
 from jwinit.activations import Activation, get_activation
 from jwinit.probe._stats import Reductions, layer_stats
 
 __all__ = ["Member", "Config", "program", "canonical_members", "row_slices", "seed_keys",
-           "resolve_remat", "memory_budget", "carry_bytes", "dot_precision", "dot",
+           "resolve_remat", "memory_budget", "carry_bytes", "weight_bytes", "dot_precision", "dot",
            "CPU_MATMUL_ROWS", "MAX_PROGRAMS", "resolve_activation", "single_key"]
 
 
@@ -100,7 +101,7 @@ class Config:
     input_dim: int
     batch: int
     precision: str | None
-    remat: str  # 'layer' or 'sqrt' (resolved)
+    remat: str  # 'none', 'layer' or 'sqrt' (resolved)
     input_correlation: float
     saturation_threshold: float
     backend: str
@@ -121,7 +122,7 @@ class Config:
             input_dim=options.input_dim_for(width), batch=options.batch,
             precision=options.precision,
             remat=resolve_remat(options.remat, depth, width, options.batch, rows,
-                                seeds_per_device),
+                                seeds_per_device, kernels=len(_kernel_groups(members))),
             input_correlation=options.input_correlation,
             saturation_threshold=options.saturation_threshold, backend=jax.default_backend(),
             seed_chunk=seed_chunk, statistics=options.statistics,
@@ -250,19 +251,26 @@ def _per_seed(cfg: Config, key: jax.Array, gain_w: jax.Array, gain_b: jax.Array
         pre = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=0)
         return finish(pre, jnp.asarray(0, jnp.int32), sink)
 
+    # The members' row blocks of the carry, cut with one split: its transpose in the backward pass
+    # is one concatenate (slicing each block would give one full-size pad per member, summed).
+    cuts = [start for start, _ in slices[1:]]
+
     def body(h_prev: jax.Array, xs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         layer, sink = xs
         kw = jax.random.fold_in(k_w, layer)
+        blocks_of = jnp.split(h_prev, cuts, axis=0) if cuts else [h_prev]
         parts = []
         for kernel, idx in groups:
-            w = kernel(kw, (n, n), jnp.float32).astype(jnp.float32)
-            acts = [members[i].activation(h_prev[slices[i][0] : slices[i][1]]) for i in idx]
-            if max_rows is None:
-                # One matmul per kernel closure: every member and scale row that shares it.
-                a = acts[0] if len(acts) == 1 else jnp.concatenate(acts, axis=0)
+            # Named so that remat='none' keeps it for the backward pass instead of re-sampling.
+            w = checkpoint_name(kernel(kw, (n, n), jnp.float32).astype(jnp.float32), WEIGHT_NAME)
+            acts = [members[i].activation(blocks_of[i]) for i in idx]
+            # One matmul per kernel closure: every member and scale row that shares it (on CPU
+            # in blocks of at most max_rows rows).
+            a = acts[0] if len(acts) == 1 else jnp.concatenate(acts, axis=0)
+            if max_rows is None or a.shape[0] <= max_rows:
                 blocks = [a]
-            else:
-                blocks = [a[j : j + max_rows] for a in acts for j in range(0, a.shape[0], max_rows)]
+            else:  # split, not sliced: the backward pass joins the blocks with one concatenate
+                blocks = jnp.split(a, list(range(max_rows, a.shape[0], max_rows)), axis=0)
             for a in blocks:
                 r = a.shape[0]
                 parts.append(
@@ -289,9 +297,19 @@ def _per_seed(cfg: Config, key: jax.Array, gain_w: jax.Array, gain_b: jax.Array
     return stats, back
 
 
+#: The name of the sampled weight matrices in the scan body (`jax.ad_checkpoint.checkpoint_name`).
+WEIGHT_NAME = "jwinit_probe_weight"
+
+
 def _scan_layers(body: Callable, h: jax.Array, xs: tuple[jax.Array, jax.Array], remat: str
                  ) -> tuple[jax.Array, jax.Array]:
-    """Scan `body` over `xs` with a checkpointed body; nested in sqrt-size blocks for 'sqrt'."""
+    """Scan `body` over `xs` with a checkpointed body: for 'none' the sampled weights are saved
+    for the backward pass (nothing is re-sampled: the backward recomputes only the elementwise
+    phi'(h) from the carry), for 'layer' and 'sqrt' they are re-sampled from the key; 'sqrt'
+    nests the scan in blocks of about sqrt(length) layers."""
+    if remat == "none":
+        policy = jax.checkpoint_policies.save_only_these_names(WEIGHT_NAME)
+        return lax.scan(jax.checkpoint(body, policy=policy, prevent_cse=False), h, xs)
     step = jax.checkpoint(body, prevent_cse=False)
     length = xs[0].shape[0]
     if remat == "layer" or length < 4:
@@ -368,6 +386,12 @@ def carry_bytes(depth: int, width: int, batch: int, rows: int, seeds: int) -> in
     return 4 * depth * width * batch * rows * seeds
 
 
+def weight_bytes(depth: int, width: int, kernels: int, seeds: int) -> int:
+    """Bytes of the sampled weights ``remat='none'`` keeps: one (width, width) matrix per layer,
+    distinct kernel closure and seed."""
+    return 4 * depth * width * width * kernels * seeds
+
+
 def memory_budget(device: Any | None = None) -> int:
     """A quarter of the memory of `device` (default: the first local device)."""
     device = device or jax.local_devices()[0]
@@ -385,12 +409,19 @@ def memory_budget(device: Any | None = None) -> int:
     return int(limit) // 4
 
 
-def resolve_remat(remat: str, depth: int, width: int, batch: int, rows: int, seeds: int) -> str:
-    """'layer' or 'sqrt': `remat`, with 'auto' resolved by the memory the carries need."""
+def resolve_remat(remat: str, depth: int, width: int, batch: int, rows: int, seeds: int, *,
+                  kernels: int = 1, budget: int | None = None) -> str:
+    """'none', 'layer' or 'sqrt': `remat`, with 'auto' resolved by memory: 'none' (keep the
+    sampled weights: no re-sampling in the backward pass) when the weights and the per-layer
+    carries fit in `budget` (default `memory_budget()`), else 'layer' (re-sample, keep the
+    carries) when the carries fit, else 'sqrt'."""
     if remat != "auto":
         return remat
-    need = carry_bytes(depth, width, batch, rows, seeds)
-    return "layer" if need <= memory_budget() else "sqrt"
+    budget = memory_budget() if budget is None else budget
+    carries = carry_bytes(depth, width, batch, rows, seeds)
+    if carries + weight_bytes(depth, width, kernels, seeds) <= budget:
+        return "none"
+    return "layer" if carries <= budget else "sqrt"
 
 
 def seed_keys(key: jax.Array, seeds: Sequence[int]) -> jax.Array:
