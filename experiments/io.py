@@ -19,49 +19,25 @@ import json
 import os
 import pathlib
 import socket
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from jwinit._files import TEMP_PREFIX, atomic_path
 from jwinit._jsonl import append_rows, decode, dumps, read_rows
 
 __all__ = ["write_text", "write_json", "read_json", "write_csv", "save_figure", "claim_workdir",
            "read_rows", "append_rows", "TEMP_PREFIX", "LOCK_NAME"]
 
-#: Prefix of the temporary files atomic writes use (removed when a workdir is claimed).
-TEMP_PREFIX = ".tmp-"
 #: The lock file of a workdir.
 LOCK_NAME = ".lock"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def _atomic(path: str | os.PathLike[str]) -> Iterator[str]:
-    """Yield a temporary file beside `path`; on success it replaces `path` in one rename."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.stem}.",
-                               suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> pathlib.Path:
     """Write `text` to `path` atomically (temporary file in the same folder, then rename)."""
-    with _atomic(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
@@ -86,7 +62,7 @@ def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
 
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> pathlib.Path:
     """Save a matplotlib figure atomically (format from the suffix, e.g. PNG)."""
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
     return pathlib.Path(path)
 

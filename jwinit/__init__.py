@@ -6,7 +6,7 @@ Every initializer is a factory returning ``init(key, shape, dtype=..., out_shard
     layer = nn.Dense(128, kernel_init=jwinit.he_uniform())
 """
 
-from jwinit import presets, probe, registry, sweep, theory
+from jwinit import data, models, presets, probe, registry, sweep, theory, train
 from jwinit._types import Initializer
 from jwinit.activations import SELU_ALPHA, SELU_LAMBDA, Activation, activation_names, get_activation
 from jwinit.description import Description, describe
@@ -62,6 +62,9 @@ from jwinit.variance import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "data",
+    "models",
+    "train",
     "ProbeResult",
     "jacobian_singular_values",
     "probe",

@@ -1,0 +1,456 @@
+"""Train many initializations of one Flax model at once: one compiled program, optax, shipped data.
+
+`train` trains every (init, learning rate, seed) combination of one linen or nnx model on a
+dataset (`jwinit.data`) and returns a `TrainResult` with their loss and accuracy curves,
+divergences, optional per-layer signal statistics during training, and final parameters.
+
+How it runs:
+
+* every combination is a *run*; runs are stacked along a leading axis and vmapped, so one
+  architecture is ONE compiled program whatever the number of inits, learning rates and seeds
+  (the learning rate is a per-run value in the optimizer state, via ``optax.inject_hyperparams``);
+* steps run in a ``lax.scan`` in chunks of `eval_every` steps; between chunks every run is
+  evaluated, progress is reported and the state is checkpointed (a killed call resumes from the
+  last chunk with the same `checkpoint` path);
+* runs are sharded over the local devices (``shard_map``; runs never communicate), and the results
+  are the same on one device and on several;
+* a run whose loss, gradient or update is not finite is marked diverged at that step and frozen:
+  it never crashes the call or touches the other runs;
+* runs with the same seed see the same mini-batches (sampled with replacement from the training
+  set) and, for the same initializer family, the same random draws: differences between inits and
+  learning rates are not seed noise.
+
+Examples:
+  >>> import functools, optax, flax.linen as nn
+  >>> data = jwinit.data.digits()
+  >>> model = jwinit.models.MLP(depth=3, width=64, output_dim=10, activation='relu')
+  >>> r = jwinit.train.train(model, data, inits={'he': jwinit.he_normal(),
+  ...                                            'tiny': jwinit.normal(1e-3)},
+  ...                        optimizer=functools.partial(optax.sgd, momentum=0.9),
+  ...                        learning_rates=[0.05], steps=200, seeds=2, eval_every=100)
+  >>> r.runs
+  [('he', 0.05, 0), ('he', 0.05, 1), ('tiny', 0.05, 0), ('tiny', 0.05, 1)]
+  >>> [round(float(v), 2) for v in r.test_accuracy[:, -1]]  # He learns; N(0, 1e-6) is stuck
+  [0.98, 0.97, 0.12, 0.09]
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jwinit._checks import check_bool, check_int, typed_key
+from jwinit._files import atomic_path
+from jwinit.data import Dataset, as_dataset
+from jwinit.train._inits import InitSpec, apply_rules, check_patterns, resolve_inits
+from jwinit.train._model import Functional, leaf_paths
+from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program
+from jwinit.train._result import TrainResult, steps_to
+
+__all__ = ["train", "TrainResult", "SIGNAL_FIELDS", "METRICS", "steps_to", "check_optimizer"]
+
+
+# ------------------------------------------------------------------------------------------------
+# argument checks (all before any compute)
+
+
+def check_optimizer(optimizer: Any) -> Callable[..., Any]:
+    """`optimizer` if it is an optax factory taking the learning rate (``optax.sgd``,
+    ``functools.partial(optax.sgd, momentum=0.9)``, ``optax.adam``, ...)."""
+    if isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError("`optimizer` must be an optax factory taking the learning rate (e.g. "
+                        "optax.sgd or functools.partial(optax.sgd, momentum=0.9)), not an "
+                        "optimizer already built with one: the learning rates come from "
+                        "`learning_rates`.")
+    if not callable(optimizer):
+        raise TypeError(f"`optimizer` must be an optax factory such as optax.sgd, got "
+                        f"{optimizer!r}.")
+    try:
+        built = optimizer(learning_rate=0.1)
+        optax.inject_hyperparams(optimizer)(learning_rate=0.1)
+    except Exception as e:  # noqa: BLE001 - any failure means it is not such a factory
+        raise TypeError(f"`optimizer` must be an optax factory accepting `learning_rate` (e.g. "
+                        f"optax.sgd); calling optimizer(learning_rate=0.1) failed with "
+                        f"{type(e).__name__}: {e}") from None
+    if not isinstance(built, optax.GradientTransformation):
+        raise TypeError(f"`optimizer(learning_rate=0.1)` must return an optax "
+                        f"GradientTransformation, got {type(built).__name__}.")
+    return optimizer
+
+
+def _learning_rates(value: Any) -> list[float]:
+    values = [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
+    if not isinstance(values, Sequence) or isinstance(values, str) or not values:
+        raise TypeError(f"`learning_rates` must be a positive number or a non-empty sequence of "
+                        f"them, got {value!r}.")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not (
+                math.isfinite(v) and v > 0):
+            raise ValueError(f"`learning_rates` must be finite and > 0, got {v!r} in {value!r}.")
+        out.append(float(v))
+    if len(set(out)) != len(out):
+        raise ValueError(f"`learning_rates` has repeated values: {value!r}.")
+    return out
+
+
+def _seeds(value: Any) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return list(range(check_int(value, "seeds", minimum=1)))
+    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+        raise TypeError(f"`seeds` must be a number of seeds or a non-empty sequence of seed ints, "
+                        f"got {value!r}.")
+    seeds = [check_int(s, "seeds", minimum=0) for s in value]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"`seeds` has repeated values: {value!r}.")
+    return seeds
+
+
+def _default_eval_every(steps: int) -> int:
+    every = max(1, steps // 10)
+    while steps % every:
+        every -= 1
+    return every
+
+
+def _data(data: Any) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, tuple | list) and len(data) == 4:
+        return as_dataset(*data, source="`data`")
+    raise TypeError("`data` must be a jwinit.data.Dataset or a tuple (x_train, y_train, x_test, "
+                    f"y_test), got {type(data).__name__}.")
+
+
+def _check_output(fm: Functional, params: Any, rest: Any, data: Dataset, batch: int) -> None:
+    """The model's output must fit the task: (batch, classes) logits or regression targets."""
+    x = jnp.asarray(data.x_train[:batch])
+    try:
+        out = jax.eval_shape(lambda p, r: fm.apply(p, r, x, train=False)[0], params, rest)
+    except Exception as e:  # noqa: BLE001 - the model cannot take this data
+        raise ValueError(f"`data`: the model cannot be applied to inputs of shape "
+                         f"{data.x_train.shape[1:]}: {type(e).__name__}: {e}") from None
+    shape = tuple(getattr(out, "shape", ()))
+    if data.task == "classification":
+        want = (batch, data.num_classes)
+        if len(shape) != 2 or shape[0] != batch or shape[1] < data.num_classes:
+            raise ValueError(f"`data` has {data.num_classes} classes: the model's output must be "
+                             f"logits of shape {want}, got {shape}.")
+    else:
+        target = (batch, *data.y_train.shape[1:])
+        if shape != target and not (shape == (batch, 1) and target == (batch,)):
+            raise ValueError(f"`data` is a regression with targets of shape {target}: the "
+                             f"model's output must have that shape (or (batch, 1)), got {shape}.")
+
+
+# ------------------------------------------------------------------------------------------------
+# parameters of every run
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *trees)
+
+
+def _variables_from(spec: InitSpec, fm: Functional, key: jax.Array, x: jax.Array,
+                    params0: Any, rest0: Any) -> tuple[Any, Any]:
+    """Run a data-dependent init for one seed; the result must have the model's structure."""
+    from flax import nnx
+
+    out = spec.variables(key, x)
+    if fm.kind == "nnx":
+        if isinstance(out, nnx.Module):
+            _, params, rest = nnx.split(out, nnx.Param, ...)
+        else:
+            params, rest = out, rest0
+    else:
+        out = dict(out)
+        params = out.pop("params", None)
+        rest = {**rest0, **out} if params is not None else rest0
+        params = out if params is None else params
+    if jax.tree.structure(params) != jax.tree.structure(params0):
+        raise ValueError(f"`inits[{spec.name!r}]` returned variables whose parameters "
+                         f"{leaf_paths(params)} are not the model's {leaf_paths(params0)}.")
+    return params, rest
+
+
+def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
+                    x_batch: jax.Array) -> list[tuple[Any, Any]]:
+    """For each spec, (params, rest) stacked over seeds."""
+    default = jax.vmap(fm.default_variables)
+    out = []
+    for spec in specs:
+        if spec.kind == "rules":
+            def build(k, spec=spec):
+                params, rest = fm.default_variables(k)
+                return apply_rules(spec, params, k), rest
+
+            out.append(jax.jit(jax.vmap(build))(seed_keys))
+        else:
+            params0, rest0 = default(seed_keys[:1])
+            params0 = jax.tree.map(lambda a: a[0], params0)
+            rest0 = jax.tree.map(lambda a: a[0], rest0)
+            per_seed = [_variables_from(spec, fm, k, x_batch, params0, rest0) for k in seed_keys]
+            out.append(jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def _name_of(fn: Any) -> str:
+    if isinstance(fn, functools.partial):
+        args = ", ".join([_name_of(fn.func), *map(repr, fn.args),
+                          *(f"{k}={v!r}" for k, v in sorted(fn.keywords.items()))])
+        return f"partial({args})"
+    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
+def _fingerprint(**fields: Any) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _save(path: str, state: Any, evals: list[dict[str, np.ndarray]], chunks: int,
+          fingerprint: str) -> None:
+    leaves = jax.tree.leaves(jax.device_get(state))
+    arrays = {f"state_{i}": np.asarray(v) for i, v in enumerate(leaves)}
+    for name in evals[0]:
+        arrays[f"eval_{name}"] = np.stack([e[name] for e in evals])
+    meta = json.dumps({"fingerprint": fingerprint, "chunks": chunks, "leaves": len(leaves)})
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, meta=np.asarray(meta), **arrays)
+
+
+def _load(path: str, state: Any, fingerprint: str
+          ) -> tuple[Any, list[dict[str, np.ndarray]], int] | None:
+    if not os.path.exists(path):
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        meta = json.loads(str(f["meta"]))
+        if meta["fingerprint"] != fingerprint:
+            raise ValueError(f"`checkpoint` {path!r} was written by a different training setup "
+                             "(model, data, inits, optimizer, learning rates, seeds, steps or "
+                             "batch size); remove it or pass another path.")
+        treedef = jax.tree.structure(state)
+        leaves = [f[f"state_{i}"] for i in range(meta["leaves"])]
+        names = [k[5:] for k in f.files if k.startswith("eval_")]
+        stacked = {n: f[f"eval_{n}"] for n in names}
+    evals = [{n: stacked[n][j] for n in names} for j in range(len(stacked[names[0]]))]
+    restored = jax.tree.unflatten(treedef, [jnp.asarray(v) for v in leaves])
+    return restored, evals, int(meta["chunks"])
+
+
+# ------------------------------------------------------------------------------------------------
+# the entry point
+
+
+def train(
+    model: Any,
+    data: Any,
+    *,
+    inits: Mapping[str, Any],
+    optimizer: Callable[..., Any],
+    learning_rates: Any,
+    steps: int,
+    seeds: Any = 3,
+    batch_size: int = 64,
+    eval_every: int | None = None,
+    key: Any = 0,
+    eval_examples: int = 4096,
+    signal: bool = False,
+    signal_batch: int = 256,
+    checkpoint: str | os.PathLike[str] | None = None,
+    train_kwargs: Mapping[str, Any] | None = None,
+    eval_kwargs: Mapping[str, Any] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    runs_per_group: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train every (init, learning rate, seed) run of one model in one compiled program.
+
+    Args:
+      model: a ``flax.linen.Module`` or an ``nnx.Module`` instance (its output: logits for
+        classification data, the target's shape for regression).
+      data: a `jwinit.data.Dataset` or ``(x_train, y_train, x_test, y_test)``.
+      inits: display name -> initializer, registry name, mean-field pair, mapping of path
+        pattern to initializer, or ``fn(key, x_batch) -> variables`` (see
+        `jwinit.train._inits`).
+      optimizer: an optax factory taking the learning rate: ``optax.sgd``,
+        ``functools.partial(optax.sgd, momentum=0.9)``, ``optax.adam``, ...
+      learning_rates: one or more learning rates (> 0).
+      steps: optimizer steps per run (a multiple of `eval_every`).
+      seeds: a number of seeds (0, 1, ...) or the seeds themselves.
+      batch_size: examples per step (sampled with replacement; at most the training set's size).
+      eval_every: steps between evaluations (default: about steps / 10).
+      key: the base PRNG key (or int seed): seed s initializes from ``fold_in(fold_in(key, s), 0)``
+        and draws its batches from ``fold_in(fold_in(key, s), 1)``.
+      eval_examples: the train metrics use the first `eval_examples` training examples.
+      signal: record per-layer statistics (`SIGNAL_FIELDS`) of the kernel layers at every
+        evaluation, on the first `signal_batch` training examples.
+      checkpoint: an ``.npz`` path: the state is saved there after every chunk and a call with
+        the same setup resumes from it.
+      train_kwargs / eval_kwargs: keyword arguments of the model's call in training and in
+        evaluation (e.g. ``{'train': True}``).
+      mesh: devices to shard the runs over (default: all local devices, as many as the groups).
+      runs_per_group: runs vmapped together (default: min(runs, 8)); a device computes its groups
+        one after the other. The results depend on the runs and this number only, not on the
+        devices or the mesh.
+      progress: ``progress(done_steps, steps)``, first with the steps a resume starts from.
+
+    Returns:
+      A `TrainResult`.
+
+    Raises:
+      ValueError, TypeError: a bad argument, before any compute.
+    """
+    t_start = time.perf_counter()
+    dataset = _data(data)
+    specs = resolve_inits(inits)
+    optimizer = check_optimizer(optimizer)
+    lrs = _learning_rates(learning_rates)
+    seed_list = _seeds(seeds)
+    steps = check_int(steps, "steps", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1,
+                           maximum=len(dataset.x_train))
+    every = _default_eval_every(steps) if eval_every is None else check_int(
+        eval_every, "eval_every", minimum=1)
+    if steps % every:
+        raise ValueError(f"`steps` ({steps}) must be a multiple of `eval_every` ({every}).")
+    eval_examples = check_int(eval_examples, "eval_examples", minimum=1)
+    signal = check_bool(signal, "signal")
+    signal_batch = check_int(signal_batch, "signal_batch", minimum=2)
+    base = typed_key(key, "train")
+    if base.shape != ():
+        raise ValueError(f"`key` must be a single key, got shape {base.shape}.")
+
+    x_batch = jnp.asarray(dataset.x_train[:batch_size])
+    fm = Functional(model, x_batch, train_kwargs=train_kwargs, eval_kwargs=eval_kwargs)
+    params0, rest0 = fm.default_variables(jax.random.key(0))
+    check_patterns(specs, params0)
+    _check_output(fm, params0, rest0, dataset, batch_size)
+
+    # -- every run's initial state ---------------------------------------------------------------
+    runs = [(s.name, lr, seed) for s in specs for lr in lrs for seed in seed_list]
+    seed_base = jnp.stack([jax.random.fold_in(base, s) for s in seed_list])
+    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_base)
+    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(seed_base)
+    per_spec = _initial_params(specs, fm, init_keys, x_batch)
+    blocks = [tree for tree in per_spec for _ in lrs]  # init-major, then lr, then seed
+    params, rest = _stack([b[0] for b in blocks]), _stack([b[1] for b in blocks])
+    lr_arr = jnp.repeat(jnp.asarray(lrs, jnp.float32), len(seed_list))
+    lr_arr = jnp.tile(lr_arr, len(specs))
+    run_data_keys = jnp.concatenate([data_keys] * (len(specs) * len(lrs)))
+
+    n_runs = len(runs)
+    group = min(n_runs, 8) if runs_per_group is None else check_int(
+        runs_per_group, "runs_per_group", minimum=1)
+    n_groups = -(-n_runs // group)
+    if mesh is None:
+        devices = jax.local_devices()[: max(1, min(jax.local_device_count(), n_groups))]
+        mesh = jax.sharding.Mesh(np.asarray(devices), ("runs",)) if len(devices) > 1 else None
+    n_dev = 1 if mesh is None else mesh.devices.size
+    padded = -(-n_groups // n_dev) * n_dev * group
+
+    def pad(tree):
+        extra = padded - n_runs
+        if not extra:
+            return tree
+        return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], extra, 0)]), tree)
+
+    program = Program(fm, optimizer, dataset.task, batch_size, every, signal, mesh, group)
+    params, rest, lr_arr, run_data_keys = pad(params), pad(rest), pad(lr_arr), pad(run_data_keys)
+    state = {"params": params, "rest": rest,
+             "opt_state": program.init_optimizer(params, lr_arr),
+             "diverged": jnp.full((padded,), -1, jnp.int32),
+             "data_key": jax.random.key_data(run_data_keys)}
+    n_eval = min(eval_examples, len(dataset.x_train))
+    device_data = {
+        "x_train": jnp.asarray(dataset.x_train), "y_train": jnp.asarray(dataset.y_train),
+        "x_eval": jnp.asarray(dataset.x_train[:n_eval]),
+        "y_eval": jnp.asarray(dataset.y_train[:n_eval]),
+        "x_test": jnp.asarray(dataset.x_test), "y_test": jnp.asarray(dataset.y_test),
+        "x_signal": jnp.asarray(dataset.x_train[:signal_batch]),
+        "y_signal": jnp.asarray(dataset.y_train[:signal_batch]),
+    }
+
+    # -- resume ----------------------------------------------------------------------------------
+    total_chunks = steps // every
+    path = None if checkpoint is None else os.fspath(checkpoint)
+    fingerprint = _fingerprint(
+        model=repr(model) if fm.kind == "linen" else repr(fm.graphdef),
+        params=[(p, list(np.shape(v))) for p, v in zip(leaf_paths(params0),
+                                                        jax.tree.leaves(params0), strict=True)],
+        data=[hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in dataset],
+        inits=[(s.name, s.kind, s.label, [(p, _name_of(i)) for p, i in s.rules]) for s in specs],
+        optimizer=_name_of(optimizer), learning_rates=lrs, seeds=seed_list, steps=steps,
+        batch_size=batch_size, every=every, key=np.asarray(jax.random.key_data(base)).tolist(),
+        eval_examples=n_eval, signal=signal, signal_batch=signal_batch,
+        train_kwargs=sorted((train_kwargs or {}).items()),
+        eval_kwargs=sorted((eval_kwargs or {}).items()), runs=padded, group=group)
+    state, device_data = program.place(state, device_data)
+    resumed = None if path is None else _load(path, state, fingerprint)
+    if resumed is not None:
+        resumed = (program.place(resumed[0], device_data)[0], *resumed[1:])
+    if resumed is None:
+        evals = [jax.device_get(program.evaluate(state, device_data))]
+        done = 0
+    else:
+        state, evals, done = resumed
+    if progress is not None:
+        progress(done * every, steps)
+
+    compile_seconds = math.nan
+    for chunk in range(done, total_chunks):
+        t = time.perf_counter()
+        state, metrics = program.run_chunk(state, chunk * every, device_data)
+        evals.append(jax.device_get(metrics))
+        if chunk == done:
+            compile_seconds = time.perf_counter() - t  # the first call compiles
+        if path is not None:
+            _save(path, state, evals, chunk + 1, fingerprint)
+        if progress is not None:
+            progress((chunk + 1) * every, steps)
+
+    # -- the result ------------------------------------------------------------------------------
+    state = jax.device_get(state)
+    diverged = np.asarray(state["diverged"])[:n_runs]
+    eval_steps = np.arange(total_chunks + 1) * every
+    arrays = {m: np.stack([np.asarray(e[m])[:n_runs] for e in evals], axis=1) for m in METRICS}
+    gone = (diverged[:, None] >= 0) & (diverged[:, None] < eval_steps[None, :])
+    for m in METRICS:
+        arrays[m] = np.where(gone, np.nan, arrays[m]).astype(np.float64)
+    sig = None
+    layers: list[str] = []
+    if signal:
+        sig = np.stack([np.asarray(e["signal"])[:n_runs] for e in evals], axis=1)
+        sig = np.where(gone[..., None, None], np.nan, sig).astype(np.float64)
+        layers = _signal_layers(fm, params0, rest0, device_data["x_signal"])
+    take = lambda tree: jax.tree.map(lambda a: np.asarray(a)[:n_runs], tree)  # noqa: E731
+    return TrainResult(
+        runs=runs, eval_steps=eval_steps, diverged_step=diverged, signal=sig,
+        signal_layers=layers, params=take(state["params"]), rest=take(state["rest"]),
+        task=dataset.task, compile_seconds=compile_seconds,
+        seconds=time.perf_counter() - t_start, chunk_traces=program.traces, **arrays)
+
+
+def _signal_layers(fm: Functional, params: Any, rest: Any, x: jax.Array) -> list[str]:
+    names: list[str] = []
+
+    def trace(p, r):
+        _, layers = fm.recorded(p, r, x)
+        names.extend(name for name, _, _ in layers)
+        return 0
+
+    jax.eval_shape(trace, params, rest)
+    return names

@@ -1,0 +1,174 @@
+"""What `train(inits=...)` accepts, resolved once, and how a run's parameters are built from it.
+
+An entry of `inits` maps a display name to one of:
+
+* an initializer (a jwinit or ``jax.nn.initializers`` closure, a registry name such as
+  ``'he_normal'`` or ``'normal(stddev=0.1)'``): applied to every parameter named ``kernel``;
+  every ``bias`` is zero; every other parameter keeps the model's own initialization;
+* a mean-field pair ``(sigma_w2, sigma_b2)`` (or its text ``'(2.0, 0.05)'``): kernels
+  N(0, sigma_w2 / fan_in), biases N(0, sigma_b2), as in the theory;
+* a mapping of parameter-path pattern (``fnmatch``, e.g. ``'*/kernel'``, ``'Dense_0/*'``,
+  ``'layers/3/kernel'``) to initializer, for role recipes: each parameter takes the first pattern
+  that matches it, unmatched parameters keep the model's own initialization;
+* a callable ``fn(key, x_batch)`` returning initialized variables (linen: the variables dict or its
+  'params'; nnx: an initialized ``nnx.Module`` or its ``nnx.State`` of parameters), for
+  data-dependent schemes such as LSUV: it runs eagerly, once per seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jwinit._checks import check_callable_init
+from jwinit.train._model import leaf_paths, path_name
+
+__all__ = ["InitSpec", "resolve_inits", "check_patterns", "apply_rules", "ZERO"]
+
+#: Marker: the parameter is set to zeros.
+ZERO = "zeros"
+
+
+@dataclasses.dataclass(frozen=True)
+class InitSpec:
+    """One resolved entry of `inits`.
+
+    Attributes:
+      name: the display name.
+      kind: 'rules' (initializers by path pattern) or 'variables' (a callable returning them).
+      rules: (pattern, initializer or ZERO) in order; the first match wins.
+      variables: for kind 'variables', ``fn(key, x_batch)``.
+      label: how the spec was given (for reports).
+    """
+
+    name: str
+    kind: str
+    rules: tuple[tuple[str, Any], ...] = ()
+    variables: Callable[..., Any] | None = None
+    label: str = ""
+
+    def rule_for(self, path: str) -> Any:
+        """The initializer (or ZERO) for the parameter at `path`, or None to keep the default."""
+        for pattern, init in self.rules:
+            if fnmatch.fnmatchcase(path, pattern):
+                return init
+        return None
+
+
+def _is_initializer(value: Any) -> bool:
+    if hasattr(value, "jwinit_info"):
+        return True
+    try:
+        params = list(inspect.signature(value).parameters)
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2 and params[1] == "shape"
+
+
+def _pair_rules(sw2: float, sb2: float) -> tuple[tuple[str, Any], ...]:
+    from jwinit.distributions import normal
+    from jwinit.variance import variance_scaling
+
+    return (("*kernel", variance_scaling(sw2, "fan_in", "normal")),
+            ("*bias", normal(math.sqrt(sb2)) if sb2 > 0 else ZERO))
+
+
+def _from_text(text: str, name: str) -> tuple[tuple[str, Any], ...]:
+    from jwinit.schemes import named_closure, parse_scheme
+
+    try:
+        spec = parse_scheme(text)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"`inits[{name!r}]`: {e}") from None
+    if isinstance(spec, tuple) and len(spec) == 2 and not isinstance(spec[1], dict):
+        return _pair_rules(*spec)
+    fname, kwargs = (spec, {}) if isinstance(spec, str) else spec
+    return (("*kernel", named_closure(fname, kwargs, f"inits[{name!r}]")), ("*bias", ZERO))
+
+
+def _one_init(value: Any, argument: str) -> Any:
+    if isinstance(value, str):
+        if value.strip() in (ZERO, "zero"):
+            return ZERO
+        rules = _from_text(value, argument)
+        return rules[0][1]
+    return check_callable_init(value, argument)
+
+
+def resolve_inits(inits: Any) -> list[InitSpec]:
+    """Check and resolve `inits` (see the module docstring); errors name the entry."""
+    if not isinstance(inits, Mapping) or not inits:
+        raise TypeError("`inits` must be a non-empty mapping of display name to initializer, "
+                        f"rules or variables function, got {type(inits).__name__} {inits!r}.")
+    out = []
+    for name, value in inits.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"`inits` keys must be non-empty strings (display names), got "
+                            f"{name!r}.")
+        arg = f"inits[{name!r}]"
+        if isinstance(value, str):
+            out.append(InitSpec(name, "rules", _from_text(value, name), label=value))
+        elif (isinstance(value, tuple) and len(value) == 2
+              and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+            sw2, sb2 = (float(v) for v in value)
+            if not (sw2 > 0 and sb2 >= 0 and math.isfinite(sw2) and math.isfinite(sb2)):
+                raise ValueError(f"`{arg}`: a mean-field pair (sigma_w2, sigma_b2) needs "
+                                 f"sigma_w2 > 0 and sigma_b2 >= 0, got {value!r}.")
+            out.append(InitSpec(name, "rules", _pair_rules(sw2, sb2),
+                                label=f"({sw2:g}, {sb2:g})"))
+        elif isinstance(value, Mapping):
+            if not value:
+                raise ValueError(f"`{arg}` is an empty mapping of patterns.")
+            rules = []
+            for pattern, init in value.items():
+                if not isinstance(pattern, str):
+                    raise TypeError(f"`{arg}`: patterns must be strings such as '*/kernel', got "
+                                    f"{pattern!r}.")
+                rules.append((pattern, _one_init(init, f"{arg}[{pattern!r}]")))
+            out.append(InitSpec(name, "rules", tuple(rules), label="rules"))
+        elif callable(value) and _is_initializer(value):
+            check_callable_init(value, arg)
+            out.append(InitSpec(name, "rules", (("*kernel", value), ("*bias", ZERO)),
+                                label=getattr(value, "__name__", "initializer")))
+        elif callable(value):
+            check_callable_init(value, arg)  # a jwinit factory passed by mistake
+            out.append(InitSpec(name, "variables", variables=value, label="variables"))
+        else:
+            raise TypeError(f"`{arg}` must be an initializer, a registry name, a mean-field pair "
+                            f"(sigma_w2, sigma_b2), a mapping of pattern to initializer, or a "
+                            f"callable fn(key, x_batch) returning variables, got {value!r}.")
+    return out
+
+
+def check_patterns(specs: list[InitSpec], params: Any) -> None:
+    """Every pattern must match at least one parameter of the model (a typo is an error)."""
+    paths = leaf_paths(params)
+    for spec in specs:
+        for pattern, _ in spec.rules:
+            if not any(fnmatch.fnmatchcase(p, pattern) for p in paths):
+                raise ValueError(f"`inits[{spec.name!r}]`: the pattern {pattern!r} matches no "
+                                 f"parameter of the model; its parameters are {paths}.")
+
+
+def apply_rules(spec: InitSpec, params: Any, key: jax.Array) -> Any:
+    """`params` (the model's own) with every parameter a rule covers re-initialized: the leaf at
+    flatten position i from ``fold_in(key, i)`` (traceable; vmap over `key` for seeds)."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    out = []
+    for i, (keypath, leaf) in enumerate(leaves):
+        init = spec.rule_for(path_name(keypath))
+        if init is None:
+            out.append(leaf)
+        elif init is ZERO:
+            out.append(jnp.zeros_like(leaf))
+        else:
+            value = init(jax.random.fold_in(key, i), tuple(leaf.shape), leaf.dtype)
+            out.append(jnp.asarray(value, leaf.dtype))
+    return jax.tree_util.tree_unflatten(treedef, out)

@@ -1,0 +1,236 @@
+"""The compiled training program: every run of one architecture advances together.
+
+One call of the program trains all runs (stacked parameters, vmapped) for one chunk of `chunk`
+optax steps in a ``lax.scan`` and then evaluates them; the runs axis is sharded over the devices
+with ``shard_map`` (runs are independent: no communication). A run whose loss, gradient or update
+is not finite is marked diverged at that step and frozen (its parameters and optimizer state stop
+changing); it cannot affect the other runs, which never read its values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from jwinit.train._model import Functional
+
+__all__ = ["Program", "SIGNAL_FIELDS", "loss_function", "METRICS"]
+
+#: Per-layer statistics recorded during training (``signal=True``), for each kernel layer in call
+#: order, on a fixed batch of training examples.
+SIGNAL_FIELDS = ("input_mean", "input_second_moment", "output_mean", "output_second_moment",
+                 "grad_second_moment")
+#: Metrics of every evaluation, per run.
+METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+def _PROMOTION():  # noqa: N802 - a context manager factory
+    """Standard dtype promotion while tracing: optimizers (optax) mix int32 step counts with
+    float32 values, which a user's ``jax_numpy_dtype_promotion='strict'`` would refuse."""
+    return jax.numpy_dtype_promotion("standard")
+
+
+def loss_function(task: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """Mean softmax cross-entropy (integer labels) or mean squared error, in float32."""
+    if task == "classification":
+        def ce(logits, y):
+            return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
+                logits.astype(jnp.float32), y))
+        return ce
+
+    def mse(out, y):
+        out = out.astype(jnp.float32)
+        out = out.reshape(y.shape) if out.size == y.size else out
+        return jnp.mean(jnp.square(out - y))
+    return mse
+
+
+def _accuracy(task: str, out: jax.Array, y: jax.Array) -> jax.Array:
+    if task != "classification":
+        return jnp.asarray(jnp.nan, jnp.float32)
+    return jnp.mean((jnp.argmax(out, axis=-1) == y).astype(jnp.float32))
+
+
+@dataclasses.dataclass
+class Program:
+    """The training program of one architecture; `chunk_fn` is compiled once and reused.
+
+    Attributes:
+      fm: the model as pure functions.
+      optimizer: the optax factory (wrapped in ``optax.inject_hyperparams`` so that the learning
+        rate is a per-run value in the optimizer state).
+      task: 'classification' or 'regression'.
+      batch_size, chunk: examples per step and steps per call.
+      signal: record per-layer statistics at each evaluation.
+      mesh: devices the runs are sharded over (None: one device).
+      group: runs vmapped together; a device runs its groups one after the other (``lax.map``),
+        so every run is computed with the same shapes whatever the number of devices, and the
+        results do not depend on it.
+    """
+
+    fm: Functional
+    optimizer: Callable[..., Any]
+    task: str
+    batch_size: int
+    chunk: int
+    signal: bool
+    mesh: jax.sharding.Mesh | None
+    group: int = 1
+    traces: int = 0  # how many times the chunk program was traced (compiled)
+
+    def __post_init__(self) -> None:
+        self.tx = optax.inject_hyperparams(self.optimizer)(learning_rate=0.0)
+        self.loss = loss_function(self.task)
+        self._chunk = self._build_chunk()
+        self._init_opt = jax.jit(jax.vmap(self._opt_init))
+
+    # -- optimizer state ------------------------------------------------------------------------
+
+    def _opt_init(self, params: Any, lr: jax.Array) -> Any:
+        return optax.inject_hyperparams(self.optimizer)(learning_rate=lr).init(params)
+
+    def init_optimizer(self, params: Any, lrs: jax.Array) -> Any:
+        """Stacked optimizer states for stacked `params` and per-run learning rates `lrs`."""
+        with _PROMOTION():
+            return self._init_opt(params, lrs)
+
+    # -- one run --------------------------------------------------------------------------------
+
+    def _evaluate(self, params: Any, rest: Any, data: dict[str, jax.Array]) -> dict[str, Any]:
+        out_tr, _ = self.fm.apply(params, rest, data["x_eval"], train=False)
+        out_te, _ = self.fm.apply(params, rest, data["x_test"], train=False)
+        metrics = {
+            "train_loss": self.loss(out_tr, data["y_eval"]),
+            "train_accuracy": _accuracy(self.task, out_tr, data["y_eval"]),
+            "test_loss": self.loss(out_te, data["y_test"]),
+            "test_accuracy": _accuracy(self.task, out_te, data["y_test"]),
+        }
+        if self.signal:
+            metrics["signal"] = self._signal(params, rest, data["x_signal"], data["y_signal"])
+        return metrics
+
+    def _signal(self, params: Any, rest: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+        """(layers, len(SIGNAL_FIELDS)): kernel layers' input/output moments and the mean square
+        of the loss gradient with respect to each layer's output."""
+        _, layers = self.fm.recorded(params, rest, x)
+        zeros = {p: jnp.zeros_like(out) for p, _, out in layers}
+
+        def loss_of(deltas):
+            out, _ = self.fm.recorded(params, rest, x, deltas)
+            return self.loss(out, y)
+
+        grads = jax.grad(loss_of)(zeros)
+        rows = []
+        for p, inp, out in layers:
+            inp = inp.astype(jnp.float32)
+            out = out.astype(jnp.float32)
+            rows.append(jnp.stack([jnp.mean(inp), jnp.mean(jnp.square(inp)), jnp.mean(out),
+                                   jnp.mean(jnp.square(out)),
+                                   jnp.mean(jnp.square(grads[p].astype(jnp.float32)))]))
+        return jnp.stack(rows)
+
+    def _run_chunk(self, state: dict[str, Any], t0: jax.Array, data: dict[str, jax.Array]
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One run: `chunk` steps from step t0, then an evaluation."""
+        n_train = data["x_train"].shape[0]
+
+        def step(carry, t):
+            params, rest, opt_state, diverged = carry
+            k_run = jax.random.wrap_key_data(state["data_key"])  # raw: checkpoints are numpy
+            k_batch, k_drop = jax.random.split(jax.random.fold_in(k_run, t))
+            idx = jax.random.randint(k_batch, (self.batch_size,), 0, n_train)
+            xb, yb = data["x_train"][idx], data["y_train"][idx]
+
+            def loss_of(p):
+                out, new_rest = self.fm.apply(p, rest, xb, train=True, key=k_drop)
+                return self.loss(out, yb), new_rest
+
+            (loss, new_rest), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+            updates, new_opt = self.tx.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            finite = (jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads))
+                      & jnp.isfinite(optax.tree.norm(updates)))
+            alive = diverged < 0
+            keep = alive & finite
+
+            def pick(new, old):
+                return jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, old)
+
+            carry = (pick(new_params, params), pick(new_rest, rest), pick(new_opt, opt_state),
+                     jnp.where(alive & ~finite, t, diverged))
+            return carry, None
+
+        carry = (state["params"], state["rest"], state["opt_state"], state["diverged"])
+        steps = t0 + jnp.arange(self.chunk, dtype=jnp.int32)
+        (params, rest, opt_state, diverged), _ = lax.scan(step, carry, steps)
+        new_state = {**state, "params": params, "rest": rest, "opt_state": opt_state,
+                     "diverged": diverged}
+        return new_state, self._evaluate(params, rest, data)
+
+    def _run_eval(self, state: dict[str, Any], data: dict[str, jax.Array]) -> dict[str, Any]:
+        return self._evaluate(state["params"], state["rest"], data)
+
+    # -- all runs -------------------------------------------------------------------------------
+
+    def _sharded(self, fn: Callable[..., Any], n_extra: int) -> Callable[..., Any]:
+        """`fn(state, *extra)` over the runs of `state` (vmapped in groups of `group`, the groups
+        one after the other), sharded over the mesh."""
+        vmapped = jax.vmap(fn, in_axes=(0,) + (None,) * n_extra)
+        g = self.group
+
+        def batched(state, *extra):
+            n = jax.tree.leaves(state)[0].shape[0]
+            if n == g:
+                return vmapped(state, *extra)
+            grouped = jax.tree.map(lambda a: a.reshape(n // g, g, *a.shape[1:]), state)
+            out = lax.map(lambda s: vmapped(s, *extra), grouped)
+            return jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), out)
+
+        if self.mesh is None:
+            return batched
+        from jax.sharding import PartitionSpec as P
+
+        runs = P(tuple(self.mesh.axis_names))
+        return jax.shard_map(batched, mesh=self.mesh, in_specs=(runs,) + (P(),) * n_extra,
+                             out_specs=runs, check_vma=False)
+
+    def _build_chunk(self) -> Callable[..., Any]:
+        body = self._sharded(self._run_chunk, 2)
+
+        def counted(state, t0, data):
+            self.traces += 1
+            return body(state, t0, data)
+
+        return jax.jit(counted, donate_argnums=(0,))
+
+    def place(self, state: dict[str, Any], data: dict[str, jax.Array]
+              ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
+        """The state sharded over the mesh by runs, the data replicated (so that every chunk call
+        sees the same input shardings and the program compiles once)."""
+        if self.mesh is None:
+            return state, data
+        from jax.sharding import NamedSharding
+        from jax.sharding import PartitionSpec as P
+
+        runs = NamedSharding(self.mesh, P(tuple(self.mesh.axis_names)))
+        return (jax.device_put(state, runs),
+                jax.device_put(data, NamedSharding(self.mesh, P())))
+
+    def run_chunk(self, state: dict[str, Any], t0: int, data: dict[str, jax.Array]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Advance every run by `chunk` steps from step `t0`; returns (state, metrics)."""
+        with _PROMOTION():
+            return self._chunk(state, jnp.asarray(t0, jnp.int32), data)
+
+    def evaluate(self, state: dict[str, Any], data: dict[str, jax.Array]) -> dict[str, Any]:
+        """Metrics of every run at its current parameters (the step-0 evaluation)."""
+        if not hasattr(self, "_eval"):
+            self._eval = jax.jit(self._sharded(self._run_eval, 1))
+        with _PROMOTION():
+            return self._eval(state, data)

@@ -1,0 +1,232 @@
+"""jwinit.train: one compiled program for many runs, divergence, devices, resume, bad inputs."""
+
+import functools
+
+import flax.linen as nn
+import jax
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import jwinit
+from jwinit import train as jtrain
+
+SGD = functools.partial(optax.sgd, momentum=0.9)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return jwinit.data.digits()
+
+
+@pytest.fixture(scope="module")
+def small(digits):
+    # 400 training examples keep evaluations cheap
+    return jwinit.data.Dataset(digits.x_train[:400], digits.y_train[:400], digits.x_test[:200],
+                               digits.y_test[:200])
+
+
+MLP = jwinit.models.MLP(depth=2, width=16, output_dim=10, activation="tanh")
+
+
+def test_many_inits_learning_rates_and_seeds_are_one_program(small):
+    r = jtrain.train(MLP, small, inits={"he": jwinit.he_normal(), "glorot": "glorot_normal",
+                                        "pair": (1.5, 0.05)},
+                     optimizer=SGD, learning_rates=[0.01, 0.1], steps=40, seeds=2,
+                     eval_every=10)
+    assert r.chunk_traces == 1  # 12 runs, 4 chunks: traced and compiled once
+    assert len(r.runs) == 12 and r.runs[0] == ("he", 0.01, 0) and r.runs[-1] == ("pair", 0.1, 1)
+    assert r.train_loss.shape == (12, 5) and list(r.eval_steps) == [0, 10, 20, 30, 40]
+    assert np.all(r.diverged_step == -1)
+    # training lowers the loss of every run
+    assert np.all(r.train_loss[:, -1] < r.train_loss[:, 0])
+    rows = r.rows()
+    assert len(rows) == 12 * 5 and rows[0]["init"] == "he" and rows[0]["step"] == 0
+    assert {"train_loss", "test_loss", "test_accuracy", "diverged"} <= set(rows[0])
+    s = r.summaries(target_loss=1.0, target_accuracy=0.5)
+    assert len(s) == 12 and "steps_to_target_loss" in s[0]
+
+
+def test_runs_do_not_depend_on_the_number_of_inits(small):
+    # the same run computed in a program of 1 init or of 3 inits is the same, bit for bit
+    kw = dict(optimizer=SGD, learning_rates=[0.05], steps=20, seeds=2, eval_every=10,
+              runs_per_group=1)
+    alone = jtrain.train(MLP, small, inits={"he": "he_normal"}, **kw)
+    many = jtrain.train(MLP, small, inits={"lecun": "lecun_normal", "he": "he_normal",
+                                           "tiny": "normal(stddev=0.001)"}, **kw)
+    idx = many.select(init="he")
+    np.testing.assert_array_equal(many.train_loss[idx], alone.train_loss)
+    np.testing.assert_array_equal(many.test_accuracy[idx], alone.test_accuracy)
+
+
+def test_initial_parameters_are_the_initializers_draws(small):
+    r = jtrain.train(MLP, small, inits={"he": jwinit.he_uniform(), "zero": jwinit.zeros()},
+                     optimizer=SGD, learning_rates=[1e-9], steps=1, seeds=[3], eval_every=1)
+    # after one step of lr 1e-9 the kernels are their initial values to ~1e-9
+    k = r.params["Dense_1"]["kernel"]
+    assert k.shape == (2, 16, 16)
+    bound = np.sqrt(6 / 16)  # he_uniform
+    assert np.all(np.abs(k[0]) <= bound + 1e-6) and np.abs(k[0]).max() > 0.8 * bound
+    np.testing.assert_allclose(k[1], 0.0, atol=1e-6)
+    np.testing.assert_allclose(r.params["Dense_1"]["bias"][0], 0.0, atol=1e-6)  # biases zero
+    # seed 3 draws the kernel at flatten position i from fold_in(fold_in(fold_in(key, 3), 0), i)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(0), 3), 0)
+    leaves = jax.tree_util.tree_flatten_with_path(
+        MLP.init(jax.random.key(0), small.x_train[:2])["params"])[0]
+    pos = [i for i, (p, _) in enumerate(leaves) if "Dense_1" in str(p) and "kernel" in str(p)]
+    expected = jwinit.he_uniform()(jax.random.fold_in(key, pos[0]), (16, 16))
+    np.testing.assert_allclose(k[0], np.asarray(expected), atol=1e-6)
+
+
+def test_a_diverging_run_is_marked_frozen_and_harms_no_other(small):
+    relu = jwinit.models.MLP(depth=3, width=16, output_dim=10, activation="relu")
+    kw = dict(inits={"he": "he_normal"}, optimizer=SGD, steps=30, seeds=2, eval_every=10)
+    wild = jtrain.train(relu, small, learning_rates=[0.05, 1e6], **kw)
+    tame = jtrain.train(relu, small, learning_rates=[0.05, 1e-4], **kw)
+    blown = wild.select(learning_rate=1e6)
+    assert np.all(wild.diverged_step[blown] >= 0)
+    assert np.all(wild.diverged_step[wild.select(learning_rate=0.05)] == -1)
+    # metrics are NaN from the first evaluation after the divergence; the run is frozen, finite
+    assert np.all(np.isnan(wild.train_loss[blown, -1]))
+    assert all(np.all(np.isfinite(leaf[blown])) for leaf in jax.tree.leaves(wild.params))
+    s = wild.summaries()
+    assert [row["diverged"] for row in s] == [False, False, True, True]
+    # the runs beside it are exactly those of a call without it
+    good = wild.select(learning_rate=0.05)
+    np.testing.assert_array_equal(wild.train_loss[good], tame.train_loss[good])
+
+
+def test_same_results_on_one_and_eight_devices(small):
+    assert jax.local_device_count() == 8
+    kw = dict(inits={"he": "he_normal", "pair": (1.2, 0.05)}, optimizer=SGD,
+              learning_rates=[0.01, 0.1], steps=20, seeds=3, eval_every=10, signal=True)
+    one = jax.sharding.Mesh(np.asarray(jax.devices()[:1]), ("runs",))
+    r1 = jtrain.train(MLP, small, mesh=one, **kw)
+    r8 = jtrain.train(MLP, small, **kw)  # 12 runs in groups of 8: 2 devices
+    r8b = jtrain.train(MLP, small, runs_per_group=2, **kw)  # 6 groups over 6 devices
+    r1b = jtrain.train(MLP, small, runs_per_group=2, mesh=one, **kw)
+    for a, b in ((r1, r8), (r1b, r8b)):
+        for m in jtrain.METRICS + ("signal",):
+            np.testing.assert_array_equal(getattr(a, m), getattr(b, m), err_msg=m)
+        for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_resume_after_a_kill_between_chunks(small, tmp_path):
+    kw = dict(inits={"he": "he_normal", "lecun": "lecun_normal"}, optimizer=optax.adam,
+              learning_rates=[1e-3], steps=50, seeds=2, eval_every=10)
+    whole = jtrain.train(MLP, small, **kw)
+    path = tmp_path / "state.npz"
+    seen = []
+
+    def kill_after_two_chunks(done, total):
+        seen.append(done)
+        if done == 20:
+            raise KeyboardInterrupt  # the process dies between chunks
+
+    with pytest.raises(KeyboardInterrupt):
+        jtrain.train(MLP, small, checkpoint=path, progress=kill_after_two_chunks, **kw)
+    assert path.exists() and seen == [0, 10, 20]
+    calls = []
+    again = jtrain.train(MLP, small, checkpoint=path, progress=lambda d, t: calls.append(d), **kw)
+    assert calls == [20, 30, 40, 50]  # resumed at step 20: three chunks left
+    for m in jtrain.METRICS:
+        np.testing.assert_array_equal(getattr(again, m), getattr(whole, m))
+    # another setup is refused rather than overwritten
+    with pytest.raises(ValueError, match="different training setup"):
+        jtrain.train(MLP, small, checkpoint=path, **{**kw, "steps": 60})
+
+
+def test_signal_statistics_match_signal_report_at_init(small):
+    r = jtrain.train(MLP, small, inits={"he": "he_normal"}, optimizer=SGD,
+                     learning_rates=[0.1], steps=10, seeds=1, eval_every=10, signal=True,
+                     signal_batch=128)
+    assert r.signal_layers == ["Dense_0", "Dense_1", "Dense_2"]
+    assert r.signal.shape == (1, 2, 3, len(jtrain.SIGNAL_FIELDS))
+    # rebuild the initial parameters and compare with jwinit.signal_report's forward moments
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(0), 0), 0)
+    from jwinit.train._inits import apply_rules, resolve_inits
+
+    spec = resolve_inits({"he": "he_normal"})[0]
+    params = apply_rules(spec, MLP.init(key, small.x_train[:64])["params"], key)
+    report = jwinit.signal_report(MLP, small.x_train[:128], {"params": params})
+    np.testing.assert_allclose(r.signal_of("output_second_moment")[0, 0],
+                               report.second_moments, rtol=1e-5)
+    # the first layer's input is the data, standardized
+    assert r.signal_of("input_second_moment")[0, 0, 0] == pytest.approx(
+        float(np.mean(small.x_train[:128] ** 2)), rel=1e-5)
+    assert np.all(r.signal_of("grad_second_moment") > 0)
+
+
+class NNXNet(nnx.Module):
+    def __init__(self, rngs):
+        self.a = nnx.Linear(64, 32, rngs=rngs)
+        self.bn = nnx.BatchNorm(32, rngs=rngs)
+        self.b = nnx.Linear(32, 10, rngs=rngs)
+
+    def __call__(self, x):
+        return self.b(jax.nn.relu(self.bn(self.a(x))))
+
+
+class LinenBN(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool):
+        x = nn.Dense(32)(x)
+        x = nn.BatchNorm(use_running_average=not train)(x)
+        return nn.Dense(10)(nn.relu(x))
+
+
+def test_nnx_and_batchnorm_models_train(small):
+    kw = dict(inits={"he": "he_normal", "ortho": jwinit.orthogonal()}, optimizer=SGD,
+              learning_rates=[0.05], steps=60, seeds=2, eval_every=30)
+    r = jtrain.train(NNXNet(nnx.Rngs(0)), small, **kw)
+    assert np.all(r.test_accuracy[:, -1] > 0.6)
+    assert r.rest["bn"]["mean"][...].shape == (4, 32)  # batch statistics were updated
+    assert np.all(np.abs(r.rest["bn"]["mean"][...]) > 0)
+    lin = jtrain.train(LinenBN(), small, train_kwargs={"train": True},
+                       eval_kwargs={"train": False}, **kw)
+    assert np.all(lin.test_accuracy[:, -1] > 0.6)
+    assert np.all(np.abs(lin.rest["batch_stats"]["BatchNorm_0"]["mean"]) > 0)
+
+
+def test_data_dependent_and_rule_inits(small):
+    def lsuv_init(key, x):
+        variables = MLP.init(key, x)
+        return jwinit.lsuv(MLP, x, variables)
+
+    rules = {"Dense_2/kernel": jwinit.zeros(), "*kernel": "orthogonal", "*bias": "zeros"}
+    r = jtrain.train(MLP, small, inits={"lsuv": lsuv_init, "rules": rules}, optimizer=SGD,
+                     learning_rates=[0.05], steps=40, seeds=2, eval_every=20)
+    assert np.all(r.train_loss[:, -1] < r.train_loss[:, 0])
+    w = r.params["Dense_1"]["kernel"][r.select(init="rules")[0]]
+    assert w.shape == (16, 16)
+
+
+@pytest.mark.parametrize("change, error, words", [
+    (dict(inits={"x": "he_nromal"}), ValueError, ["he_nromal"]),
+    (dict(inits={"x": jwinit.he_normal}), TypeError, ["factory", "jwinit.he_normal()"]),
+    (dict(inits={}), TypeError, ["`inits`"]),
+    (dict(inits={"x": {"Dense_9/*": "he_normal"}}), ValueError, ["Dense_9/*", "matches no"]),
+    (dict(optimizer=optax.sgd(0.1)), TypeError, ["`optimizer`", "factory"]),
+    (dict(optimizer=lambda learning_rate: 3), TypeError, ["`optimizer", "GradientTransformation"]),
+    (dict(learning_rates=[0.1, -1.0]), ValueError, ["`learning_rates`", "-1.0"]),
+    (dict(steps=0), ValueError, ["`steps`", "0"]),
+    (dict(steps=25, eval_every=10), ValueError, ["multiple of `eval_every`"]),
+    (dict(batch_size=10**6), ValueError, ["`batch_size`"]),
+    (dict(seeds=0), ValueError, ["`seeds`"]),
+    (dict(model=jwinit.models.MLP(depth=1, width=8, output_dim=3)), ValueError,
+     ["10 classes", "(64, 10)", "(64, 3)"]),
+    (dict(data=(np.ones((10, 5)), np.zeros(9, np.int32), np.ones((4, 5)), np.zeros(4, np.int32))),
+     ValueError, ["one entry per example"]),
+    (dict(model="mlp"), TypeError, ["`model`"]),
+])
+def test_bad_inputs_fail_early_naming_the_argument(small, change, error, words):
+    kw = dict(model=MLP, data=small, inits={"he": "he_normal"}, optimizer=SGD,
+              learning_rates=[0.1], steps=20, eval_every=10)
+    kw.update(change)
+    model, data = kw.pop("model"), kw.pop("data")
+    with pytest.raises(error) as e:
+        jtrain.train(model, data, **kw)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
