@@ -112,7 +112,8 @@ def teacher(*, n_train: int = 2048, n_test: int = 512, input_dim: int = 32, widt
     x ~ N(0, I_input_dim); the teacher is a `depth`-hidden-layer MLP of `width` units with
     Gaussian weights of variance 1 / fan_in, zero biases and `activation`, and a linear readout of
     `output_dim` units divided by its standard deviation over the data. Classification: y = argmax
-    of the readout (`output_dim` classes); regression: y = the readout plus N(0, noise^2) noise (shape (n,) when output_dim is 1, else (n, output_dim)).
+    of the readout (`output_dim` classes); regression: y = the readout plus N(0, noise^2) noise
+    (shape (n,) when output_dim is 1, else (n, output_dim)).
 
     Everything is drawn from ``numpy.random.default_rng(seed)``.
     """
