@@ -9,6 +9,7 @@ Every initializer is a factory returning ``init(key, shape, dtype=..., out_shard
 from jwinit import data, models, presets, probe, registry, sweep, theory, train
 from jwinit._types import Initializer
 from jwinit.activations import SELU_ALPHA, SELU_LAMBDA, Activation, activation_names, get_activation
+from jwinit.critical import Critical, critical
 from jwinit.description import Description, describe
 from jwinit.distributions import constant, normal, ones, truncated_normal, uniform, zeros
 from jwinit.fans import compute_fans, fans_from_einsum
@@ -63,6 +64,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "data",
+    "Critical",
+    "critical",
     "models",
     "train",
     "ProbeResult",
