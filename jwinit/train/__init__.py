@@ -186,21 +186,21 @@ def _variables_from(spec: InitSpec, fm: Functional, key: jax.Array, x: jax.Array
 
 def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
                     x_batch: jax.Array) -> list[tuple[Any, Any]]:
-    """For each spec, (params, rest) stacked over seeds."""
-    default = jax.vmap(fm.default_variables)
+    """For each spec, (params, rest) stacked over seeds.
+
+    The model's own initialization is one compiled program for all seeds; the rules are then
+    applied op by op (vmapped over seeds, not compiled: a compile per init would cost more than
+    sampling the weights).
+    """
+    params0, rest0 = jax.jit(jax.vmap(fm.default_variables))(seed_keys)
     out = []
     for spec in specs:
         if spec.kind == "rules":
-            def build(k, spec=spec):
-                params, rest = fm.default_variables(k)
-                return apply_rules(spec, params, k), rest
-
-            out.append(jax.jit(jax.vmap(build))(seed_keys))
+            params = jax.vmap(lambda p, k, spec=spec: apply_rules(spec, p, k))(params0, seed_keys)
+            out.append((params, rest0))
         else:
-            params0, rest0 = default(seed_keys[:1])
-            params0 = jax.tree.map(lambda a: a[0], params0)
-            rest0 = jax.tree.map(lambda a: a[0], rest0)
-            per_seed = [_variables_from(spec, fm, k, x_batch, params0, rest0) for k in seed_keys]
+            first = jax.tree.map(lambda a: a[0], (params0, rest0))
+            per_seed = [_variables_from(spec, fm, k, x_batch, *first) for k in seed_keys]
             out.append(jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed))
     return out
 
@@ -410,13 +410,10 @@ def train(
     if progress is not None:
         progress(done * every, steps)
 
-    compile_seconds = math.nan
+    compile_seconds = program.compile(state, device_data) if done < total_chunks else math.nan
     for chunk in range(done, total_chunks):
-        t = time.perf_counter()
         state, metrics = program.run_chunk(state, chunk * every, device_data)
         evals.append(jax.device_get(metrics))
-        if chunk == done:
-            compile_seconds = time.perf_counter() - t  # the first call compiles
         if path is not None:
             _save(path, state, evals, chunk + 1, fingerprint)
         if progress is not None:
