@@ -38,7 +38,8 @@ from experiments.io import claim_workdir, write_text
 __all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENTS",
            "shipped_configs"]
 
-EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learning")
+EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learning", "training",
+               "trainability")
 
 USAGE = """usage: jwinit run --config=NAME_OR_PATH[:ARG] [--config.FIELD=VALUE ...] [--workdir=DIR]
 
