@@ -159,8 +159,9 @@ def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
     such and the ETA counts only the cells computed since.
 
     On a terminal: a live rich bar with the count, the elapsed time and an ETA. In a log (not a
-    terminal): one line per update that moved, ``<description>: 8/75 cells (11%), 4 s elapsed,
-    ETA 31 s`` (``..., 3 read back, ...`` after a resume).
+    terminal): a line per update that moved (at most one per 5% of the work or per 10 s),
+    ``<description>: 8/75 cells (11%), 4 s elapsed, ETA 31 s`` (``..., 3 read back, ...`` after a
+    resume).
     """
     from rich.console import Console
     from rich.progress import (
@@ -174,7 +175,7 @@ def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
 
     console = console or Console(stderr=True)
     start = time.perf_counter()
-    last = [-1]
+    last = [-1, -math.inf]  # the last count logged, and when
     resumed: list[int] = []
 
     def log_line(done: int, total: int) -> None:
@@ -182,7 +183,12 @@ def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
             resumed.append(done)
         if done == last[0] or total <= 0:
             return
-        last[0] = done
+        now = time.perf_counter()
+        # at most one line per 5% of the work or per 10 s (and always the first and the last)
+        if (last[0] >= 0 and done < total and done - last[0] < total / 20
+                and now - last[1] < 10):
+            return
+        last[0], last[1] = done, now
         elapsed = time.perf_counter() - start
         computed = done - resumed[0]
         eta = elapsed / computed * (total - done) if computed > 0 else math.nan

@@ -274,3 +274,54 @@ def test_a_killed_run_resumes_without_redoing_its_finished_cells(tmp_path):
             + str(json.loads(line)["depth"]) for line in after]
     assert len(set(keys)) == 16
     assert "Reproduced: " in (workdir / "report.md").read_text()
+
+
+TRAINING = {  # config -> (checks, plots)
+    "he2015_training": (2, ["curves.png"]),
+    "glorot2010_training": (3, ["curves.png", "activations.png"]),
+    "symmetry": (5, ["curves.png"]),
+    "schoenholz2017_trainability": (2, ["trainability.png", "agreement.png"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRAINING))
+def test_training_configs_reproduce_their_papers_at_smoke_size(name, tmp_path):
+    workdir = tmp_path / name
+    assert run(f"--config={name}:smoke", f"--workdir={workdir}") == 0
+    checks = json.loads((workdir / "checks.json").read_text())
+    n, plots = TRAINING[name]
+    assert len(checks) == n and all(c["passed"] for c in checks), checks
+    for plot in plots:
+        assert (workdir / "plots" / plot).stat().st_size > 0, plot
+    rows = [json.loads(line) for line in (workdir / "results.jsonl").read_text().splitlines()]
+    assert rows and {"init", "learning_rate", "seed", "step", "train_loss", "test_accuracy",
+                     "diverged"} <= set(rows[0])
+    assert "Reproduced: " in (workdir / "report.md").read_text()
+
+
+def test_training_rerun_reads_its_checkpoints_back(tmp_path, capsys):
+    workdir = tmp_path / "sym"
+    args = ("--config=symmetry:smoke", "--config.steps=100", f"--workdir={workdir}")
+    assert run(*args) == 0
+    first = (workdir / "results.jsonl").read_text()
+    capsys.readouterr()
+    assert run(*args) == 0
+    log = capsys.readouterr().err
+    assert "training: 100/100 steps (100%), 100 read back" in log  # nothing trained again
+    assert (workdir / "results.jsonl").read_text() == first
+
+
+@pytest.mark.parametrize("override, words", [
+    ("--config.inits=(('a', 'he_nromal'),)", ["he_nromal"]),
+    ("--config.claims=(('reaches', 'ref', 'nobody', 'relu', 10),)", ["nobody"]),
+    ("--config.claims=(('flies', 'ref'),)", ["flies", "reaches"]),
+    ("--config.steps=1001", ["multiple of `config.eval_every`"]),
+    ("--config.optimizer='rmsprop'", ["`config.optimizer`", "rmsprop"]),
+])
+def test_bad_training_configs_fail_before_any_compute(override, words, tmp_path, capsys):
+    workdir = tmp_path / "bad"
+    assert run("--config=he2015_training:smoke", override, f"--workdir={workdir}") == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, (w, err)
+    assert not workdir.exists()
