@@ -36,6 +36,7 @@ from jwinit.recipes import (
     snn,
     t_fixup,
 )
+from jwinit.rules import fixup_rules, init_params, param_paths
 from jwinit.structured import (
     delta_orthogonal,
     dirac,
@@ -78,6 +79,9 @@ __all__ = [
     "SignalReport",
     "lsuv",
     "signal_report",
+    "init_params",
+    "param_paths",
+    "fixup_rules",
     "Activation",
     "Description",
     "Initializer",

@@ -1,5 +1,10 @@
 """Reference Flax models for the experiments: the architectures the initialization papers train.
 
+`ResidualMLP` is the residual network of Fixup (Zhang, Dauphin & Ma 2019) in fully connected form:
+a ``stem`` Dense, `blocks` pre-activation residual blocks ``x + F(x)`` named ``block_0`` ...
+(``F`` = `branch_layers` Dense layers ``Dense_0`` ... each after the activation, with an optional
+BatchNorm or LayerNorm before each activation), and a ``head`` Dense.
+
 `MLP` is the fully connected network of He et al. 2015, Glorot & Bengio 2010 and Schoenholz et
 al. 2017: `depth` hidden ``Dense`` layers of `width` units with one activation, then a ``Dense``
 readout. Its layers are named ``Dense_0`` ... ``Dense_{depth}`` (the readout is the last), so path
@@ -22,7 +27,9 @@ import jax.numpy as jnp
 
 from jwinit.activations import get_activation
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "ResidualMLP"]
+
+NORMS = (None, "batch", "layer")
 
 
 class MLP(nn.Module):
@@ -59,3 +66,65 @@ class MLP(nn.Module):
                              bias_init=self.bias_init)(h))
         return nn.Dense(self.output_dim, use_bias=self.use_bias, kernel_init=self.kernel_init,
                         bias_init=self.bias_init)(h)
+
+
+class _Block(nn.Module):
+    width: int
+    layers: int
+    activation: Any
+    norm: str | None
+    kernel_init: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        phi = get_activation(self.activation)
+        h = x
+        for _ in range(self.layers):
+            if self.norm == "batch":
+                h = nn.BatchNorm(use_running_average=not train)(h)
+            elif self.norm == "layer":
+                h = nn.LayerNorm()(h)
+            h = nn.Dense(self.width, kernel_init=self.kernel_init)(phi(h))
+        return x + h
+
+
+class ResidualMLP(nn.Module):
+    """A fully connected pre-activation residual network (the Fixup paper's setting).
+
+    ``h_0 = stem(x)``; ``h_{l+1} = h_l + F_l(h_l)`` with
+    ``F_l = Dense_{m-1}(phi(N(... Dense_0(phi(N(h_l))))))`` (``N``: the optional normalization);
+    ``out = head(phi(h_L))``.
+
+    Attributes:
+      blocks: L, residual blocks (>= 1), named ``block_0`` ... ``block_{L-1}``.
+      width: units of the stream and of every branch layer.
+      output_dim: units of the ``head``.
+      branch_layers: m, Dense layers per branch (>= 1).
+      activation: a name from `jwinit.activation_names()` or a callable.
+      norm: None, 'batch' (BatchNorm: pass ``train=True`` in training) or 'layer'.
+      kernel_init: every Dense's default kernel initializer (biases zero).
+    """
+
+    blocks: int
+    width: int
+    output_dim: int
+    branch_layers: int = 2
+    activation: Any = "relu"
+    norm: str | None = None
+    kernel_init: Any = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        for name in ("blocks", "branch_layers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"`{name}` must be an int >= 1, got {v!r}.")
+        if self.norm not in NORMS:
+            raise ValueError(f"`norm` must be one of {NORMS}, got {self.norm!r}.")
+        h = jnp.reshape(x, (x.shape[0], -1))
+        h = nn.Dense(self.width, kernel_init=self.kernel_init, name="stem")(h)
+        for i in range(self.blocks):
+            h = _Block(self.width, self.branch_layers, self.activation, self.norm,
+                       self.kernel_init, name=f"block_{i}")(h, train)
+        phi = get_activation(self.activation)
+        return nn.Dense(self.output_dim, kernel_init=self.kernel_init, name="head")(phi(h))

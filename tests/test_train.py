@@ -220,6 +220,7 @@ def test_data_dependent_and_rule_inits(small):
     (dict(data=(np.ones((10, 5)), np.zeros(9, np.int32), np.ones((4, 5)), np.zeros(4, np.int32))),
      ValueError, ["one entry per example"]),
     (dict(model="mlp"), TypeError, ["`model`"]),
+    (dict(progress=True), TypeError, ["`progress`", "True", "callable"]),
 ])
 def test_bad_inputs_fail_early_naming_the_argument(small, change, error, words):
     kw = dict(model=MLP, data=small, inits={"he": "he_normal"}, optimizer=SGD,

@@ -329,6 +329,9 @@ def train(
         raise ValueError(f"`steps` ({steps}) must be a multiple of `eval_every` ({every}).")
     eval_examples = check_int(eval_examples, "eval_examples", minimum=1)
     signal = check_bool(signal, "signal")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"`progress` must be None or a callable progress(done_steps, steps), "
+                        f"got {progress!r}.")
     signal_batch = check_int(signal_batch, "signal_batch", minimum=2)
     base = typed_key(key, "train")
     if base.shape != ():
@@ -336,7 +339,7 @@ def train(
 
     x_batch = jnp.asarray(dataset.x_train[:batch_size])
     fm = Functional(model, x_batch, train_kwargs=train_kwargs, eval_kwargs=eval_kwargs)
-    params0, rest0 = fm.default_variables(jax.random.key(0))
+    params0, rest0 = jax.eval_shape(fm.default_variables, jax.random.key(0))  # structure only
     check_patterns(specs, params0)
     _check_output(fm, params0, rest0, dataset, batch_size)
 
@@ -389,7 +392,7 @@ def train(
     path = None if checkpoint is None else os.fspath(checkpoint)
     fingerprint = _fingerprint(
         model=repr(model) if fm.kind == "linen" else repr(fm.graphdef),
-        params=[(p, list(np.shape(v))) for p, v in zip(leaf_paths(params0),
+        params=[(p, list(v.shape)) for p, v in zip(leaf_paths(params0),
                                                         jax.tree.leaves(params0), strict=True)],
         data=[hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in dataset],
         inits=[(s.name, s.kind, s.label, [(p, _name_of(i)) for p, i in s.rules]) for s in specs],

@@ -1,0 +1,228 @@
+"""Initializing a whole Flax model by parameter role: rules on parameter paths.
+
+:func:`init_params` applies *rules*, a mapping from a regular expression to an initializer, to the
+parameters of a linen or nnx model. Each parameter's path is its keys joined by ``'/'`` inside the
+parameters (``'Dense_3/kernel'``, ``'block_0/attn/query/kernel'``, for nnx ``'layers/0/kernel'``);
+a rule applies where ``re.search(pattern, path)`` matches, and the first matching rule in the
+mapping's order wins. Parameters no rule matches keep the model's own initialization (or, with
+`variables`, their given values, bit for bit): re-initializing a pretrained model's head is one
+rule.
+
+Each matched parameter is sampled with ``init(key_p, shape, dtype)``, with the parameter's own
+shape and dtype (so the initializer's fan convention applies to the layout of the layer: Dense
+``(in, out)``, Conv ``(*window, in, out)``), and ``key_p = fold_in(key, crc32(path))``: a
+parameter's draw depends on the key and its path only, not on the other rules.
+
+:func:`fixup_rules` is the Fixup recipe (Zhang, Dauphin & Ma 2019) as whole-model rules.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+from flax import nnx, traverse_util
+
+from jwinit._checks import check_callable_init, check_int, typed_key
+
+__all__ = ["init_params", "param_paths", "fixup_rules"]
+
+
+def _rules(rules: Any) -> list[tuple[str, re.Pattern[str], Callable[..., Any]]]:
+    items = list(rules.items()) if isinstance(rules, Mapping) else rules
+    if not isinstance(items, Sequence) or isinstance(items, str) or not items:
+        raise TypeError("`rules` must be a non-empty mapping {regular expression: initializer} "
+                        f"(or a sequence of such pairs), got {rules!r}.")
+    out = []
+    for item in items:
+        if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str)):
+            raise TypeError(f"`rules` entries must be (pattern string, initializer), got "
+                            f"{item!r}.")
+        pattern, init = item
+        try:
+            compiled = re.compile(pattern)
+        except re.error as e:
+            raise ValueError(f"`rules`: {pattern!r} is not a regular expression ({e}).") from None
+        out.append((pattern, compiled, check_callable_init(init, "rules", name=pattern)))
+    return out
+
+
+def _flat_params(model: Any, variables: Any) -> dict[str, Any]:
+    if isinstance(model, nnx.Module):
+        flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+        return {"/".join(map(str, p)): v for p, v in flat}
+    flat = traverse_util.flatten_dict(dict(variables["params"]))
+    return {"/".join(map(str, p)): v for p, v in flat.items()}
+
+
+def param_paths(model: Any, variables: Mapping[str, Any] | None = None) -> list[str]:
+    """The '/'-joined parameter paths rules are matched against (linen: of `variables`).
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=1, width=4, output_dim=2)
+      >>> jwinit.param_paths(model, model.init(jax.random.key(0), jnp.ones((1, 3))))
+      ['Dense_0/bias', 'Dense_0/kernel', 'Dense_1/bias', 'Dense_1/kernel']
+    """
+    if isinstance(model, nn.Module):
+        if not isinstance(variables, Mapping) or "params" not in variables:
+            raise ValueError("a linen model needs `variables` with a 'params' collection, got "
+                             f"{type(variables).__name__}.")
+    elif not isinstance(model, nnx.Module):
+        raise TypeError(f"`model` must be a flax.linen.Module or a flax.nnx.Module, got "
+                        f"{type(model).__name__}.")
+    return list(_flat_params(model, variables))
+
+
+def _matches(rules, paths: list[str]) -> dict[str, tuple[str, Callable[..., Any]]]:
+    """path -> (pattern, init) of the first rule matching it; every rule must match something."""
+    chosen: dict[str, tuple[str, Callable[..., Any]]] = {}
+    used = set()
+    for path in paths:
+        for pattern, compiled, init in rules:
+            if compiled.search(path):
+                chosen[path] = (pattern, init)
+                used.add(pattern)
+                break
+    for pattern, _, _ in rules:
+        if pattern not in used and not any(re.search(pattern, p) for p in paths):
+            raise ValueError(f"`rules`: the pattern {pattern!r} matches no parameter of the "
+                             f"model; its parameters are {paths}.")
+    return chosen
+
+
+def _sample(init: Callable[..., Any], key: jax.Array, path: str, like: Any) -> jax.Array:
+    k = jax.random.fold_in(key, zlib.crc32(path.encode()))
+    value = init(k, tuple(like.shape), like.dtype)
+    if tuple(value.shape) != tuple(like.shape):
+        raise ValueError(f"`rules`: the initializer for {path!r} returned shape {value.shape}, "
+                         f"the parameter has shape {tuple(like.shape)}.")
+    return value.astype(like.dtype)
+
+
+def init_params(model: Any, key: Any, x: Any, rules: Any,
+                variables: Mapping[str, Any] | None = None, *,
+                init_kwargs: Mapping[str, Any] | None = None) -> Any:
+    """Initialize a Flax model's parameters by rules on their paths.
+
+    Args:
+      model: a ``flax.linen.Module``, or a ``flax.nnx.Module`` (updated in place and returned).
+      key: PRNG key (typed or raw) for ``model.init`` and the rules.
+      x: an input batch for ``model.init`` (linen; ignored for nnx, whose parameters exist).
+      rules: ``{regular expression: initializer}`` (or a sequence of pairs); the first pattern
+        found (``re.search``) in a parameter's '/'-joined path decides its initializer. A pattern
+        that matches no parameter is an error.
+      variables: linen only: existing variables (e.g. pretrained); then only matched parameters
+        are replaced, every other leaf (and every other collection) is returned as given. Without
+        it, the unmatched parameters are exactly those of ``model.init(key, x)``.
+      init_kwargs: keyword arguments for ``model.init`` (e.g. ``{'train': False}``).
+
+    Returns:
+      The variables dict (linen) or the model (nnx).
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=3, width=16, output_dim=4)
+      >>> x = jnp.ones((2, 8))
+      >>> rules = {r'Dense_3/kernel$': jwinit.zeros(), r'kernel$': jwinit.orthogonal()}
+      >>> v = jwinit.init_params(model, jax.random.key(0), x, rules)
+      >>> float(abs(v['params']['Dense_3']['kernel']).max())
+      0.0
+      >>> k = v['params']['Dense_1']['kernel']
+      >>> bool(jnp.allclose(k.T @ k, jnp.eye(16), atol=1e-5))
+      True
+    """
+    compiled = _rules(rules)
+    if isinstance(model, nnx.Module):
+        if variables is not None:
+            raise ValueError("`variables` must be None for an nnx model (its parameters are "
+                             "inside it).")
+        base = typed_key(key, "init_params")
+        state = nnx.state(model, nnx.Param)
+        flat = {"/".join(map(str, p)): v for p, v in nnx.to_flat_state(state)}
+        if not flat:
+            raise ValueError(f"`model` {type(model).__name__} has no parameters.")
+        chosen = _matches(compiled, list(flat))
+        new = {path: _sample(init, base, path, flat[path][...])
+               for path, (_, init) in chosen.items()}  # all sampled before any is written
+        for path, value in new.items():
+            flat[path][...] = value
+        nnx.update(model, state)
+        return model
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be a flax.linen.Module or a flax.nnx.Module, got "
+                        f"{type(model).__name__}.")
+    base = typed_key(key, "init_params")
+    kwargs = dict(init_kwargs or {})
+    try:
+        shapes = jax.eval_shape(lambda k: model.init(k, x, **kwargs), base)
+    except Exception as e:  # noqa: BLE001 - the model cannot be initialized on this batch
+        raise ValueError(f"`model.init` failed on `x` of shape {np.shape(x)}: "
+                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    if "params" not in shapes or not jax.tree.leaves(shapes["params"]):
+        raise ValueError(f"`model` {type(model).__name__} has no parameters.")
+    if variables is None:
+        variables = model.init(base, x, **kwargs)
+    else:
+        if not isinstance(variables, Mapping) or "params" not in variables:
+            raise ValueError("`variables` must be a dict with a 'params' collection, got "
+                             f"{type(variables).__name__}.")
+        want = {p: tuple(v.shape) for p, v in _flat_params(model, shapes).items()}
+        got = {p: tuple(np.shape(v)) for p, v in _flat_params(model, variables).items()}
+        if got != want:
+            missing = sorted(set(want) ^ set(got)) or sorted(p for p in want if want[p] != got[p])
+            raise ValueError(f"`variables` are not this model's: their parameters differ from "
+                             f"`model.init`'s at {missing[:5]}.")
+    flat = traverse_util.flatten_dict(dict(variables["params"]))
+    by_path = {"/".join(map(str, p)): p for p in flat}
+    chosen = _matches(compiled, list(by_path))
+    new = dict(flat)
+    for path, (_, init) in chosen.items():
+        new[by_path[path]] = _sample(init, base, path, flat[by_path[path]])
+    return {**variables, "params": traverse_util.unflatten_dict(new)}
+
+
+def fixup_rules(num_blocks: int, layers_per_branch: int, *, block: str = r"block_\d+",
+                branch_last: str | None = None, classifier: str = "head",
+                base: Callable[..., Any] | None = None) -> dict[str, Callable[..., Any]]:
+    """Fixup (Zhang, Dauphin & Ma 2019, Sec. 3) as rules for :func:`init_params`.
+
+    For a residual network of L = `num_blocks` branches of m = `layers_per_branch` layers without
+    normalization: the last layer of every branch and the classifier start at zero, the other
+    branch layers are `base` (He normal by default) scaled by L^(-1/(2m-2)); biases zero. Other
+    parameters (the stem) keep the model's own initialization. At init every residual branch adds
+    zero, so the residual stream keeps the stem's variance at any depth.
+
+    Args:
+      num_blocks, layers_per_branch: L and m (m >= 2).
+      block: regular expression of a block's name (``jwinit.models.ResidualMLP``: 'block_<i>').
+      branch_last: regular expression of the last branch layer inside a block (default: the
+        m-th Dense, ``f'Dense_{m-1}'``).
+      classifier: regular expression of the classifier layer.
+      base: the branch layers' initializer before scaling (default ``jwinit.he_normal()``).
+
+    Examples:
+      >>> model = jwinit.models.ResidualMLP(blocks=4, width=16, output_dim=3)
+      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.ones((2, 5)),
+      ...                        jwinit.fixup_rules(4, 2))
+      >>> float(abs(v['params']['block_3']['Dense_1']['kernel']).max())
+      0.0
+    """
+    from jwinit.distributions import zeros
+    from jwinit.recipes.residual import fixup
+
+    big_l = check_int(num_blocks, "num_blocks", minimum=1)
+    m = check_int(layers_per_branch, "layers_per_branch", minimum=2)
+    for value, name in ((block, "block"), (classifier, "classifier")):
+        if not isinstance(value, str):
+            raise TypeError(f"`{name}` must be a regular expression string, got {value!r}.")
+    last = f"Dense_{m - 1}" if branch_last is None else branch_last
+    return {
+        rf"(^|/){block}/{last}/kernel$": zeros(),
+        rf"(^|/){classifier}/kernel$": zeros(),
+        rf"(^|/){block}/.*kernel$": fixup(big_l, m, base=base),
+        rf"(^|/)({block}|{classifier})/.*bias$": zeros(),
+    }

@@ -1,0 +1,207 @@
+"""Initializing whole models by parameter role (`jwinit.init_params`, `jwinit.fixup_rules`) and
+LSUV on models whose layer names do not sort in call order, or with BatchNorm."""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import jwinit
+from jwinit.models import ResidualMLP
+
+X = jax.random.normal(jax.random.key(42), (64, 12))
+
+
+def _flat(tree):
+    return {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def test_nested_rules_first_match_wins_and_the_rest_is_model_init():
+    model = ResidualMLP(blocks=3, width=32, output_dim=5)
+    key = jax.random.key(0)
+    rules = {r"block_1/Dense_0/kernel$": jwinit.zeros(),
+             r"block_\d+/Dense_0/kernel$": jwinit.orthogonal(),
+             r"head/bias$": jwinit.constant(0.5)}
+    v = jwinit.init_params(model, key, X, rules)
+    ref = model.init(key, X)
+    got, want = _flat(v), _flat(ref)
+    assert got.keys() == want.keys()
+    changed = {k for k in got if not np.array_equal(got[k], want[k])}
+    assert changed == {"['params']['block_0']['Dense_0']['kernel']",
+                       "['params']['block_1']['Dense_0']['kernel']",
+                       "['params']['block_2']['Dense_0']['kernel']",
+                       "['params']['head']['bias']"}
+    assert not np.any(v["params"]["block_1"]["Dense_0"]["kernel"])  # the first rule won
+    for b in (0, 2):
+        k = v["params"][f"block_{b}"]["Dense_0"]["kernel"]
+        np.testing.assert_allclose(k.T @ k, np.eye(32), atol=2e-6)
+    np.testing.assert_array_equal(v["params"]["head"]["bias"], np.full(5, 0.5, np.float32))
+
+
+def test_a_draw_depends_on_the_key_and_path_only():
+    model = ResidualMLP(blocks=2, width=16, output_dim=3)
+    key = jax.random.key(1)
+    a = jwinit.init_params(model, key, X, {r"block_0/Dense_1/kernel$": jwinit.he_normal()})
+    b = jwinit.init_params(model, key, X, {r"head/kernel$": jwinit.zeros(),
+                                           r"Dense_1/kernel$": jwinit.he_normal()})
+    np.testing.assert_array_equal(a["params"]["block_0"]["Dense_1"]["kernel"],
+                                  b["params"]["block_0"]["Dense_1"]["kernel"])
+    c = jwinit.init_params(model, jax.random.key(2), X,
+                           {r"block_0/Dense_1/kernel$": jwinit.he_normal()})
+    assert not np.array_equal(a["params"]["block_0"]["Dense_1"]["kernel"],
+                              c["params"]["block_0"]["Dense_1"]["kernel"])
+
+
+def test_subset_reinit_of_given_variables_leaves_every_other_leaf_bit_identical():
+    model = ResidualMLP(blocks=2, width=16, output_dim=4, norm="batch")
+    pretrained = model.init(jax.random.key(3), X)
+    pretrained = jax.tree.map(lambda a: a + 0.25, pretrained)  # not what model.init gives
+    new = jwinit.init_params(model, jax.random.key(4), X, {r"^head/": jwinit.zeros()},
+                             variables=pretrained)
+    before, after = _flat(pretrained), _flat(new)
+    assert before.keys() == after.keys()
+    for k in before:
+        if k.startswith("['params']['head']"):
+            assert not np.any(after[k])
+        else:
+            assert after[k] is before[k] or np.array_equal(after[k], before[k]), k
+    assert "batch_stats" in new
+
+
+def test_nnx_model_is_updated_in_place():
+    model = nnx.Sequential(nnx.Linear(12, 16, rngs=nnx.Rngs(0)), nnx.relu,
+                           nnx.Linear(16, 3, rngs=nnx.Rngs(1)))
+    kept = np.asarray(model.layers[0].kernel[...])
+    out = jwinit.init_params(model, jax.random.key(5), None, {r"layers/2/kernel$": jwinit.zeros()})
+    assert out is model
+    assert not np.any(model.layers[2].kernel[...])
+    np.testing.assert_array_equal(model.layers[0].kernel[...], kept)
+    assert jwinit.param_paths(model) == ["layers/0/bias", "layers/0/kernel", "layers/2/bias",
+                                         "layers/2/kernel"]
+
+
+@pytest.mark.parametrize("rules, variables, error, words", [
+    ({r"block_9/": jwinit.zeros()}, None, ValueError, ["block_9/", "matches no parameter"]),
+    ({r"head/(": jwinit.zeros()}, None, ValueError, ["head/(", "regular expression"]),
+    ({r"head/": jwinit.he_normal}, None, TypeError, ["jwinit.he_normal()", "head/"]),
+    ({r"head/": "zeros"}, None, TypeError, ["head/", "initializer"]),
+    ({}, None, TypeError, ["`rules`", "non-empty"]),
+    ({r"head/": jwinit.zeros()}, "other", ValueError, ["`variables`", "not this model"]),
+    ({r"head/": jwinit.zeros()}, {"batch_stats": {}}, ValueError, ["'params'"]),
+])
+def test_bad_rules_and_variables_fail_early(rules, variables, error, words):
+    model = ResidualMLP(blocks=1, width=8, output_dim=2)
+    if variables == "other":
+        variables = ResidualMLP(blocks=2, width=8, output_dim=2).init(jax.random.key(0), X)
+    with pytest.raises(error) as e:
+        jwinit.init_params(model, jax.random.key(0), X, rules, variables=variables)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
+
+
+def test_bad_batch_and_model_without_parameters():
+    with pytest.raises(ValueError, match=r"`model.init` failed on `x` of shape \(\)"):
+        jwinit.init_params(ResidualMLP(blocks=1, width=8, output_dim=2), jax.random.key(0),
+                           jnp.float32(1.0), {"head": jwinit.zeros()})
+
+    class NoParams(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="has no parameters"):
+        jwinit.init_params(NoParams(), jax.random.key(0), X, {"kernel": jwinit.zeros()})
+    with pytest.raises(TypeError, match="`model`"):
+        jwinit.init_params("resnet", jax.random.key(0), X, {"kernel": jwinit.zeros()})
+
+
+def _head_input(model, v, x):
+    """What the head receives: phi(h_L), the residual stream after the last block."""
+    seen = {}
+
+    def keep(next_fun, args, kwargs, context):
+        if context.method_name == "__call__" and context.module.name == "head":
+            seen["head"] = args[0]
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(keep):
+        model.apply(v, x)
+    return seen["head"]
+
+
+@pytest.mark.parametrize("blocks", [4, 16, 64])
+def test_fixup_keeps_the_residual_stream_of_any_depth_at_the_stem(blocks):
+    """Fixup's zero branch outputs: h_L = h_0 exactly, so E[h_L^2] is the stem's at any depth;
+    He-initialized branches double E[h^2] per block (E[h + F(h)]^2 = 2 E[h^2] for ReLU)."""
+    x = jax.random.normal(jax.random.key(7), (256, 12))
+    model = ResidualMLP(blocks=blocks, width=128, output_dim=10, kernel_init=jwinit.he_normal())
+    fix = jwinit.init_params(model, jax.random.key(8), x, jwinit.fixup_rules(blocks, 2))
+    head_in = _head_input(model, fix, x)
+    h0 = x @ fix["params"]["stem"]["kernel"] + fix["params"]["stem"]["bias"][None, :]
+    np.testing.assert_array_equal(head_in, jax.nn.relu(h0))  # every branch adds exactly zero
+    assert not np.any(model.apply(fix, x))                   # and the classifier starts at zero
+    scale = jwinit.fixup_scale(blocks, 2)
+    k = fix["params"]["block_0"]["Dense_0"]["kernel"]
+    # the first branch layer is He normal scaled by L^(-1/2): its variance, to 4 standard errors
+    var = float(jnp.var(k))
+    want = 2.0 / 128 * scale**2
+    assert abs(var - want) < 4 * want * math.sqrt(2 / k.size)
+    if blocks == 4:
+        he = model.init(jax.random.key(8), x)
+        head_in = _head_input(model, he, x)
+        h0 = x @ he["params"]["stem"]["kernel"] + he["params"]["stem"]["bias"][None, :]
+        hl = head_in  # relu(h_L); E[relu(h)^2] = E[h^2] / 2 for a symmetric h
+        ratio = float(jnp.mean(hl**2)) / float(jnp.mean(jax.nn.relu(h0) ** 2))
+        assert abs(math.log2(ratio) - blocks) < 0.5, ratio
+
+
+def test_lsuv_follows_call_order_with_names_that_do_not_sort():
+    """14 layers named so that sorted order is not call order: every layer reaches unit
+    variance (a jitted dict comes back sorted; LSUV must still rescale in call order)."""
+    names = [f"layer_{c}" for c in "nmlkjihgfedcba"]  # called n, m, ..., a: reverse sorted
+
+    class Deep(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for i, name in enumerate(names):
+                x = nn.Dense(32, name=name, kernel_init=jwinit.normal(0.01))(x)
+                if i < len(names) - 1:
+                    x = nn.relu(x)
+            return x
+
+    model = Deep()
+    x = jax.random.normal(jax.random.key(0), (256, 32))
+    v = jwinit.lsuv(model, x, model.init(jax.random.key(1), x), tol=0.02)
+    report = jwinit.signal_report(model, x, v)
+    assert [layer.path for layer in report.layers] == [(n,) for n in names]
+    for layer in report.layers:
+        assert abs(layer.variance - 1.0) <= 0.02 + 1e-6, (layer.path, layer.variance)
+
+
+def test_lsuv_on_a_cnn_with_batchnorm_in_training_mode():
+    class CNN(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            for _ in range(3):
+                x = nn.Conv(16, (3, 3), kernel_init=jwinit.normal(0.01))(x)
+                x = nn.BatchNorm(use_running_average=not train)(x)
+                x = nn.relu(x)
+            return nn.Dense(10, kernel_init=jwinit.normal(0.01))(x.mean(axis=(1, 2)))
+
+    model = CNN()
+    x = jax.random.normal(jax.random.key(0), (32, 8, 8, 3))
+    v0 = model.init(jax.random.key(1), x)
+    v = jwinit.lsuv(model, x, v0, tol=0.02, apply_kwargs={"train": True})
+    for a, b in zip(jax.tree.leaves(v0["batch_stats"]), jax.tree.leaves(v["batch_stats"]),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)  # running statistics not corrupted
+    report = jwinit.signal_report(model, x, v, apply_kwargs={"train": True})
+    assert len(report.layers) == 4
+    for layer in report.layers:
+        assert abs(layer.variance - 1.0) <= 0.02 + 1e-6, (layer.path, layer.variance)
