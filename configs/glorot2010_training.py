@@ -26,6 +26,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                      "CIFAR-10, and also studies softsign; this config uses 4 hidden layers of 256 "
                      "units on 8x8 digits. The signal at initialization is configs/glorot2010.py.")
     c.data = "digits"
+    c.model = "mlp"
     c.depth = 4
     c.width = 256
     c.activations = ("tanh", "sigmoid")

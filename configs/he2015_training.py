@@ -23,6 +23,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                      "config trains a 30-layer MLP on 8x8 digits. The signal at initialization "
                      "of the same schemes is configs/he2015.py.")
     c.data = "digits"
+    c.model = "mlp"
     c.depth = 30
     c.width = 128
     c.activations = ("relu",)

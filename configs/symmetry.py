@@ -23,6 +23,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.not_covered = ("Biases (zero here) and the readout layer may differ between units; "
                      "dropout, which can break symmetry by itself, is not used.")
     c.data = "digits"
+    c.model = "mlp"
     c.depth = 3
     c.width = 64
     c.activations = ("tanh",)

@@ -1,21 +1,31 @@
 """Training: does a network initialized this way then learn, how fast, and how well.
 
-Every (activation, init, learning rate, seed) run of an MLP is trained with optax on shipped data
-(`jwinit.data`) by `jwinit.train.train`: one compiled program per activation. Each run is shown
-next to what was known at initialization: the probe's regime for that (init, activation, depth,
-width) and the mean-field depth scale xi_c.
+Every (network, init, learning rate, seed) run is trained with optax on shipped data
+(`jwinit.data`) by `jwinit.train.train`: one compiled program per network. Each run is shown next
+to what was known at initialization: for MLPs the probe's regime for that (init, activation,
+depth, width) and the mean-field depth scale xi_c; for every network the root mean square of its
+output at init (seed 0, 256 training examples).
 
 Config fields:
   experiment: 'training'.
   data: 'digits', 'teacher' or a path to an .npz (see `jwinit.data.load`).
-  depth, width: the MLP's hidden layers and units (`jwinit.models.MLP`); activations: a tuple.
+  model: 'mlp' (default) or 'residual'.
+  mlp: depth, width: the MLP's hidden layers and units (`jwinit.models.MLP`); the networks are
+    the activations (a tuple), each named by its activation.
+  residual: blocks (a tuple of block counts), width, branch_layers (>= 2), norms (a tuple of
+    None, 'batch', 'layer'): one `jwinit.models.ResidualMLP` per (activation, blocks, norm),
+    named like 'relu, 64 blocks, BatchNorm'.
   inits: (('display name', 'scheme'), ...), the scheme as `jwinit.sweep` writes it
-    ('he_normal', 'normal(stddev=0.01)', '(2.0, 0.05)' for a mean-field pair, 'zeros').
+    ('he_normal', 'normal(stddev=0.01)', '(2.0, 0.05)' for a mean-field pair, 'zeros'); for a
+    residual model 'fixup' (`jwinit.fixup_rules` for its number of blocks through
+    `jwinit.init_params`); 'lsuv:<scheme>' for LSUV (`jwinit.lsuv`, Mishkin & Matas 2016) started
+    from <scheme>, on the first training batch of each seed.
   optimizer: 'sgd', 'momentum' (SGD with `momentum`) or 'adam'; learning_rates; steps;
     batch_size; eval_every; seeds; seed.
   target_loss: the train loss a run must reach to count as trained (steps to it are reported).
   signal: record per-layer activation statistics during training (plots/activations.png).
-  claims: the paper's claims, each (kind, reference, *arguments):
+  claims: the paper's claims, each (kind, reference, *arguments); `activation` in a claim is a
+    network's name:
     ('reaches', ref, init, activation, within): at the init's best learning rate every seed
       reaches `target_loss` by step `within`;
     ('stalls', ref, init, activation, multiple, other): at every learning rate and seed the
@@ -31,23 +41,28 @@ Config fields:
     ('symmetric', ref, init, activation): after training every kernel but the readout has
       numerical rank <= 1 (sigma_2 <= 1e-6 sigma_1) in every run;
     ('accuracy_below', ref, init, activation, fraction, other): the init's best median test
-      accuracy is at most `fraction` of other's.
+      accuracy is at most `fraction` of other's;
+    ('fails', ref, init, activation): at every learning rate no seed reaches `target_loss` (each
+      run diverges or stays above it).
   A run's best learning rate: fewest median steps to the target, then lowest median final loss.
   title, paper, description, not_covered: text for the report.
 
-Writes: results.jsonl (one row per activation, init, learning rate, seed and evaluation),
-summary.csv (per activation, init and learning rate), checks.json, report.md,
+Writes: results.jsonl (one row per network, init, learning rate, seed and evaluation),
+summary.csv (per network, init and learning rate), checks.json, report.md,
 plots/curves.png (train loss and test accuracy by init: median and seed range), and with
 `signal` plots/activations.png. Training state is checkpointed per activation after every chunk
-(checkpoints/<activation>.npz): a rerun resumes.
+(checkpoints/<network>.npz): a rerun resumes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import pathlib
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +72,7 @@ from experiments.common import (
     config_activation,
     config_choice,
     config_int,
+    config_ints,
     config_real,
     config_reals,
     progress_bar,
@@ -65,14 +81,81 @@ from experiments.common import (
     write_report,
 )
 from experiments.io import save_figure, write_csv, write_json, write_text
+from jwinit._checks import check_choice
 from jwinit._jsonl import dumps
 
-__all__ = ["run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate"]
+__all__ = ["run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate", "networks",
+           "Network"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+MODELS = ("mlp", "residual")
+NORMS = (None, "batch", "layer")
+NORM_NAMES = {"batch": "BatchNorm", "layer": "LayerNorm"}
+#: the scheme name of Fixup as whole-model rules (residual models only)
+FIXUP = "fixup"
+#: prefix of LSUV started from a scheme ('lsuv:orthogonal')
+LSUV = "lsuv:"
+
+
+def _base_scheme(scheme: str) -> str | None:
+    """The scheme a config entry samples from (None for Fixup, whose rules depend on depth)."""
+    if scheme == FIXUP:
+        return None
+    return scheme[len(LSUV):] if scheme.startswith(LSUV) else scheme
 #: Claim kind -> number of arguments after the reference.
 CLAIMS = {"reaches": 3, "stalls": 4, "faster": 3, "saturates": 5, "better_activation": 3,
-          "symmetric": 2, "accuracy_below": 4}
+          "symmetric": 2, "accuracy_below": 4, "fails": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """One network of a training config: its name, activation and how to build it."""
+
+    name: str
+    activation: str
+    depth: int                   # MLP hidden layers, or residual blocks
+    norm: str | None = None      # residual only
+    residual: bool = False
+
+    def build(self, config: Any, output_dim: int) -> Any:
+        import jwinit
+
+        if not self.residual:
+            return jwinit.models.MLP(depth=self.depth, width=int(config.width),
+                                     output_dim=output_dim, activation=self.activation)
+        return jwinit.models.ResidualMLP(
+            blocks=self.depth, width=int(config.width), output_dim=output_dim,
+            branch_layers=int(config.branch_layers), activation=self.activation, norm=self.norm)
+
+    @property
+    def file_name(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("_")
+
+    @property
+    def train_kwargs(self) -> dict[str, Any]:
+        return {"train": True} if self.norm == "batch" else {}
+
+    @property
+    def eval_kwargs(self) -> dict[str, Any]:
+        return {"train": False} if self.norm == "batch" else {}
+
+
+def _model_kind(config: Any) -> str:
+    return config.get("model", "mlp")
+
+
+def networks(config: Any) -> list[Network]:
+    """The config's networks in order (MLP: one per activation)."""
+    acts = list(config.activations)
+    if _model_kind(config) == "mlp":
+        return [Network(a, a, int(config.depth)) for a in acts]
+    out = []
+    for a in acts:
+        for blocks in config.blocks:
+            for norm in config.norms:
+                name = f"{a}, {blocks} blocks" + (f", {NORM_NAMES[norm]}" if norm else "")
+                out.append(Network(name, a, int(blocks), norm, residual=True))
+    return out
 #: A loss within this of chance (ln classes) counts as "at chance".
 CHANCE_BAND = 0.05
 
@@ -107,7 +190,7 @@ def _inits(config: Any) -> list[tuple[str, str]]:
 
 def validate(config: Any) -> None:
     """Check every field before anything is computed or written (errors name the field)."""
-    require(config, "data", "depth", "width", "activations", "inits", "optimizer",
+    require(config, "data", "width", "activations", "inits", "optimizer",
             "learning_rates", "steps", "batch_size", "eval_every", "seeds", "seed",
             "target_loss", "signal", "claims")
     from jwinit.data import DATASETS
@@ -117,7 +200,23 @@ def validate(config: Any) -> None:
                                                 or config.data.endswith(".npz")):
         raise ValueError(f"`config.data` must be one of {DATASETS} or a path to an .npz file, "
                          f"got {config.data!r}.")
-    config_int(config, "depth", minimum=0)
+    kind = check_choice(_model_kind(config), "config.model", MODELS)
+    if kind == "mlp":
+        require(config, "depth")
+        config_int(config, "depth", minimum=0)
+    else:
+        require(config, "blocks", "branch_layers", "norms")
+        config_ints(config, "blocks")
+        config_int(config, "branch_layers", minimum=2)
+        norms = config.norms
+        if not isinstance(norms, tuple | list) or not norms:
+            raise TypeError(f"`config.norms` must be a non-empty tuple of {NORMS}, got "
+                            f"{norms!r}.")
+        for n in norms:
+            check_choice(n, "config.norms", NORMS)
+        if config.signal:
+            raise ValueError("`config.signal` is for MLPs (per hidden layer statistics); set it "
+                             "to False for a residual model.")
     config_int(config, "width")
     acts = config.activations
     if not isinstance(acts, tuple | list) or not acts:
@@ -125,7 +224,10 @@ def validate(config: Any) -> None:
     for a in acts:
         config_activation(a, "activations")
     inits = _inits(config)
-    resolve_inits(dict(inits))  # unknown names fail here
+    if kind == "mlp" and any(s == FIXUP for _, s in inits):
+        raise ValueError("`config.inits`: 'fixup' is a residual-network recipe; it needs "
+                         "config.model = 'residual'.")
+    resolve_inits({n: _base_scheme(s) for n, s in inits if s != FIXUP})  # unknown names fail
     config_choice(config, "optimizer", OPTIMIZERS)
     if config.optimizer == "momentum":
         config_real(config, "momentum", low=0.0, high=1.0, high_open=True)
@@ -147,10 +249,11 @@ def validate(config: Any) -> None:
         if len(claim) != 2 + CLAIMS[claim[0]]:
             raise ValueError(f"`config.claims`: a {claim[0]!r} claim takes "
                              f"{CLAIMS[claim[0]]} arguments after the reference, got {claim!r}.")
+        nets = [n.name for n in networks(config)]
         for v in claim[2:]:
-            if isinstance(v, str) and v not in names and v not in acts:
+            if isinstance(v, str) and v not in names and v not in nets:
                 raise ValueError(f"`config.claims`: {v!r} in {claim!r} is neither an init of "
-                                 f"`config.inits` ({sorted(names)}) nor an activation.")
+                                 f"`config.inits` ({sorted(names)}) nor a network ({nets}).")
         if claim[0] == "saturates" and not config.signal:
             raise ValueError("`config.claims`: a 'saturates' claim needs `config.signal = True`.")
 
@@ -187,46 +290,104 @@ def _at_init(kernel: Any, bias: Any, activation: str, depth: int, width: int) ->
     return out
 
 
+def _output_rms(model: Any, variables: Any, x: Any, net: Network) -> float:
+    """RMS of the output at init, as the first training step sees it (batch statistics)."""
+    import jax.numpy as jnp
+
+    mutable = [c for c in variables if c != "params"]
+    out = model.apply(variables, x, mutable=mutable or False, **net.train_kwargs)
+    out = out[0] if mutable else out
+    return float(jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32)))))
+
+
+def _fixup(model: Any, net: Network, config: Any) -> Callable[..., Any]:
+    """Fixup for `net` as a variables function for `jwinit.train` (one call per seed)."""
+    import jwinit
+
+    rules = jwinit.fixup_rules(net.depth, int(config.branch_layers))
+    return lambda key, x: jwinit.init_params(model, key, x, rules)
+
+
+def _lsuv(model: Any, net: Network, spec: Any) -> Callable[..., Any]:
+    """LSUV from `spec`'s initialization as a variables function for `jwinit.train`."""
+    import jwinit
+    from jwinit.train._inits import apply_rules
+
+    def init(key, x):
+        v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
+        v["params"] = apply_rules(spec, v["params"], key)
+        return jwinit.lsuv(model, x, v, apply_kwargs=net.train_kwargs)
+
+    return init
+
+
+def _initial_variables(model: Any, net: Network, spec: Any, value: Any, x: Any,
+                       seed: int) -> Any:
+    """Seed 0's initial variables of one (network, init), with the keys `jwinit.train` uses."""
+    import jax
+
+    from jwinit.train._inits import apply_rules
+
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 0), 0)
+    if callable(value) and not isinstance(value, str):
+        return value(key, x)
+    v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
+    return {**v, "params": apply_rules(spec, v["params"], key)}
+
+
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
+    import jax.numpy as jnp
+
     import jwinit
     from jwinit.train._inits import ZERO, resolve_inits
 
     workdir = pathlib.Path(workdir)
     data = _dataset(config)
     inits = _inits(config)
-    specs = {s.name: s for s in resolve_inits(dict(inits))}
-    acts = list(config.activations)
-    depth, width = int(config.depth), int(config.width)
+    specs = {s.name: s for s in resolve_inits({n: _base_scheme(v) for n, v in inits
+                                               if v != FIXUP})}
+    nets = networks(config)
     steps = int(config.steps)
+    x_init = jnp.asarray(data.x_train[:256])
     results: dict[str, Any] = {}
+    at_init: dict[tuple[str, str], dict[str, Any]] = {}
     with progress_bar("training", unit="steps") as update:
-        for k, act in enumerate(acts):
-            model = jwinit.models.MLP(depth=depth, width=width, output_dim=data.output_dim,
-                                      activation=act)
+        for k, net in enumerate(nets):
+            model = net.build(config, data.output_dim)
+            values = {n: (_fixup(model, net, config) if v == FIXUP else
+                          _lsuv(model, net, specs[n]) if v.startswith(LSUV) else v)
+                      for n, v in inits}
 
             def progress(done, total, k=k):
-                update(k * steps + done, len(acts) * steps)
+                update(k * steps + done, len(nets) * steps)
 
-            results[act] = jwinit.train.train(
-                model, data, inits={n: s for n, s in inits}, optimizer=optimizer_of(config),
+            results[net.name] = jwinit.train.train(
+                model, data, inits=values, optimizer=optimizer_of(config),
                 learning_rates=list(config.learning_rates), steps=steps,
                 seeds=int(config.seeds), batch_size=int(config.batch_size),
                 eval_every=int(config.eval_every), key=int(config.seed),
-                signal=bool(config.signal),
-                checkpoint=workdir / "checkpoints" / f"{act}.npz", progress=progress)
+                signal=bool(config.signal), train_kwargs=net.train_kwargs,
+                eval_kwargs=net.eval_kwargs,
+                checkpoint=workdir / "checkpoints" / f"{net.file_name}.npz", progress=progress)
+            for name, value in values.items():
+                variables = _initial_variables(model, net, specs.get(name), value, x_init,
+                                               int(config.seed))
+                info = {"probe_regime": "-", "xi_c": math.nan}
+                if not net.residual and not callable(value):
+                    spec = specs[name]
+                    kernel = spec.rule_for("Dense_1/kernel")
+                    bias = spec.rule_for("Dense_1/bias")
+                    kernel = jwinit.zeros() if kernel is ZERO else kernel
+                    bias = None if bias is ZERO or bias is None else bias
+                    info = _at_init(kernel, bias, net.activation, net.depth, int(config.width))
+                info["output_rms"] = _output_rms(model, variables, x_init, net)
+                at_init[(net.name, name)] = info
 
-    at_init = {}
-    for act in acts:
-        for name, spec in specs.items():
-            kernel = spec.rule_for("Dense_1/kernel")
-            bias = spec.rule_for("Dense_1/bias")
-            kernel = jwinit.zeros() if kernel is ZERO else kernel
-            bias = None if bias is ZERO or bias is None else bias
-            at_init[(act, name)] = _at_init(kernel, bias, act, depth, width)
-
+    by_name = {net.name: net for net in nets}
     rows = []
-    for act, r in results.items():
-        rows += [{"activation": act, **row} for row in r.rows()]
+    for name, r in results.items():
+        rows += [{"network": name, "activation": by_name[name].activation, **row}
+                 for row in r.rows()]
     write_text(workdir / "results.jsonl", "".join(dumps(row) + "\n" for row in rows))
     summary = _summary(results, at_init, float(config.target_loss))
     columns = list(summary[0])
@@ -234,20 +395,28 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     checks = [_check(c, results, summary, config, data) for c in config.claims]
     write_json(workdir / "checks.json", checks)
     plots = _plots(results, summary, config, data, workdir / "plots")
-    seconds = {act: (round(r.compile_seconds, 1), round(r.seconds, 1))
-               for act, r in results.items()}
+    seconds = {name: (round(r.compile_seconds, 1), round(r.seconds, 1))
+               for name, r in results.items()}
+    acts = ", ".join(dict.fromkeys(config.activations))
+    if _model_kind(config) == "mlp":
+        net_text = (f"MLP: {config.depth} hidden layers of {config.width} units ({acts}), zero "
+                    "biases unless the init sets them")
+    else:
+        net_text = (f"residual MLP (`jwinit.models.ResidualMLP`: a stem, pre-activation blocks "
+                    f"x + F(x) of {config.branch_layers} Dense layers of {config.width} units, a "
+                    f"head; {acts}): networks {[n.name for n in nets]}")
     reproduced = write_report(
         workdir, title=config.title, paper=config.paper,
-        setup=(f"{data.summary()} ({config.data}). MLP: {depth} hidden layers of {width} units "
-               f"({', '.join(acts)}), zero biases unless the init sets them; optimizer "
+        setup=(f"{data.summary()} ({config.data}). {net_text}; optimizer "
                f"{config.optimizer}" + (f" (momentum {config.momentum})"
                                        if config.optimizer == "momentum" else "")
                + f", learning rates {list(config.learning_rates)}, batch {config.batch_size}, "
                f"{steps} steps, {config.seeds} seeds, evaluated every {config.eval_every} steps. "
-               f"Trained = train loss <= {config.target_loss:g}. Each activation's runs are one "
-               f"compiled program (compile / total seconds: {seconds}). At init: the probe's "
-               "regime (`jwinit.probe_mlp`, 4 seeds, batch 256) and the mean-field depth scale "
-               "xi_c of (sigma_w2, sigma_b2)."),
+               f"Trained = train loss <= {config.target_loss:g}. Each network's runs are one "
+               f"compiled program (compile / total seconds: {seconds}). At init: the root mean "
+               "square of the network's output (seed 0, 256 training examples, in training "
+               "mode) and, for MLPs, the probe's regime (`jwinit.probe_mlp`, 4 seeds, batch "
+               "256) and the mean-field depth scale xi_c of (sigma_w2, sigma_b2)."),
         not_covered=config.not_covered, checks=checks,
         tables=[("Runs by init and learning rate (medians over seeds)", summary, columns)],
         plots=plots)
@@ -274,21 +443,22 @@ def _summary(results: dict[str, Any], at_init: dict[tuple[str, str], dict[str, A
                 runs = [per_run[i] for i in r.select(init=init, learning_rate=lr)]
                 st = [x["steps_to_target_loss"] for x in runs]
                 out.append({
-                    "activation": act, "init": init, "learning_rate": lr,
+                    "network": act, "init": init, "learning_rate": lr,
                     "median_steps_to_target": _median(st),
                     "seeds_reaching_target": f"{sum(math.isfinite(s) for s in st)}/{len(st)}",
                     "median_final_train_loss": _median([x["final_train_loss"] for x in runs]),
                     "median_final_test_accuracy": _median(
                         [x["final_test_accuracy"] for x in runs]),
                     "diverged": f"{sum(x['diverged'] for x in runs)}/{len(runs)}",
+                    "output_rms_at_init": at_init[(act, init)]["output_rms"],
                     "probe_regime_at_init": at_init[(act, init)]["probe_regime"],
                     "xi_c_at_init": at_init[(act, init)]["xi_c"],
                 })
         for init in r.inits:
-            best = best_learning_rate([s for s in out if s["activation"] == act
+            best = best_learning_rate([s for s in out if s["network"] == act
                                        and s["init"] == init])
             for s in out:
-                if s["activation"] == act and s["init"] == init:
+                if s["network"] == act and s["init"] == init:
                     s["best_learning_rate"] = s["learning_rate"] == best
     return out
 
@@ -304,7 +474,7 @@ def best_learning_rate(rows: Sequence[dict[str, Any]]) -> float:
 
 
 def _rows(summary, act, init):
-    return [s for s in summary if s["activation"] == act and s["init"] == init]
+    return [s for s in summary if s["network"] == act and s["init"] == init]
 
 
 def _best(summary, act, init):
@@ -408,6 +578,19 @@ def _check(claim: Sequence[Any], results: dict[str, Any], summary: list[dict[str
                      f"{fraction:g}x its test accuracy", ref,
                      f"best median test accuracy {acc:.3f} vs {ref_acc:.3f}",
                      acc <= fraction * ref_acc)
+    if kind == "fails":
+        init, act = args
+        r = results[act]
+        per_run = r.summaries(target_loss=target)
+        idx = r.select(init=init)
+        reached = [i for i in idx if math.isfinite(per_run[i]["steps_to_target_loss"])]
+        diverged = sum(per_run[i]["diverged"] for i in idx)
+        with np.errstate(all="ignore"):
+            best = float(np.nanmin([per_run[i]["best_train_loss"] for i in idx] + [np.inf]))
+        return check(f"{init} ({act}) does not train: no run reaches train loss {target:g} at "
+                     "any learning rate", ref,
+                     f"{len(reached)} of {len(idx)} runs reach it; {diverged} diverge; the "
+                     f"lowest train loss of any run is {best:.3g}", not reached)
     raise ValueError(f"unknown claim kind {kind!r}")
 
 
@@ -430,12 +613,14 @@ def _plots(results: dict[str, Any], summary: list[dict[str, Any]], config: Any, 
         for init in r.inits:
             lr = _best(summary, act, init)["learning_rate"]
             idx = r.select(init=init, learning_rate=lr)
+            n_div = int(np.sum(r.diverged_step[idx] >= 0))
+            note = f", diverged {n_div}/{len(idx)}" if n_div else ""
             for ax, values in ((ax_l, r.train_loss[idx]), (ax_a, r.test_accuracy[idx])):
-                with np.errstate(all="ignore"):
-                    med = np.nanmedian(values, axis=0) if np.any(np.isfinite(values)) else \
-                        np.full(values.shape[1], np.nan)
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: every run diverged
+                    med = np.nanmedian(values, axis=0)
                     lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
-                (line,) = ax.plot(r.eval_steps, med, lw=1.6, label=f"{init} (lr {lr:g})")
+                (line,) = ax.plot(r.eval_steps, med, lw=1.6, label=f"{init} (lr {lr:g}{note})")
                 ax.fill_between(r.eval_steps, lo, hi, color=line.get_color(), alpha=0.2)
         if data.task == "classification":
             ax_l.axhline(math.log(data.num_classes), color="k", ls=":", lw=1,
@@ -449,7 +634,9 @@ def _plots(results: dict[str, Any], summary: list[dict[str, Any]], config: Any, 
             ax.grid(True, which="both", alpha=0.3)
             ax.fill_between([], [], [], color="grey", alpha=0.2, label="range over seeds")
             ax.legend(fontsize=7, loc="best")
-        ax_l.set_title(f"{act}, depth {config.depth}, width {config.width}: train loss "
+        shape = (f"depth {config.depth}, width {config.width}" if _model_kind(config) == "mlp"
+                 else f"width {config.width}")
+        ax_l.set_title(f"{act}, {shape}: train loss "
                        "(median over seeds, best learning rate of each init)", fontsize=9)
         ax_a.set_title(f"{act}: test accuracy", fontsize=9)
     out.append(save_figure(fig, folder / "curves.png"))

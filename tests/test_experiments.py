@@ -280,6 +280,8 @@ TRAINING = {  # config -> (checks, plots)
     "he2015_training": (2, ["curves.png"]),
     "glorot2010_training": (3, ["curves.png", "activations.png"]),
     "symmetry": (5, ["curves.png"]),
+    "fixup2019": (4, ["curves.png"]),
+    "lsuv2016": (3, ["curves.png"]),
     "schoenholz2017_trainability": (2, ["trainability.png", "agreement.png"]),
 }
 
@@ -317,6 +319,8 @@ def test_training_rerun_reads_its_checkpoints_back(tmp_path, capsys):
     ("--config.claims=(('flies', 'ref'),)", ["flies", "reaches"]),
     ("--config.steps=1001", ["multiple of `config.eval_every`"]),
     ("--config.optimizer='rmsprop'", ["`config.optimizer`", "rmsprop"]),
+    ("--config.inits=(('a', 'fixup'),)", ["'fixup'", "config.model = 'residual'"]),
+    ("--config.model='resnet'", ["`config.model`", "resnet", "residual"]),
 ])
 def test_bad_training_configs_fail_before_any_compute(override, words, tmp_path, capsys):
     workdir = tmp_path / "bad"
