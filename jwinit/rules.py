@@ -61,7 +61,7 @@ def _flat_params(model: Any, variables: Any) -> dict[str, Any]:
 
 
 def param_paths(model: Any, variables: Mapping[str, Any] | None = None) -> list[str]:
-    """The '/'-joined parameter paths rules are matched against (linen: of `variables`).
+    """The '/'-joined parameter paths rules are matched against (linen: of `variables`), sorted.
 
     Examples:
       >>> model = jwinit.models.MLP(depth=1, width=4, output_dim=2)
@@ -75,7 +75,7 @@ def param_paths(model: Any, variables: Mapping[str, Any] | None = None) -> list[
     elif not isinstance(model, nnx.Module):
         raise TypeError(f"`model` must be a flax.linen.Module or a flax.nnx.Module, got "
                         f"{type(model).__name__}.")
-    return list(_flat_params(model, variables))
+    return sorted(_flat_params(model, variables))
 
 
 def _matches(rules, paths: list[str]) -> dict[str, tuple[str, Callable[..., Any]]]:
