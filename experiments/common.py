@@ -14,9 +14,10 @@ from jwinit._checks import check_choice, check_int, check_real
 from jwinit.activations import get_activation
 from jwinit.sweep import parse_pair, parse_scheme
 
-__all__ = ["parse_scheme", "parse_pair", "markdown_table", "pyplot", "progress_bar",
-           "write_report", "check", "config_int", "config_ints", "config_real", "config_reals",
-           "config_choice", "config_activation", "config_pairs", "require"]
+__all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "parse_pair",
+           "markdown_table", "pyplot", "progress_bar", "write_report", "check", "config_int",
+           "config_ints", "config_real", "config_reals", "config_choice", "config_activation",
+           "config_pairs", "require"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -108,6 +109,32 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def agreement_threshold(seeds: int, tests: int, family_error: float) -> float:
+    """|measured - theory| / SE above which a moment disagrees: the two-sided Student-t quantile
+    (seeds - 1 degrees of freedom) at level family_error / tests (Bonferroni), so that, the theory
+    being exact, all `tests` pass with probability at least 1 - family_error.
+
+    >>> round(agreement_threshold(12, 36, 0.01), 2)
+    5.24
+    """
+    from scipy import stats  # a dependency of jax
+
+    return float(stats.t.ppf(1 - family_error / (2 * tests), seeds - 1))
+
+
+def lower_bound_threshold(seeds: int, tests: int, family_error: float) -> float:
+    """The one-sided Student-t quantile (seeds - 1 degrees of freedom) at level family_error /
+    tests: a seed mean minus this many standard errors is a lower confidence bound that holds for
+    all `tests` at once with probability at least 1 - family_error.
+
+    >>> round(lower_bound_threshold(4, 1, 0.01), 2)
+    4.54
+    """
+    from scipy import stats  # a dependency of jax
+
+    return float(stats.t.ppf(1 - family_error / tests, seeds - 1))
 
 
 def check(claim: str, reference: str, measured: str, passed: bool) -> dict[str, Any]:

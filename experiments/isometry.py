@@ -34,6 +34,7 @@ import numpy as np
 
 import jwinit
 from experiments.common import (
+    agreement_threshold,
     check,
     config_activation,
     config_int,
@@ -49,7 +50,7 @@ from jwinit import theory
 from jwinit._cells import ResumableCells
 from jwinit._checks import check_real
 
-__all__ = ["agreement_threshold", "run", "validate", "weights_for"]
+__all__ = ["run", "validate", "weights_for"]
 
 WEIGHTS = ("gaussian", "orthogonal")
 EPS64 = float(np.finfo(np.float64).eps)
@@ -80,19 +81,6 @@ def validate(config: Any) -> None:
     config_int(config, "seeds", minimum=2)
     config_int(config, "seed", minimum=0)
     config_real(config, "family_error", low=0.0, high=0.5, low_open=True)
-
-
-def agreement_threshold(seeds: int, tests: int, family_error: float) -> float:
-    """|measured - theory| / SE above which a moment disagrees: the two-sided Student-t quantile
-    (seeds - 1 degrees of freedom) at level family_error / tests (Bonferroni), so that, the theory
-    being exact, all `tests` pass with probability at least 1 - family_error.
-
-    >>> round(agreement_threshold(12, 36, 0.01), 2)
-    5.24
-    """
-    from scipy import stats  # a dependency of jax
-
-    return float(stats.t.ppf(1 - family_error / (2 * tests), seeds - 1))
 
 
 def _moments(s: np.ndarray, floor: float) -> dict[str, Any]:

@@ -39,7 +39,7 @@ __all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENT
            "shipped_configs"]
 
 EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learning", "training",
-               "trainability")
+               "trainability", "coord_check")
 
 USAGE = """usage: jwinit run --config=NAME_OR_PATH[:ARG] [--config.FIELD=VALUE ...] [--workdir=DIR]
 

@@ -36,7 +36,14 @@ from jwinit.recipes import (
     snn,
     t_fixup,
 )
-from jwinit.rules import fixup_rules, init_params, param_paths
+from jwinit.rules import (
+    fixup_rules,
+    init_params,
+    mup_optimizer,
+    mup_roles,
+    mup_rules,
+    param_paths,
+)
 from jwinit.structured import (
     delta_orthogonal,
     dirac,
@@ -82,6 +89,9 @@ __all__ = [
     "init_params",
     "param_paths",
     "fixup_rules",
+    "mup_rules",
+    "mup_roles",
+    "mup_optimizer",
     "Activation",
     "Description",
     "Initializer",

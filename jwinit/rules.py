@@ -13,7 +13,9 @@ shape and dtype (so the initializer's fan convention applies to the layout of th
 ``(in, out)``, Conv ``(*window, in, out)``), and ``key_p = fold_in(key, crc32(path))``: a
 parameter's draw depends on the key and its path only, not on the other rules.
 
-:func:`fixup_rules` is the Fixup recipe (Zhang, Dauphin & Ma 2019) as whole-model rules.
+:func:`fixup_rules` is the Fixup recipe (Zhang, Dauphin & Ma 2019) as whole-model rules;
+:func:`mup_rules` and :func:`mup_optimizer` are muP (Yang et al. 2022): its initialization by role
+as rules, and its per-role learning rates as an optax ``multi_transform``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from typing import Any
 import flax.linen as nn
 import jax
 import numpy as np
+import optax
 from flax import nnx, traverse_util
 
 from jwinit._checks import check_callable_init, check_int, typed_key
 
-__all__ = ["init_params", "param_paths", "fixup_rules"]
+__all__ = ["init_params", "param_paths", "fixup_rules", "mup_rules", "mup_roles",
+           "mup_optimizer"]
 
 
 def _rules(rules: Any) -> list[tuple[str, re.Pattern[str], Callable[..., Any]]]:
@@ -226,3 +230,99 @@ def fixup_rules(num_blocks: int, layers_per_branch: int, *, block: str = r"block
         rf"(^|/){block}/.*kernel$": fixup(big_l, m, base=base),
         rf"(^|/)({block}|{classifier})/.*bias$": zeros(),
     }
+
+
+def _check_pattern(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"`{name}` must be a regular expression string, got {value!r}.")
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValueError(f"`{name}`: {value!r} is not a regular expression ({e}).") from None
+    return value
+
+
+def mup_rules(base_width: int, width: int, *, output: str, input: str = r"^Dense_0/",  # noqa: A002
+              sigma: float = 1.0, zero_readout: bool = False) -> dict[str, Callable[..., Any]]:
+    """muP initialization (Tensor Programs V, Table 3; see `jwinit.mup`) as rules for
+    :func:`init_params`: the kernels under `output` get the readout's variance
+    ``sigma^2 / fan_in * base_width / width``, those under `input` and every other kernel
+    ``sigma^2 / fan_in``, biases zero.
+
+    Args:
+      base_width, width: the width the hyperparameters were tuned at, and the model's width.
+      output: regular expression of the readout layer's path (e.g. ``r'^Dense_3/'``).
+      input: regular expression of the input layer's path.
+      sigma, zero_readout: as in `jwinit.mup`.
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=2, width=256, output_dim=10)
+      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.ones((2, 8)),
+      ...                        jwinit.mup_rules(64, 256, output=r'^Dense_2/'))
+      >>> round(float(jnp.var(v['params']['Dense_2']['kernel'])) * 256 * 4, 1)  # 1/fan_in^2 * 64
+      1.0
+    """
+    from jwinit.recipes.width import mup
+
+    _check_pattern(output, "output")
+    _check_pattern(input, "input")
+    inits = mup(base_width, width, sigma=sigma, zero_readout=zero_readout)
+    return {rf"(?:{output}).*kernel$": inits["output"], rf"(?:{input}).*kernel$": inits["input"],
+            r"kernel$": inits["hidden"], r"bias$": inits["bias"]}
+
+
+def mup_roles(params: Any, *, output: str, input: str = r"^Dense_0/") -> Any:  # noqa: A002
+    """The muP role of every parameter, as a tree of strings shaped like `params`: 'output' and
+    'input' for the kernels under those patterns, 'hidden' for the other kernels, 'bias' for every
+    other parameter (biases, normalization scales: vector-like, scaled like biases)."""
+    _check_pattern(output, "output")
+    _check_pattern(input, "input")
+
+    def role(path, _):
+        name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+        if not name.endswith("kernel"):
+            return "bias"
+        if re.search(output, name):
+            return "output"
+        return "input" if re.search(input, name) else "hidden"
+
+    return jax.tree_util.tree_map_with_path(role, params)
+
+
+def mup_optimizer(optimizer: Callable[..., Any], learning_rate: float, base_width: int,
+                  width: int, *, output: str, input: str = r"^Dense_0/",  # noqa: A002
+                  kind: str = "adam") -> Any:
+    """muP's per-role learning rates as one optax optimizer: ``optax.multi_transform`` of
+    ``optimizer(learning_rate * scale)`` per role, with the scales of `jwinit.mup_lr_scales`
+    (Tensor Programs V, Table 3; for Adam: hidden and output ``base_width / width``).
+
+    Args:
+      optimizer: an optax factory taking the learning rate (``optax.adam``, ``optax.sgd``, ...).
+      learning_rate: the base learning rate, tuned at `base_width`.
+      base_width, width: as in :func:`mup_rules`.
+      output, input: regular expressions of the readout and input layers' paths.
+      kind: 'adam' (Adam-like optimizers) or 'sgd': which column of the table applies.
+
+    Examples:
+      >>> tx = jwinit.mup_optimizer(optax.sgd, 0.1, 64, 256, output=r'^Dense_2/', kind='sgd')
+      >>> params = {'Dense_0': {'kernel': jnp.ones((8, 4))},
+      ...           'Dense_1': {'kernel': jnp.ones((4, 4))},
+      ...           'Dense_2': {'kernel': jnp.ones((4, 2))}}
+      >>> grads = jax.tree.map(jnp.ones_like, params)
+      >>> updates, _ = tx.update(grads, tx.init(params))
+      >>> {k: round(-float(v['kernel'][0, 0]), 4) for k, v in updates.items()}  # 0.1 x (4, 1, 1/4)
+      {'Dense_0': 0.4, 'Dense_1': 0.1, 'Dense_2': 0.025}
+    """
+    from jwinit._checks import check_real
+    from jwinit.recipes.width import mup_lr_scales
+
+    if not callable(optimizer):
+        raise TypeError(f"`optimizer` must be an optax factory such as optax.adam, got "
+                        f"{optimizer!r}.")
+    lr = float(check_real(learning_rate, "learning_rate", low=0.0, low_open=True))
+    scales = mup_lr_scales(base_width, width, kind)
+    _check_pattern(output, "output")
+    _check_pattern(input, "input")
+    return optax.multi_transform(
+        {role: optimizer(lr * scale) for role, scale in scales.items()},
+        lambda params: mup_roles(params, output=output, input=input))

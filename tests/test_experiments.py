@@ -4,9 +4,10 @@ import csv
 import json
 import pathlib
 
+import numpy as np
 import pytest
 
-from experiments.isometry import agreement_threshold
+from experiments.common import agreement_threshold
 from jwinit import cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -325,6 +326,51 @@ def test_training_rerun_reads_its_checkpoints_back(tmp_path, capsys):
 def test_bad_training_configs_fail_before_any_compute(override, words, tmp_path, capsys):
     workdir = tmp_path / "bad"
     assert run("--config=he2015_training:smoke", override, f"--workdir={workdir}") == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, (w, err)
+    assert not workdir.exists()
+
+
+def test_coord_check_slopes_are_exact_for_power_laws():
+    from experiments.coord_check import slopes
+
+    widths = [64, 128, 512, 2048]
+    exponents = np.array([[[0.0, 0.5, -0.5]]])  # (seeds, steps, layers)
+    rms = np.stack([3.0 * w ** exponents for w in widths])
+    np.testing.assert_allclose(slopes(widths, rms), exponents, atol=1e-12)
+    rms[0, 0, 0, 1] = 0.0  # a dead layer at one width: no slope, not a number that looks fine
+    assert np.isnan(slopes(widths, rms)[0, 0, 1])
+
+
+def test_coord_check_smoke_reproduces_and_resumes(tmp_path, capsys):
+    workdir = tmp_path / "coord"
+    args = ("--config=mup_coordcheck:smoke", "--config.widths=(64, 256)", "--config.seeds=4",
+            "--config.claims=()", f"--workdir={workdir}")
+    assert run(*args) == 0
+    rows = (workdir / "results.jsonl").read_text().splitlines()
+    assert len(rows) == 4
+    row = json.loads(rows[0])
+    assert np.asarray(row["activation_rms"]).shape == (4, 4, 4)  # seeds, steps + 1, layers
+    for plot in ("coord_check.png", "grad_coords.png"):
+        assert (workdir / "plots" / plot).stat().st_size > 0
+    capsys.readouterr()
+    assert run(*args) == 0
+    assert "4 read back" in capsys.readouterr().err
+    assert (workdir / "results.jsonl").read_text().splitlines() == rows
+
+
+@pytest.mark.parametrize("override, words", [
+    ("--config.widths=(64,)", ["`config.widths`", "at least 2"]),
+    ("--config.seeds=2", ["`config.seeds`", "3"]),
+    ("--config.claims=(('slope_within', 'ref', 'NTK', 'hidden', 'all', 0.0, 0.1),)",
+     ["NTK", "SP", "muP"]),
+    ("--config.claims=(('slope_within', 'ref', 'muP', 'hidden', (9,), 0.0, 0.1),)",
+     ["(9,)", "[0, 3]"]),
+])
+def test_bad_coord_check_configs_fail_before_any_compute(override, words, tmp_path, capsys):
+    workdir = tmp_path / "bad"
+    assert run("--config=mup_coordcheck:smoke", override, f"--workdir={workdir}") == 2
     err = capsys.readouterr().err
     for w in words:
         assert w in err, (w, err)

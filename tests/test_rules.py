@@ -205,3 +205,60 @@ def test_lsuv_on_a_cnn_with_batchnorm_in_training_mode():
     assert len(report.layers) == 4
     for layer in report.layers:
         assert abs(layer.variance - 1.0) <= 0.02 + 1e-6, (layer.path, layer.variance)
+
+
+def test_mup_rules_variances_by_role():
+    """Readout Var = base / (width fan_in); input and hidden 1 / fan_in; biases zero. Each
+    empirical variance within 4 standard errors (Var of a sample variance: 2 sigma^4 / n)."""
+    model = jwinit.models.MLP(depth=2, width=512, output_dim=64)
+    v = jwinit.init_params(model, jax.random.key(0), X,
+                           jwinit.mup_rules(64, 512, output=r"^Dense_2/"))
+    want = {"Dense_0": 1 / 12, "Dense_1": 1 / 512, "Dense_2": 64 / 512 / 512}
+    for name, var in want.items():
+        k = v["params"][name]["kernel"]
+        assert abs(float(jnp.var(k)) - var) < 4 * var * math.sqrt(2 / k.size), name
+        assert not np.any(v["params"][name]["bias"])
+    assert jwinit.mup_roles(v["params"], output=r"^Dense_2/") == {
+        "Dense_0": {"bias": "bias", "kernel": "input"},
+        "Dense_1": {"bias": "bias", "kernel": "hidden"},
+        "Dense_2": {"bias": "bias", "kernel": "output"}}
+
+
+@pytest.mark.parametrize("kind, scales", [("sgd", {"input": 4.0, "hidden": 1.0, "output": 0.25,
+                                                   "bias": 4.0}),
+                                          ("adam", {"input": 1.0, "hidden": 0.25,
+                                                    "output": 0.25, "bias": 1.0})])
+def test_mup_optimizer_scales_each_role_learning_rate(kind, scales):
+    """One step: SGD moves each parameter by lr * scale * g exactly; Adam's first step is
+    lr * scale * g / (|g| + eps), i.e. lr * scale per coordinate."""
+    import optax
+
+    model = jwinit.models.MLP(depth=2, width=256, output_dim=3)
+    params = model.init(jax.random.key(0), X)["params"]
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
+    factory = optax.sgd if kind == "sgd" else optax.adam
+    tx = jwinit.mup_optimizer(factory, 0.1, 64, 256, output=r"^Dense_2/", kind=kind)
+    with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes int32 counts and floats
+        updates, _ = tx.update(grads, tx.init(params), params)
+    roles = jwinit.mup_roles(params, output=r"^Dense_2/")
+    for (path, u), role in zip(jax.tree_util.tree_flatten_with_path(updates)[0],
+                               jax.tree.leaves(roles), strict=True):
+        want = 0.1 * scales[role] * (0.5 if kind == "sgd" else 1.0)
+        np.testing.assert_allclose(-np.asarray(u), want, rtol=1e-5, err_msg=str(path))
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: jwinit.mup_rules(64, 256, output="Dense_2/("), ValueError, ["`output`", "Dense_2/("]),
+    (lambda: jwinit.mup_rules(64, 256, output=3), TypeError, ["`output`", "3"]),
+    (lambda: jwinit.mup_optimizer("adam", 0.1, 64, 256, output="x"), TypeError,
+     ["`optimizer`", "optax"]),
+    (lambda: jwinit.mup_optimizer(__import__("optax").adam, 0.1, 64, 256, output="x",
+                                  kind="rmsprop"), ValueError, ["rmsprop", "adam", "sgd"]),
+    (lambda: jwinit.mup_optimizer(__import__("optax").adam, -1.0, 64, 256, output="x"),
+     ValueError, ["`learning_rate`", "-1.0"]),
+])
+def test_mup_bad_inputs(call, error, words):
+    with pytest.raises(error) as e:
+        call()
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))

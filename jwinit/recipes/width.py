@@ -124,7 +124,8 @@ def mup_lr_scales(base_width: int, width: int, optimizer: str = "adam") -> dict[
     bias    1                        width / base_width
     ======  =======================  ======================
 
-    Use with :func:`mup` (e.g. ``optax.multi_transform`` with one learning rate per role).
+    Use with :func:`mup`; `jwinit.mup_optimizer` builds the ``optax.multi_transform`` with one
+    learning rate per role, and `jwinit.mup_rules` applies :func:`mup` to a whole model.
 
     Args:
       base_width: the width at which the learning rate was tuned.
