@@ -17,7 +17,7 @@ from jwinit.sweep import parse_pair, parse_scheme
 __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "parse_pair",
            "markdown_table", "pyplot", "progress_bar", "write_report", "check", "config_int",
            "config_ints", "config_real", "config_reals", "config_choice", "config_activation",
-           "config_pairs", "require"]
+           "config_pairs", "config_data", "config_claim", "require"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -135,6 +135,28 @@ def lower_bound_threshold(seeds: int, tests: int, family_error: float) -> float:
     from scipy import stats  # a dependency of jax
 
     return float(stats.t.ppf(1 - family_error / tests, seeds - 1))
+
+
+def config_data(config: Any) -> str:
+    """`config.data`: a dataset shipped with jwinit or a path to an .npz file."""
+    from jwinit.data import DATASETS
+
+    value = config.data
+    if not isinstance(value, str) or not (value in DATASETS or value.endswith(".npz")):
+        raise ValueError(f"`config.data` must be one of {DATASETS} or a path to an .npz file, "
+                         f"got {value!r}.")
+    return value
+
+
+def config_claim(claim: Any, kinds: Mapping[str, int]) -> tuple[Any, ...]:
+    """One claim of `config.claims`: (kind, reference, *arguments), with `kinds[kind]` arguments."""
+    if not isinstance(claim, tuple | list) or not claim or claim[0] not in kinds:
+        raise ValueError(f"`config.claims`: each claim is (kind, reference, ...) with kind in "
+                         f"{sorted(kinds)}, got {claim!r}.")
+    if len(claim) != 2 + kinds[claim[0]]:
+        raise ValueError(f"`config.claims`: a {claim[0]!r} claim takes {kinds[claim[0]]} "
+                         f"arguments after the reference, got {claim!r}.")
+    return tuple(claim)
 
 
 def check(claim: str, reference: str, measured: str, passed: bool) -> dict[str, Any]:

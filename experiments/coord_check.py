@@ -50,6 +50,8 @@ from experiments.common import (
     check,
     config_activation,
     config_choice,
+    config_claim,
+    config_data,
     config_int,
     config_ints,
     config_real,
@@ -76,12 +78,8 @@ def validate(config: Any) -> None:
     require(config, "data", "depth", "widths", "base_width", "activation", "optimizer",
             "learning_rate", "steps", "batch_size", "eval_batch", "seeds", "seed",
             "family_error", "claims")
-    from jwinit.data import DATASETS
 
-    if not isinstance(config.data, str) or not (config.data in DATASETS
-                                                or config.data.endswith(".npz")):
-        raise ValueError(f"`config.data` must be one of {DATASETS} or a path to an .npz file, "
-                         f"got {config.data!r}.")
+    config_data(config)
     depth = config_int(config, "depth", minimum=1)
     widths = config_ints(config, "widths")
     if len(widths) < 2 or len(set(widths)) != len(widths):
@@ -97,12 +95,7 @@ def validate(config: Any) -> None:
     config_int(config, "seed", minimum=0)
     config_real(config, "family_error", low=0.0, high=1.0, high_open=True)
     for claim in config.claims:
-        if not isinstance(claim, tuple | list) or not claim or claim[0] not in CLAIMS:
-            raise ValueError(f"`config.claims`: each claim is (kind, reference, ...) with kind in "
-                             f"{sorted(CLAIMS)}, got {claim!r}.")
-        if len(claim) != 2 + CLAIMS[claim[0]]:
-            raise ValueError(f"`config.claims`: a {claim[0]!r} claim takes {CLAIMS[claim[0]]} "
-                             f"arguments after the reference, got {claim!r}.")
+        config_claim(claim, CLAIMS)
         _, _, param, layers, at, *_ = claim
         if param not in PARAMETRIZATIONS:
             raise ValueError(f"`config.claims`: {param!r} in {claim!r} must be one of "

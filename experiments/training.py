@@ -71,6 +71,8 @@ from experiments.common import (
     check,
     config_activation,
     config_choice,
+    config_claim,
+    config_data,
     config_int,
     config_ints,
     config_real,
@@ -193,13 +195,9 @@ def validate(config: Any) -> None:
     require(config, "data", "width", "activations", "inits", "optimizer",
             "learning_rates", "steps", "batch_size", "eval_every", "seeds", "seed",
             "target_loss", "signal", "claims")
-    from jwinit.data import DATASETS
     from jwinit.train._inits import resolve_inits
 
-    if not isinstance(config.data, str) or not (config.data in DATASETS
-                                                or config.data.endswith(".npz")):
-        raise ValueError(f"`config.data` must be one of {DATASETS} or a path to an .npz file, "
-                         f"got {config.data!r}.")
+    config_data(config)
     kind = check_choice(_model_kind(config), "config.model", MODELS)
     if kind == "mlp":
         require(config, "depth")
@@ -243,12 +241,7 @@ def validate(config: Any) -> None:
     config_real(config, "target_loss", low=0.0)
     names = {n for n, _ in inits}
     for claim in config.claims:
-        if not isinstance(claim, tuple | list) or not claim or claim[0] not in CLAIMS:
-            raise ValueError(f"`config.claims`: each claim is (kind, reference, ...) with kind in "
-                             f"{sorted(CLAIMS)}, got {claim!r}.")
-        if len(claim) != 2 + CLAIMS[claim[0]]:
-            raise ValueError(f"`config.claims`: a {claim[0]!r} claim takes "
-                             f"{CLAIMS[claim[0]]} arguments after the reference, got {claim!r}.")
+        config_claim(claim, CLAIMS)
         nets = [n.name for n in networks(config)]
         for v in claim[2:]:
             if isinstance(v, str) and v not in names and v not in nets:

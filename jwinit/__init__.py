@@ -37,12 +37,16 @@ from jwinit.recipes import (
     t_fixup,
 )
 from jwinit.rules import (
+    deepnet_rules,
     fixup_rules,
+    gpt2_rules,
     init_params,
     mup_optimizer,
     mup_roles,
     mup_rules,
     param_paths,
+    t_fixup_rules,
+    transformer_rules,
 )
 from jwinit.structured import (
     delta_orthogonal,
@@ -92,6 +96,10 @@ __all__ = [
     "mup_rules",
     "mup_roles",
     "mup_optimizer",
+    "transformer_rules",
+    "t_fixup_rules",
+    "deepnet_rules",
+    "gpt2_rules",
     "Activation",
     "Description",
     "Initializer",

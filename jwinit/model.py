@@ -77,9 +77,20 @@ def _check_batch(x: Any) -> jax.Array:
         raise TypeError(f"`x` must be an array (a data batch), got {type(x).__name__}.")
     if x.ndim < 1 or x.shape[0] < 2:
         raise ValueError(f"`x` must be a batch of at least 2 examples, got shape {x.shape}.")
-    if jnp.issubdtype(x.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(x))):
+    if (jnp.issubdtype(x.dtype, jnp.inexact) and _concrete(x)
+            and not np.all(np.isfinite(np.asarray(x)))):
         raise ValueError("`x` holds NaN or inf values; pass a finite data batch.")
     return jnp.asarray(x)
+
+
+def _concrete(value: Any) -> bool:
+    """False under a transformation (jit, vmap): the value is unknown, its checks are skipped."""
+    return not isinstance(value, jax.core.Tracer)
+
+
+def _scalar(value: jax.Array) -> Any:
+    """A Python float, or the traced scalar itself under jit (the report is then a pytree)."""
+    return float(value) if _concrete(value) else value
 
 
 def _run_model(run: Callable[..., Any], x: jax.Array, what: str) -> Any:
@@ -338,7 +349,7 @@ def _lsuv_nnx(model, x, target, tol, max_iters, reinit, key, kwargs):
 def _check_output(y: Any) -> jax.Array:
     if not isinstance(y, jax.Array):
         raise TypeError(f"the model output must be an array, got {type(y).__name__}.")
-    if not bool(jnp.all(jnp.isfinite(y))):
+    if _concrete(y) and not np.all(np.isfinite(np.asarray(y))):
         raise ValueError("the model output holds NaN or inf on `x` at this initialization; check "
                          "the weights' scale (the signal overflows) before reporting or LSUV.")
     return y
@@ -401,6 +412,12 @@ class SignalReport:
         return "\n".join(lines)
 
 
+jax.tree_util.register_dataclass(
+    LayerSignal, data_fields=["kernel_variance", "mean", "variance", "second_moment",
+                              "grad_second_moment"], meta_fields=["path", "kernel_shape"])
+jax.tree_util.register_dataclass(SignalReport, data_fields=["layers"], meta_fields=[])
+
+
 def signal_report(
     model: Any,
     x: jax.Array,
@@ -420,6 +437,9 @@ def signal_report(
 
     Returns:
       A `SignalReport`, one `LayerSignal` per kernel layer in the order the model calls them.
+      Under ``jax.jit`` (a function of the variables or the batch) the report is a pytree of
+      arrays, returned from the jitted function like any other; the NaN/inf checks of the batch
+      and the output, which need values, are then skipped.
 
     Raises:
       ValueError, TypeError: a bad argument, or a batch or model output with NaN/inf.
@@ -465,10 +485,10 @@ def signal_report(
         layers.append(LayerSignal(
             path=p,
             kernel_shape=tuple(k.shape),
-            kernel_variance=float(jnp.var(k.astype(jnp.float32))),
-            mean=float(jnp.mean(o32)),
-            variance=float(jnp.var(o32)),
-            second_moment=float(jnp.mean(o32 * o32)),
-            grad_second_moment=float(jnp.mean(grads[p].astype(jnp.float32) ** 2)),
+            kernel_variance=_scalar(jnp.var(k.astype(jnp.float32))),
+            mean=_scalar(jnp.mean(o32)),
+            variance=_scalar(jnp.var(o32)),
+            second_moment=_scalar(jnp.mean(o32 * o32)),
+            grad_second_moment=_scalar(jnp.mean(grads[p].astype(jnp.float32) ** 2)),
         ))
     return SignalReport(tuple(layers))

@@ -5,6 +5,12 @@ a ``stem`` Dense, `blocks` pre-activation residual blocks ``x + F(x)`` named ``b
 (``F`` = `branch_layers` Dense layers ``Dense_0`` ... each after the activation, with an optional
 BatchNorm or LayerNorm before each activation), and a ``head`` Dense.
 
+`Transformer` is an encoder for token sequences (T-Fixup, DeepNet and GPT-2 initialize it): an
+``embed`` table and a learned ``pos_embed``, `layers` blocks ``block_<i>`` of self-attention
+(``attn`` with Dense ``query``, ``key``, ``value``, ``out`` of (dim, dim) kernels) and an MLP
+(``mlp_in``, ``mlp_out``), with Pre-LN, Post-LN (with the DeepNorm residual scale `alpha`) or no
+LayerNorm at all, then the mean over tokens and a ``head`` Dense.
+
 `MLP` is the fully connected network of He et al. 2015, Glorot & Bengio 2010 and Schoenholz et
 al. 2017: `depth` hidden ``Dense`` layers of `width` units with one activation, then a ``Dense``
 readout. Its layers are named ``Dense_0`` ... ``Dense_{depth}`` (the readout is the last), so path
@@ -27,9 +33,10 @@ import jax.numpy as jnp
 
 from jwinit.activations import get_activation
 
-__all__ = ["MLP", "ResidualMLP"]
+__all__ = ["MLP", "ResidualMLP", "Transformer"]
 
 NORMS = (None, "batch", "layer")
+LAYER_NORMS = (None, "pre", "post")
 
 
 class MLP(nn.Module):
@@ -128,3 +135,96 @@ class ResidualMLP(nn.Module):
                        self.kernel_init, name=f"block_{i}")(h, train)
         phi = get_activation(self.activation)
         return nn.Dense(self.output_dim, kernel_init=self.kernel_init, name="head")(phi(h))
+
+
+class _SelfAttention(nn.Module):
+    dim: int
+    heads: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b, t, _ = x.shape
+        hd = self.dim // self.heads
+
+        def split(name):
+            return nn.Dense(self.dim, name=name)(x).reshape(b, t, self.heads, hd)
+
+        q, k, v = split("query"), split("key"), split("value")
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.asarray(hd, x.dtype))
+        att = jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(logits, axis=-1), v)
+        return nn.Dense(self.dim, name="out")(att.reshape(b, t, self.dim))
+
+
+class _EncoderBlock(nn.Module):
+    dim: int
+    heads: int
+    mlp_dim: int
+    norm: str | None
+    alpha: float
+    activation: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        phi = get_activation(self.activation)
+        attn = _SelfAttention(self.dim, self.heads, name="attn")
+
+        def mlp(h):
+            return nn.Dense(self.dim, name="mlp_out")(phi(nn.Dense(self.mlp_dim, name="mlp_in")(h)))
+
+        if self.norm == "pre":
+            x = x + attn(nn.LayerNorm(name="ln_attn")(x))
+            return x + mlp(nn.LayerNorm(name="ln_mlp")(x))
+        if self.norm == "post":
+            x = nn.LayerNorm(name="ln_attn")(self.alpha * x + attn(x))
+            return nn.LayerNorm(name="ln_mlp")(self.alpha * x + mlp(x))
+        x = x + attn(x)
+        return x + mlp(x)
+
+
+class Transformer(nn.Module):
+    """A Transformer encoder over integer token sequences, ending in a classification ``head``.
+
+    Attributes:
+      vocab_size: the number of token values (inputs are ints in [0, vocab_size)).
+      length: the longest sequence (the learned positional table's size).
+      layers: encoder blocks (>= 1), named ``block_0`` ...
+      dim: model width (divisible by `heads`); heads: attention heads; mlp_dim: MLP hidden width.
+      output_dim: units of the ``head`` (classes).
+      norm: 'pre' (Pre-LN, a final ``ln_final``), 'post' (Post-LN: ``LN(alpha x + F(x))``; DeepNorm
+        with ``alpha = jwinit.deepnorm_constants(layers)['encoder'].alpha``) or None (no
+        normalization: what T-Fixup initializes).
+      alpha: the Post-LN residual scale (1 is standard Post-LN).
+      activation: the MLP's activation.
+    """
+
+    vocab_size: int
+    length: int
+    layers: int
+    dim: int
+    heads: int
+    mlp_dim: int
+    output_dim: int
+    norm: str | None = "pre"
+    alpha: float = 1.0
+    activation: Any = "relu"
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        if isinstance(self.layers, bool) or not isinstance(self.layers, int) or self.layers < 1:
+            raise ValueError(f"`layers` must be an int >= 1, got {self.layers!r}.")
+        if self.norm not in LAYER_NORMS:
+            raise ValueError(f"`norm` must be one of {LAYER_NORMS}, got {self.norm!r}.")
+        if self.dim % self.heads:
+            raise ValueError(f"`dim` ({self.dim}) must be divisible by `heads` ({self.heads}).")
+        if tokens.ndim != 2 or tokens.shape[1] > self.length:
+            raise ValueError(f"inputs must be (batch, length <= {self.length}) tokens, got shape "
+                             f"{tokens.shape}.")
+        x = nn.Embed(self.vocab_size, self.dim, name="embed")(tokens.astype(jnp.int32))
+        pos = self.param("pos_embed", nn.initializers.normal(0.02), (self.length, self.dim))
+        x = x + pos[None, : tokens.shape[1]]
+        for i in range(self.layers):
+            x = _EncoderBlock(self.dim, self.heads, self.mlp_dim, self.norm, self.alpha,
+                              self.activation, name=f"block_{i}")(x)
+        if self.norm == "pre":
+            x = nn.LayerNorm(name="ln_final")(x)
+        return nn.Dense(self.output_dim, name="head")(x.mean(axis=1))

@@ -314,18 +314,28 @@ def test_training_rerun_reads_its_checkpoints_back(tmp_path, capsys):
     assert (workdir / "results.jsonl").read_text() == first
 
 
-@pytest.mark.parametrize("override, words", [
-    ("--config.inits=(('a', 'he_nromal'),)", ["he_nromal"]),
-    ("--config.claims=(('reaches', 'ref', 'nobody', 'relu', 10),)", ["nobody"]),
-    ("--config.claims=(('flies', 'ref'),)", ["flies", "reaches"]),
-    ("--config.steps=1001", ["multiple of `config.eval_every`"]),
-    ("--config.optimizer='rmsprop'", ["`config.optimizer`", "rmsprop"]),
-    ("--config.inits=(('a', 'fixup'),)", ["'fixup'", "config.model = 'residual'"]),
-    ("--config.model='resnet'", ["`config.model`", "resnet", "residual"]),
+HE, MUP = "he2015_training:smoke", "mup_coordcheck:smoke"
+
+
+@pytest.mark.parametrize("config, override, words", [
+    (HE, "--config.inits=(('a', 'he_nromal'),)", ["he_nromal"]),
+    (HE, "--config.claims=(('reaches', 'ref', 'nobody', 'relu', 10),)", ["nobody"]),
+    (HE, "--config.claims=(('flies', 'ref'),)", ["flies", "reaches"]),
+    (HE, "--config.steps=1001", ["multiple of `config.eval_every`"]),
+    (HE, "--config.optimizer='rmsprop'", ["`config.optimizer`", "rmsprop"]),
+    (HE, "--config.inits=(('a', 'fixup'),)", ["'fixup'", "config.model = 'residual'"]),
+    (HE, "--config.model='resnet'", ["`config.model`", "resnet", "residual"]),
+    (MUP, "--config.widths=(64,)", ["`config.widths`", "at least 2"]),
+    (MUP, "--config.seeds=2", ["`config.seeds`", "3"]),
+    (MUP, "--config.claims=(('slope_within', 'ref', 'NTK', 'hidden', 'all', 0.0, 0.1),)",
+     ["NTK", "SP", "muP"]),
+    (MUP, "--config.claims=(('slope_within', 'ref', 'muP', 'hidden', (9,), 0.0, 0.1),)",
+     ["(9,)", "[0, 3]"]),
 ])
-def test_bad_training_configs_fail_before_any_compute(override, words, tmp_path, capsys):
+def test_bad_experiment_configs_fail_before_any_compute(config, override, words, tmp_path,
+                                                        capsys):
     workdir = tmp_path / "bad"
-    assert run("--config=he2015_training:smoke", override, f"--workdir={workdir}") == 2
+    assert run(f"--config={config}", override, f"--workdir={workdir}") == 2
     err = capsys.readouterr().err
     for w in words:
         assert w in err, (w, err)
@@ -358,20 +368,3 @@ def test_coord_check_smoke_reproduces_and_resumes(tmp_path, capsys):
     assert run(*args) == 0
     assert "4 read back" in capsys.readouterr().err
     assert (workdir / "results.jsonl").read_text().splitlines() == rows
-
-
-@pytest.mark.parametrize("override, words", [
-    ("--config.widths=(64,)", ["`config.widths`", "at least 2"]),
-    ("--config.seeds=2", ["`config.seeds`", "3"]),
-    ("--config.claims=(('slope_within', 'ref', 'NTK', 'hidden', 'all', 0.0, 0.1),)",
-     ["NTK", "SP", "muP"]),
-    ("--config.claims=(('slope_within', 'ref', 'muP', 'hidden', (9,), 0.0, 0.1),)",
-     ["(9,)", "[0, 3]"]),
-])
-def test_bad_coord_check_configs_fail_before_any_compute(override, words, tmp_path, capsys):
-    workdir = tmp_path / "bad"
-    assert run("--config=mup_coordcheck:smoke", override, f"--workdir={workdir}") == 2
-    err = capsys.readouterr().err
-    for w in words:
-        assert w in err, (w, err)
-    assert not workdir.exists()

@@ -262,3 +262,80 @@ def test_mup_bad_inputs(call, error, words):
         call()
     for w in words:
         assert w in str(e.value), (w, str(e.value))
+
+
+TOKENS = jax.random.randint(jax.random.key(9), (16, 8), 0, 32)
+
+
+def _var_ok(a, want):
+    """Empirical variance within 4 standard errors (Var of a sample variance ~ 2 sigma^4 / n)."""
+    a = np.asarray(a, np.float64)
+    return abs(a.var() - want) < 4 * want * math.sqrt(2 / a.size)
+
+
+def _transformer(norm, alpha=1.0, layers=4):
+    return jwinit.models.Transformer(vocab_size=32, length=8, layers=layers, dim=128, heads=4,
+                                     mlp_dim=256, output_dim=5, norm=norm, alpha=alpha)
+
+
+def test_t_fixup_rules_scale_each_role():
+    n, d = 4, 128
+    model = _transformer(None, layers=n)
+    v = jwinit.init_params(model, jax.random.key(0), TOKENS, jwinit.t_fixup_rules(n, d))
+    s2 = (0.67 * n ** -0.25) ** 2
+    for b in range(n):
+        block = v["params"][f"block_{b}"]
+        for name, want in (("query", 1 / d), ("key", 1 / d), ("value", s2 / d), ("out", s2 / d)):
+            assert _var_ok(block["attn"][name]["kernel"], want), (b, name)
+            assert not np.any(block["attn"][name]["bias"])
+        assert _var_ok(block["mlp_in"]["kernel"], s2 * 2 / (d + 256))
+        assert _var_ok(block["mlp_out"]["kernel"], s2 * 2 / (d + 256))
+    assert _var_ok(v["params"]["embed"]["embedding"], (9 * n) ** -0.5 / d)
+    ref = model.init(jax.random.key(0), TOKENS)["params"]
+    np.testing.assert_array_equal(v["params"]["head"]["kernel"], ref["head"]["kernel"])
+    np.testing.assert_array_equal(v["params"]["pos_embed"], ref["pos_embed"])
+
+
+def test_deepnet_and_gpt2_rules():
+    n, d = 4, 128
+    alpha = jwinit.deepnorm_constants(n)["encoder"].alpha
+    model = _transformer("post", alpha=alpha, layers=n)
+    v = jwinit.init_params(model, jax.random.key(1), TOKENS, jwinit.deepnet_rules(n))
+    beta2 = (8 * n) ** -0.5
+    attn = v["params"]["block_2"]["attn"]
+    assert _var_ok(attn["value"]["kernel"], beta2 / d) and _var_ok(attn["out"]["kernel"], beta2 / d)
+    assert _var_ok(attn["query"]["kernel"], 1 / d)
+    g = jwinit.init_params(_transformer("pre", layers=n), jax.random.key(2), TOKENS,
+                           jwinit.gpt2_rules(n))["params"]
+    assert _var_ok(g["block_1"]["attn"]["out"]["kernel"], 0.02**2 / (2 * n))
+    assert _var_ok(g["block_1"]["mlp_out"]["kernel"], 0.02**2 / (2 * n))
+    assert _var_ok(g["block_1"]["mlp_in"]["kernel"], 0.02**2)
+    assert _var_ok(g["embed"]["embedding"], 0.02**2)
+
+
+def test_signal_report_on_a_transformer_a_resnet_and_nnx_under_jit():
+    """Every kernel layer reported, in call order, with finite statistics; the report is the same
+    computed eagerly and inside jax.jit (as a pure function of the variables)."""
+    model = _transformer(None)
+    v = jwinit.init_params(model, jax.random.key(0), TOKENS, jwinit.t_fixup_rules(4, 128))
+    report = jwinit.signal_report(model, TOKENS, v)
+    names = ["/".join(map(str, layer.path)) for layer in report.layers]
+    assert names[:6] == ["block_0/attn/query", "block_0/attn/key", "block_0/attn/value",
+                         "block_0/attn/out", "block_0/mlp_in", "block_0/mlp_out"]
+    assert names[-1] == "head" and len(names) == 4 * 6 + 1
+    assert np.all(np.isfinite(report.second_moments)) and np.all(report.second_moments > 0)
+
+    resnet = ResidualMLP(blocks=3, width=32, output_dim=4, norm="batch")
+    rv = resnet.init(jax.random.key(0), X)
+    eager = jwinit.signal_report(resnet, X, rv, apply_kwargs={"train": True})
+    jitted = jax.jit(lambda v: jwinit.signal_report(resnet, X, v, apply_kwargs={"train": True}))
+    traced = jitted(rv)
+    assert [layer.path for layer in traced.layers] == [layer.path for layer in eager.layers]
+    np.testing.assert_allclose(traced.second_moments, eager.second_moments, rtol=1e-5)
+    np.testing.assert_allclose(traced.grad_second_moments, eager.grad_second_moments, rtol=1e-5)
+    assert len(eager.layers) == 1 + 3 * 2 + 1
+
+    net = nnx.Sequential(nnx.Linear(12, 32, rngs=nnx.Rngs(0)), nnx.LayerNorm(32, rngs=nnx.Rngs(1)),
+                         nnx.relu, nnx.Linear(32, 4, rngs=nnx.Rngs(2)))
+    r = jwinit.signal_report(net, X)
+    assert [layer.path for layer in r.layers] == [("layers", 0), ("layers", 3)]
