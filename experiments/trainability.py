@@ -100,7 +100,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     depths = [int(d) for d in config.depths]
     crit = jwinit.critical(act, sb2)
     inits: dict[str, Any] = {_label(sw): (sw, sb2) for sw in sws}
-    inits[CRITICAL] = {"*kernel": crit.kernel_init, "*bias": crit.bias_init}
+    inits[CRITICAL] = {r"kernel$": crit.kernel_init, r"bias$": crit.bias_init}
     steps = int(config.steps)
     results = {}
     with progress_bar("training", unit="steps") as update:

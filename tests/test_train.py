@@ -195,7 +195,7 @@ def test_data_dependent_and_rule_inits(small):
         variables = MLP.init(key, x)
         return jwinit.lsuv(MLP, x, variables)
 
-    rules = {"Dense_2/kernel": jwinit.zeros(), "*kernel": "orthogonal", "*bias": "zeros"}
+    rules = {r"Dense_2/kernel$": jwinit.zeros(), r"kernel$": "orthogonal", r"bias$": "zeros"}
     r = jtrain.train(MLP, small, inits={"lsuv": lsuv_init, "rules": rules}, optimizer=SGD,
                      learning_rates=[0.05], steps=40, seeds=2, eval_every=20)
     assert np.all(r.train_loss[:, -1] < r.train_loss[:, 0])
@@ -207,7 +207,9 @@ def test_data_dependent_and_rule_inits(small):
     (dict(inits={"x": "he_nromal"}), ValueError, ["he_nromal"]),
     (dict(inits={"x": jwinit.he_normal}), TypeError, ["factory", "jwinit.he_normal()"]),
     (dict(inits={}), TypeError, ["`inits`"]),
-    (dict(inits={"x": {"Dense_9/*": "he_normal"}}), ValueError, ["Dense_9/*", "matches no"]),
+    (dict(inits={"x": {"Dense_9/": "he_normal"}}), ValueError, ["Dense_9/", "matches no"]),
+    (dict(inits={"x": {"*kernel": "he_normal"}}), ValueError, ["*kernel", "regular expression",
+                                                               "kernel$"]),
     (dict(optimizer=optax.sgd(0.1)), TypeError, ["`optimizer`", "factory"]),
     (dict(optimizer=lambda learning_rate: 3), TypeError, ["`optimizer", "GradientTransformation"]),
     (dict(learning_rates=[0.1, -1.0]), ValueError, ["`learning_rates`", "-1.0"]),

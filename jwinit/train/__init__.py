@@ -283,9 +283,9 @@ def train(
       model: a ``flax.linen.Module`` or an ``nnx.Module`` instance (its output: logits for
         classification data, the target's shape for regression).
       data: a `jwinit.data.Dataset` or ``(x_train, y_train, x_test, y_test)``.
-      inits: display name -> initializer, registry name, mean-field pair, mapping of path
-        pattern to initializer, or ``fn(key, x_batch) -> variables`` (see
-        `jwinit.train._inits`).
+      inits: display name -> initializer, registry name, mean-field pair, rules (a mapping of
+        regular expression on the parameter path to initializer, as in `jwinit.init_params`),
+        or ``fn(key, x_batch) -> variables``.
       optimizer: an optax factory taking the learning rate: ``optax.sgd``,
         ``functools.partial(optax.sgd, momentum=0.9)``, ``optax.adam``, ...
       learning_rates: one or more learning rates (> 0).

@@ -7,8 +7,9 @@ An entry of `inits` maps a display name to one of:
   every ``bias`` is zero; every other parameter keeps the model's own initialization;
 * a mean-field pair ``(sigma_w2, sigma_b2)`` (or its text ``'(2.0, 0.05)'``): kernels
   N(0, sigma_w2 / fan_in), biases N(0, sigma_b2), as in the theory;
-* a mapping of parameter-path pattern (``fnmatch``, e.g. ``'*/kernel'``, ``'Dense_0/*'``,
-  ``'layers/3/kernel'``) to initializer, for role recipes: each parameter takes the first pattern
+* a mapping of regular expression to initializer, for role recipes: the rules of
+  `jwinit.init_params` (searched with ``re.search`` in the '/'-joined parameter path, e.g.
+  ``r'kernel$'``, ``r'^Dense_0/'``, ``r'layers/3/kernel$'``): each parameter takes the first rule
   that matches it, unmatched parameters keep the model's own initialization;
 * a callable ``fn(key, x_batch)`` returning initialized variables (linen: the variables dict or its
   'params'; nnx: an initialized ``nnx.Module`` or its ``nnx.State`` of parameters), for
@@ -18,9 +19,9 @@ An entry of `inits` maps a display name to one of:
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import inspect
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = ["InitSpec", "resolve_inits", "check_patterns", "apply_rules", "ZERO"]
 
 #: Marker: the parameter is set to zeros.
 ZERO = "zeros"
+#: The rules an initializer alone stands for: every kernel, every bias.
+KERNEL, BIAS = r"(^|/)kernel$", r"(^|/)bias$"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +60,7 @@ class InitSpec:
     def rule_for(self, path: str) -> Any:
         """The initializer (or ZERO) for the parameter at `path`, or None to keep the default."""
         for pattern, init in self.rules:
-            if fnmatch.fnmatchcase(path, pattern):
+            if re.search(pattern, path):
                 return init
         return None
 
@@ -76,8 +79,8 @@ def _pair_rules(sw2: float, sb2: float) -> tuple[tuple[str, Any], ...]:
     from jwinit.distributions import normal
     from jwinit.variance import variance_scaling
 
-    return (("*kernel", variance_scaling(sw2, "fan_in", "normal")),
-            ("*bias", normal(math.sqrt(sb2)) if sb2 > 0 else ZERO))
+    return ((KERNEL, variance_scaling(sw2, "fan_in", "normal")),
+            (BIAS, normal(math.sqrt(sb2)) if sb2 > 0 else ZERO))
 
 
 def _from_text(text: str, name: str) -> tuple[tuple[str, Any], ...]:
@@ -90,7 +93,7 @@ def _from_text(text: str, name: str) -> tuple[tuple[str, Any], ...]:
     if isinstance(spec, tuple) and len(spec) == 2 and not isinstance(spec[1], dict):
         return _pair_rules(*spec)
     fname, kwargs = (spec, {}) if isinstance(spec, str) else spec
-    return (("*kernel", named_closure(fname, kwargs, f"inits[{name!r}]")), ("*bias", ZERO))
+    return ((KERNEL, named_closure(fname, kwargs, f"inits[{name!r}]")), (BIAS, ZERO))
 
 
 def _one_init(value: Any, argument: str) -> Any:
@@ -129,13 +132,19 @@ def resolve_inits(inits: Any) -> list[InitSpec]:
             rules = []
             for pattern, init in value.items():
                 if not isinstance(pattern, str):
-                    raise TypeError(f"`{arg}`: patterns must be strings such as '*/kernel', got "
-                                    f"{pattern!r}.")
+                    raise TypeError(f"`{arg}`: patterns must be regular expression strings such "
+                                    f"as r'kernel$', got {pattern!r}.")
+                try:
+                    re.compile(pattern)
+                except re.error as e:
+                    raise ValueError(f"`{arg}`: {pattern!r} is not a regular expression ({e}); "
+                                     "rules are searched in the '/'-joined parameter path, e.g. "
+                                     "r'kernel$' or r'^Dense_0/'.") from None
                 rules.append((pattern, _one_init(init, f"{arg}[{pattern!r}]")))
             out.append(InitSpec(name, "rules", tuple(rules), label="rules"))
         elif callable(value) and _is_initializer(value):
             check_callable_init(value, arg)
-            out.append(InitSpec(name, "rules", (("*kernel", value), ("*bias", ZERO)),
+            out.append(InitSpec(name, "rules", ((KERNEL, value), (BIAS, ZERO)),
                                 label=getattr(value, "__name__", "initializer")))
         elif callable(value):
             check_callable_init(value, arg)  # a jwinit factory passed by mistake
@@ -152,7 +161,7 @@ def check_patterns(specs: list[InitSpec], params: Any) -> None:
     paths = leaf_paths(params)
     for spec in specs:
         for pattern, _ in spec.rules:
-            if not any(fnmatch.fnmatchcase(p, pattern) for p in paths):
+            if not any(re.search(pattern, p) for p in paths):
                 raise ValueError(f"`inits[{spec.name!r}]`: the pattern {pattern!r} matches no "
                                  f"parameter of the model; its parameters are {paths}.")
 
