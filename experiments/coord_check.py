@@ -200,10 +200,10 @@ def slopes(widths: Sequence[int], rms: np.ndarray) -> np.ndarray:
     """Least-squares slope of log2 RMS against log2 width; `rms` (widths, seeds, steps, layers)
     -> (seeds, steps, layers). A zero or non-finite RMS gives NaN."""
     x = np.log2(np.asarray(widths, np.float64))
-    with np.errstate(all="ignore"):
-        y = np.log2(np.asarray(rms, np.float64))
     x = x - x.mean()
-    slope = np.tensordot(x, y - y.mean(axis=0), axes=(0, 0)) / np.sum(x * x)
+    with np.errstate(all="ignore"):  # log2(0) = -inf: that slope is NaN, below
+        y = np.log2(np.asarray(rms, np.float64))
+        slope = np.tensordot(x, y - y.mean(axis=0), axes=(0, 0)) / np.sum(x * x)
     return np.where(np.all(np.isfinite(y), axis=0), slope, np.nan)
 
 
