@@ -14,7 +14,7 @@ from jwinit.description import Description, describe
 from jwinit.distributions import constant, normal, ones, truncated_normal, uniform, zeros
 from jwinit.fans import compute_fans, fans_from_einsum
 from jwinit.gains import calculate_gain, gain
-from jwinit.model import LayerSignal, SignalReport, lsuv, signal_report
+from jwinit.model import LayerSignal, SignalReport, lsuv, signal_report, weight_norm_init
 from jwinit.probe import ProbeResult, jacobian_singular_values, probe_mlp
 from jwinit.recipes import (
     DeepNormConstants,
@@ -90,6 +90,7 @@ __all__ = [
     "SignalReport",
     "lsuv",
     "signal_report",
+    "weight_norm_init",
     "init_params",
     "param_paths",
     "fixup_rules",

@@ -4,6 +4,9 @@
   optionally re-sample every kernel (e.g. with ``jwinit.orthogonal()``), then, layer by layer in
   the order the model calls them, rescale the kernel W_l <- W_l * sqrt(target / Var(B_l)) until the
   variance of the layer's output B_l on a data batch is within `tol` of `target`.
+* :func:`weight_norm_init` -- the data-dependent initialization of weight normalization (Salimans &
+  Kingma 2016, Sec. 3) on plain Dense/Conv layers: layer by layer in call order, every output unit
+  is rescaled and shifted to zero mean and unit variance on a data batch.
 * :func:`signal_report` -- per-layer statistics of a real model at init: the output mean, variance
   and second moment of every kernel-carrying layer (Dense, Conv, DenseGeneral, Einsum, ...) and the
   mean square of the gradient of ``<g, output>`` with respect to that layer's output, for a Gaussian
@@ -40,7 +43,7 @@ from flax import nnx, traverse_util
 
 from jwinit._checks import check_callable_init, check_int, check_real, typed_key
 
-__all__ = ["lsuv", "signal_report", "SignalReport", "LayerSignal"]
+__all__ = ["lsuv", "weight_norm_init", "signal_report", "SignalReport", "LayerSignal"]
 
 Path = tuple[Any, ...]
 
@@ -344,6 +347,125 @@ def _lsuv_nnx(model, x, target, tol, max_iters, reinit, key, kwargs):
             k = mod.kernel[...]
             mod.kernel[...] = (k.astype(jnp.float32) * factor).astype(k.dtype)
     return model
+
+
+def weight_norm_init(
+    model: Any,
+    x: jax.Array,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    key: jax.Array | None = None,
+    apply_kwargs: Mapping[str, Any] | None = None,
+) -> Any:
+    """Data-dependent initialization of weight normalization (Salimans & Kingma 2016, Sec. 3).
+
+    Weight normalization writes a unit's pre-activation as ``t = g (v . x) / ||v|| + b`` and
+    initializes, on a data batch, ``g = 1 / sigma[t0]`` and ``b = -mu[t0] / sigma[t0]``, where t0
+    is the pre-activation with g = 1, b = 0: every unit then starts with zero mean and unit
+    variance on the batch. On a plain layer (``y = x W + b``) the same function is reached by
+    ``W[..., j] <- W[..., j] / sigma_j`` and ``b_j <- (b_j - mu_j) / sigma_j``, with mu_j and
+    sigma_j the mean and standard deviation of output unit j over the batch (and every
+    spatial position of a Conv). This function applies that to every kernel layer in the order
+    the model calls them (each layer sees the already initialized layers before it), so that
+    afterwards every layer's output units have mean 0 and variance 1 on `x`.
+
+    Args:
+      model: a ``flax.linen.Module`` (then pass `variables`) or a ``flax.nnx.Module`` (updated in
+        place and returned). Layers must keep their output units on the kernel's last axis
+        (Dense, Conv; not DenseGeneral with several output axes).
+      x: a data batch (finite, at least 2 examples).
+      variables: linen only, the variables from ``model.init``.
+      key: the 'dropout' rng of linen models (default ``jax.random.key(0)``).
+      apply_kwargs: extra keyword arguments for the forward pass.
+
+    Returns:
+      The new linen variables, or the nnx model.
+
+    Examples:
+      >>> model = flax.linen.Sequential([flax.linen.Dense(32), flax.linen.relu,
+      ...                                flax.linen.Dense(8)])
+      >>> x = 3.0 + jax.random.normal(jax.random.key(0), (256, 16))
+      >>> v = jwinit.weight_norm_init(model, x, model.init(jax.random.key(1), x))
+      >>> y = model.apply(v, x)
+      >>> round(float(abs(y.mean(axis=0)).max()), 4), round(float(y.var(axis=0).mean()), 4)
+      (0.0, 1.0)
+
+    References:
+      Salimans & Kingma 2016, "Weight Normalization: A Simple Reparameterization to Accelerate
+      Training of Deep Neural Networks", Sec. 3.
+    """
+    kind = _check_model(model, variables)
+    x = _check_batch(x)
+    key = jax.random.key(0) if key is None else typed_key(key, "weight_norm_init")
+    kwargs = dict(apply_kwargs or {})
+    if kind == "linen":
+        variables = dict(variables)
+
+        @jax.jit
+        def unit_stats(v):
+            y, outs = _linen_outputs(model, v, x, None, kwargs, key)
+            return y, [_unit_moments(o) for _, o in outs]
+
+        order: list[Path] = []
+
+        def call_order(v):
+            order[:] = [p for p, _ in _linen_outputs(model, v, x, None, kwargs, key)[1]]
+            return jnp.zeros(())
+
+        jax.eval_shape(call_order, variables)
+        _check_output(_run_model(lambda: unit_stats(variables)[0], x, "weight_norm_init"))
+        for i, p in enumerate(order):
+            mu, sigma = unit_stats(variables)[1][i]
+            params = traverse_util.flatten_dict(dict(variables["params"]))
+            params = _normalized_units(params, p, mu, sigma)
+            variables = {**variables, "params": traverse_util.unflatten_dict(params)}
+        return variables
+    y, outs = _run_model(lambda: _nnx_outputs(model, x, None, kwargs), x, "weight_norm_init")
+    _check_output(y)
+    by_path = dict(_nnx_layers(model))
+    for i, (p, _) in enumerate(outs):
+        mu, sigma = _unit_moments(_nnx_outputs(model, x, None, kwargs)[1][i][1])
+        mod = by_path[p]
+        flat = {(*p, "kernel"): mod.kernel[...]}
+        if isinstance(getattr(mod, "bias", None), nnx.Param):
+            flat[(*p, "bias")] = mod.bias[...]
+        flat = _normalized_units(flat, p, mu, sigma)
+        mod.kernel[...] = flat[(*p, "kernel")]
+        if (*p, "bias") in flat:
+            mod.bias[...] = flat[(*p, "bias")]
+    return model
+
+
+def _unit_moments(out: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean and standard deviation of each output unit (last axis) over every other axis."""
+    o = out.astype(jnp.float32).reshape(-1, out.shape[-1])
+    return o.mean(axis=0), o.std(axis=0)
+
+
+def _normalized_units(flat: dict[Path, Any], path: Path, mu: jax.Array, sigma: jax.Array
+                      ) -> dict[Path, Any]:
+    """`flat` (parameters by path tuple) with layer `path`'s units shifted and scaled."""
+    name = "/".join(map(str, path))
+    kernel = flat[(*path, "kernel")]
+    if kernel.shape[-1] != mu.shape[0]:
+        raise ValueError(f"layer {name}: its output has {mu.shape[0]} units on the last axis but "
+                         f"its kernel {kernel.shape} does not end with them; weight_norm_init "
+                         "needs Dense or Conv layers.")
+    sigma_np = np.asarray(sigma)
+    if not np.all(np.isfinite(sigma_np)) or np.any(sigma_np == 0):
+        dead = int(np.sum(~(sigma_np > 0)))
+        raise ValueError(f"layer {name}: {dead} output unit(s) have zero or non-finite variance "
+                         "on the batch (dead or overflowing); they cannot be normalized.")
+    out = dict(flat)
+    per_unit = sigma.reshape((1,) * (kernel.ndim - 1) + (-1,))
+    out[(*path, "kernel")] = (kernel.astype(jnp.float32) / per_unit).astype(kernel.dtype)
+    bias = flat.get((*path, "bias"))
+    if bias is not None:
+        out[(*path, "bias")] = ((bias.astype(jnp.float32) - mu) / sigma).astype(bias.dtype)
+    elif not np.allclose(np.asarray(mu), 0.0, atol=1e-6 * float(np.max(sigma_np))):
+        raise ValueError(f"layer {name} has no bias: its output units' means cannot be removed "
+                         "(use_bias=True is needed for weight_norm_init).")
+    return out
 
 
 def _check_output(y: Any) -> jax.Array:

@@ -339,3 +339,54 @@ def test_signal_report_on_a_transformer_a_resnet_and_nnx_under_jit():
                          nnx.relu, nnx.Linear(32, 4, rngs=nnx.Rngs(2)))
     r = jwinit.signal_report(net, X)
     assert [layer.path for layer in r.layers] == [("layers", 0), ("layers", 3)]
+
+
+def _unit_stats(out):
+    o = np.asarray(out, np.float64).reshape(-1, out.shape[-1])
+    return o.mean(axis=0), o.var(axis=0)
+
+
+def test_weight_norm_init_gives_every_unit_zero_mean_unit_variance_in_call_order():
+    """An exact identity: after the init, every layer's output units have mean 0 and variance 1
+    on the batch (float32 rounding), for a deep MLP with names out of sorted order and a CNN."""
+    names = [f"layer_{c}" for c in "fedcba"]
+
+    class Deep(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for i, name in enumerate(names):
+                x = nn.Dense(48, name=name, kernel_init=jwinit.normal(0.3))(x)
+                x = nn.relu(x) if i < len(names) - 1 else x
+            return x
+
+    x = 2.0 + jax.random.normal(jax.random.key(0), (512, 12))
+    model = Deep()
+    v = jwinit.weight_norm_init(model, x, model.init(jax.random.key(1), x))
+    for layer in jwinit.signal_report(model, x, v).layers:
+        assert abs(layer.mean) < 1e-4 and abs(layer.variance - 1) < 1e-3, layer
+    mean, var = _unit_stats(model.apply(v, x))
+    np.testing.assert_allclose(mean, 0, atol=1e-4)
+    np.testing.assert_allclose(var, 1, atol=1e-3)
+
+    cnn = nn.Sequential([nn.Conv(8, (3, 3)), nn.relu, nn.Conv(4, (3, 3))])
+    xi = jax.random.normal(jax.random.key(2), (16, 8, 8, 3))
+    vc = jwinit.weight_norm_init(cnn, xi, cnn.init(jax.random.key(3), xi))
+    mean, var = _unit_stats(cnn.apply(vc, xi))
+    np.testing.assert_allclose(mean, 0, atol=1e-4)
+    np.testing.assert_allclose(var, 1, atol=1e-3)
+
+
+def test_weight_norm_init_nnx_and_errors():
+    net = nnx.Sequential(nnx.Linear(12, 32, rngs=nnx.Rngs(0)), nnx.relu,
+                         nnx.Linear(32, 4, rngs=nnx.Rngs(1)))
+    assert jwinit.weight_norm_init(net, X) is net
+    mean, var = _unit_stats(net(X))
+    np.testing.assert_allclose(mean, 0, atol=1e-4)
+    np.testing.assert_allclose(var, 1, atol=1e-3)
+
+    dead = nn.Sequential([nn.Dense(8, kernel_init=jwinit.zeros()), nn.relu, nn.Dense(3)])
+    with pytest.raises(ValueError, match="zero or non-finite variance"):
+        jwinit.weight_norm_init(dead, X, dead.init(jax.random.key(0), X))
+    nobias = nn.Sequential([nn.Dense(8, use_bias=False)])
+    with pytest.raises(ValueError, match="no bias"):
+        jwinit.weight_norm_init(nobias, X + 5.0, nobias.init(jax.random.key(0), X))
