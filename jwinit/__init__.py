@@ -15,6 +15,7 @@ from jwinit.distributions import constant, normal, ones, truncated_normal, unifo
 from jwinit.fans import compute_fans, fans_from_einsum
 from jwinit.gains import calculate_gain, gain
 from jwinit.model import LayerSignal, SignalReport, lsuv, signal_report, weight_norm_init
+from jwinit.pretraining import greedy_pretrain
 from jwinit.probe import ProbeResult, jacobian_singular_values, probe_mlp
 from jwinit.recipes import (
     DeepNormConstants,
@@ -91,6 +92,7 @@ __all__ = [
     "lsuv",
     "signal_report",
     "weight_norm_init",
+    "greedy_pretrain",
     "init_params",
     "param_paths",
     "fixup_rules",
