@@ -19,7 +19,9 @@ Config fields:
     ('he_normal', 'normal(stddev=0.01)', '(2.0, 0.05)' for a mean-field pair, 'zeros'); for a
     residual model 'fixup' (`jwinit.fixup_rules` for its number of blocks through
     `jwinit.init_params`); 'lsuv:<scheme>' for LSUV (`jwinit.lsuv`, Mishkin & Matas 2016) started
-    from <scheme>, on the first training batch of each seed.
+    from <scheme>, on the first training batch of each seed; 'pretrain:<scheme>' for greedy
+    layer-wise autoencoder pre-training (`jwinit.greedy_pretrain` on the whole training set,
+    `pretrain_steps` Adam steps at `pretrain_learning_rate` per layer) started from <scheme>.
   optimizer: 'sgd', 'momentum' (SGD with `momentum`) or 'adam'; learning_rates; steps;
     batch_size; eval_every; seeds; seed.
   target_loss: the train loss a run must reach to count as trained (steps to it are reported).
@@ -97,13 +99,18 @@ NORM_NAMES = {"batch": "BatchNorm", "layer": "LayerNorm"}
 FIXUP = "fixup"
 #: prefix of LSUV started from a scheme ('lsuv:orthogonal')
 LSUV = "lsuv:"
+#: prefix of greedy layer-wise pre-training started from a scheme ('pretrain:lecun_uniform')
+PRETRAIN = "pretrain:"
 
 
 def _base_scheme(scheme: str) -> str | None:
     """The scheme a config entry samples from (None for Fixup, whose rules depend on depth)."""
     if scheme == FIXUP:
         return None
-    return scheme[len(LSUV):] if scheme.startswith(LSUV) else scheme
+    for prefix in (LSUV, PRETRAIN):
+        if scheme.startswith(prefix):
+            return scheme[len(prefix):]
+    return scheme
 #: Claim kind -> number of arguments after the reference.
 CLAIMS = {"reaches": 3, "stalls": 4, "faster": 3, "saturates": 5, "better_activation": 3,
           "symmetric": 2, "accuracy_below": 4, "fails": 2}
@@ -222,6 +229,12 @@ def validate(config: Any) -> None:
     for a in acts:
         config_activation(a, "activations")
     inits = _inits(config)
+    if any(s.startswith(PRETRAIN) for _, s in inits):
+        if kind != "mlp":
+            raise ValueError("`config.inits`: 'pretrain:' needs config.model = 'mlp'.")
+        require(config, "pretrain_steps", "pretrain_learning_rate")
+        config_int(config, "pretrain_steps")
+        config_real(config, "pretrain_learning_rate", low=0.0)
     if kind == "mlp" and any(s == FIXUP for _, s in inits):
         raise ValueError("`config.inits`: 'fixup' is a residual-network recipe; it needs "
                          "config.model = 'residual'.")
@@ -314,6 +327,25 @@ def _lsuv(model: Any, net: Network, spec: Any) -> Callable[..., Any]:
     return init
 
 
+def _pretrain(model: Any, net: Network, spec: Any, config: Any, data: Any) -> Callable[..., Any]:
+    """Greedy layer-wise pre-training from `spec`'s initialization, as a variables function."""
+    import jax.numpy as jnp
+
+    import jwinit
+    from jwinit.train._inits import apply_rules
+
+    x_all = jnp.asarray(data.x_train)
+
+    def init(key, x):
+        v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
+        v["params"] = apply_rules(spec, v["params"], key)
+        return jwinit.greedy_pretrain(model, x_all, v, activation=net.activation,
+                                      steps=int(config.pretrain_steps),
+                                      learning_rate=float(config.pretrain_learning_rate))
+
+    return init
+
+
 def _initial_variables(model: Any, net: Network, spec: Any, value: Any, x: Any,
                        seed: int) -> Any:
     """Seed 0's initial variables of one (network, init), with the keys `jwinit.train` uses."""
@@ -348,7 +380,9 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
         for k, net in enumerate(nets):
             model = net.build(config, data.output_dim)
             values = {n: (_fixup(model, net, config) if v == FIXUP else
-                          _lsuv(model, net, specs[n]) if v.startswith(LSUV) else v)
+                          _lsuv(model, net, specs[n]) if v.startswith(LSUV) else
+                          _pretrain(model, net, specs[n], config, data) if v.startswith(PRETRAIN)
+                          else v)
                       for n, v in inits}
 
             def progress(done, total, k=k):

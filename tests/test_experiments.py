@@ -283,6 +283,7 @@ TRAINING = {  # config -> (checks, plots)
     "symmetry": (5, ["curves.png"]),
     "fixup2019": (4, ["curves.png"]),
     "lsuv2016": (3, ["curves.png"]),
+    "pretraining": (2, ["curves.png"]),
     "schoenholz2017_trainability": (2, ["trainability.png", "agreement.png"]),
 }
 
@@ -325,6 +326,8 @@ HE, MUP = "he2015_training:smoke", "mup_coordcheck:smoke"
     (HE, "--config.optimizer='rmsprop'", ["`config.optimizer`", "rmsprop"]),
     (HE, "--config.inits=(('a', 'fixup'),)", ["'fixup'", "config.model = 'residual'"]),
     (HE, "--config.model='resnet'", ["`config.model`", "resnet", "residual"]),
+    ("fixup2019:smoke", "--config.inits=(('a', 'pretrain:he_normal'),)",
+     ["'pretrain:'", "config.model = 'mlp'"]),
     (MUP, "--config.widths=(64,)", ["`config.widths`", "at least 2"]),
     (MUP, "--config.seeds=2", ["`config.seeds`", "3"]),
     (MUP, "--config.claims=(('slope_within', 'ref', 'NTK', 'hidden', 'all', 0.0, 0.1),)",
