@@ -18,6 +18,7 @@ from experiments.runner import run_cli, shipped_configs
 FULL = sorted(shipped_configs())
 
 
+@pytest.mark.xdist_group("full_configs")  # one after the other (see pyproject's --dist)
 @pytest.mark.parametrize("name", FULL)
 def test_full_config_reproduces_its_paper(name, tmp_path, capsys, request):
     workdir = tmp_path / name
