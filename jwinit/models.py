@@ -11,6 +11,15 @@ BatchNorm or LayerNorm before each activation), and a ``head`` Dense.
 (``mlp_in``, ``mlp_out``), with Pre-LN, Post-LN (with the DeepNorm residual scale `alpha`) or no
 LayerNorm at all, then the mean over tokens and a ``head`` Dense.
 
+`ResNet` is the convolutional residual network of He et al. 2016 and Fixup in small form: a
+``stem`` 3x3 Conv, stages of pre-activation blocks ``block_<i>`` (``Conv_0`` ... each 3x3, after
+the activation and the optional normalization; the first block of a later stage halves the
+resolution and doubles the channels, with a 1x1 ``shortcut`` Conv), a global average pool and a
+``head`` Dense.
+
+`RNN` is the simple recurrent network of Le, Jaitly & Hinton 2015 (IRNN):
+``h_t = phi(input(x_t) + h_{t-1} recurrent/kernel)``, ``out = head(h_T)``.
+
 `MLP` is the fully connected network of He et al. 2015, Glorot & Bengio 2010 and Schoenholz et
 al. 2017: `depth` hidden ``Dense`` layers of `width` units with one activation, then a ``Dense``
 readout. Its layers are named ``Dense_0`` ... ``Dense_{depth}`` (the readout is the last), so path
@@ -25,6 +34,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import flax.linen as nn
@@ -33,7 +43,7 @@ import jax.numpy as jnp
 
 from jwinit.activations import get_activation
 
-__all__ = ["MLP", "ResidualMLP", "Transformer"]
+__all__ = ["MLP", "ResidualMLP", "ResNet", "RNN", "Transformer"]
 
 NORMS = (None, "batch", "layer")
 LAYER_NORMS = (None, "pre", "post")
@@ -135,6 +145,167 @@ class ResidualMLP(nn.Module):
                        self.kernel_init, name=f"block_{i}")(h, train)
         phi = get_activation(self.activation)
         return nn.Dense(self.output_dim, kernel_init=self.kernel_init, name="head")(phi(h))
+
+
+class _ConvBlock(nn.Module):
+    channels: int
+    layers: int
+    stride: int
+    activation: Any
+    norm: str | None
+    kernel_init: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        phi = get_activation(self.activation)
+        h = x
+        for i in range(self.layers):
+            if self.norm == "batch":
+                h = nn.BatchNorm(use_running_average=not train)(h)
+            elif self.norm == "layer":
+                h = nn.LayerNorm()(h)
+            stride = self.stride if i == 0 else 1
+            h = nn.Conv(self.channels, (3, 3), strides=(stride, stride), padding="SAME",
+                        kernel_init=self.kernel_init)(phi(h))
+        if self.stride != 1 or x.shape[-1] != self.channels:
+            x = nn.Conv(self.channels, (1, 1), strides=(self.stride, self.stride),
+                        kernel_init=self.kernel_init, name="shortcut")(x)
+        return x + h
+
+
+class ResNet(nn.Module):
+    """A small convolutional pre-activation residual network (He et al. 2016; Fixup's ResNets).
+
+    ``h = stem(x)``; every block ``h <- shortcut(h) + F(h)`` with
+    ``F = Conv_{m-1}(phi(N(... Conv_0(phi(N(h))))))`` (3x3 convolutions, ``N`` the optional
+    normalization, ``shortcut`` the identity or, where a stage starts, a strided 1x1 Conv);
+    ``out = head(mean over positions of phi(h))``.
+
+    Attributes:
+      stages: blocks per stage, e.g. ``(2, 2, 2)``; blocks are numbered ``block_0`` ... across
+        stages; stage s has ``channels * 2**s`` channels and, for s > 0, starts with stride 2.
+      channels: the stem's and the first stage's channels.
+      output_dim: units of the ``head``.
+      branch_layers: m, convolutions per block (>= 1).
+      activation: a name from `jwinit.activation_names()` or a callable.
+      norm: None, 'batch' (BatchNorm: pass ``train=True`` in training) or 'layer'.
+      image_shape: (height, width, channels) that flat inputs (batch, features) are reshaped to
+        (e.g. ``(8, 8, 1)`` for `jwinit.data.digits`); None takes (batch, H, W, C) inputs.
+      kernel_init: every layer's default kernel initializer (biases zero).
+
+    `jwinit.fixup_rules(sum(stages), m, branch_last=f'Conv_{m-1}')` is Fixup for it.
+
+    Examples:
+      >>> model = jwinit.models.ResNet(stages=(1, 1), channels=4, output_dim=3,
+      ...                              image_shape=(8, 8, 1))
+      >>> variables = model.init(jax.random.key(0), jnp.ones((2, 64)))
+      >>> sorted(variables['params']['block_1'])
+      ['Conv_0', 'Conv_1', 'shortcut']
+    """
+
+    stages: tuple[int, ...]
+    channels: int
+    output_dim: int
+    branch_layers: int = 2
+    activation: Any = "relu"
+    norm: str | None = None
+    image_shape: tuple[int, int, int] | None = None
+    kernel_init: Any = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        stages = tuple(self.stages)
+        if not stages or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
+                             for b in stages):
+            raise ValueError(f"`stages` must be a non-empty tuple of ints >= 1, got "
+                             f"{self.stages!r}.")
+        for name in ("channels", "branch_layers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"`{name}` must be an int >= 1, got {v!r}.")
+        if self.norm not in NORMS:
+            raise ValueError(f"`norm` must be one of {NORMS}, got {self.norm!r}.")
+        if self.image_shape is not None:
+            shape = tuple(self.image_shape)
+            if x.ndim != 2 or x.shape[1] != math.prod(shape):
+                raise ValueError(f"inputs must be (batch, {math.prod(shape)}) to reshape to "
+                                 f"`image_shape` {shape}, got shape {x.shape}.")
+            x = x.reshape((x.shape[0], *shape))
+        if x.ndim != 4:
+            raise ValueError(f"inputs must be images (batch, height, width, channels), got shape "
+                             f"{x.shape}; set `image_shape` for flat inputs.")
+        h = nn.Conv(self.channels, (3, 3), padding="SAME", kernel_init=self.kernel_init,
+                    name="stem")(x)
+        i = 0
+        for s, blocks in enumerate(stages):
+            for b in range(blocks):
+                h = _ConvBlock(self.channels * 2**s, self.branch_layers,
+                               2 if (s > 0 and b == 0) else 1, self.activation, self.norm,
+                               self.kernel_init, name=f"block_{i}")(h, train)
+                i += 1
+        phi = get_activation(self.activation)
+        return nn.Dense(self.output_dim, kernel_init=self.kernel_init,
+                        name="head")(phi(h).mean(axis=(1, 2)))
+
+
+class _Recurrence(nn.Module):
+    width: int
+    activation: Any
+    kernel_init: Any
+
+    @nn.compact
+    def __call__(self, u: jax.Array) -> jax.Array:
+        phi = get_activation(self.activation)
+        kernel = self.param("kernel", self.kernel_init, (self.width, self.width), u.dtype)
+
+        def step(h, u_t):
+            h = phi(u_t + h @ kernel)
+            return h, None
+
+        h0 = jnp.zeros((u.shape[0], self.width), u.dtype)
+        h, _ = jax.lax.scan(step, h0, jnp.swapaxes(u, 0, 1))
+        return h
+
+
+class RNN(nn.Module):
+    """A simple (Elman) recurrent network over sequences, read out at the last step.
+
+    ``h_0 = 0``; ``h_t = phi(x_t input/kernel + input/bias + h_{t-1} recurrent/kernel)``;
+    ``out = head(h_T)``. With ``activation='relu'`` and ``recurrent/kernel`` the identity this is
+    the IRNN of Le, Jaitly & Hinton 2015 (`jwinit.irnn`).
+
+    Attributes:
+      width: hidden units.
+      output_dim: units of the ``head``.
+      activation: a name from `jwinit.activation_names()` or a callable.
+      kernel_init: the input and head kernels' default initializer; recurrent_init: the
+        recurrent kernel's (biases zero).
+
+    Inputs are (batch, steps, features); the recurrence is one ``lax.scan``.
+
+    Examples:
+      >>> model = jwinit.models.RNN(width=8, output_dim=1)
+      >>> variables = model.init(jax.random.key(0), jnp.ones((2, 5, 2)))
+      >>> jax.tree.map(jnp.shape, variables['params']['recurrent'])
+      {'kernel': (8, 8)}
+    """
+
+    width: int
+    output_dim: int
+    activation: Any = "tanh"
+    kernel_init: Any = nn.initializers.lecun_normal()
+    recurrent_init: Any = nn.initializers.orthogonal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"`width` must be an int >= 1, got {self.width!r}.")
+        if x.ndim != 3:
+            raise ValueError(f"inputs must be sequences (batch, steps, features), got shape "
+                             f"{x.shape}.")
+        u = nn.Dense(self.width, kernel_init=self.kernel_init, name="input")(x)
+        h = _Recurrence(self.width, self.activation, self.recurrent_init, name="recurrent")(u)
+        return nn.Dense(self.output_dim, kernel_init=self.kernel_init, name="head")(h)
 
 
 class _SelfAttention(nn.Module):

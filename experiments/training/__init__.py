@@ -1,0 +1,407 @@
+"""Training: does a network initialized this way then learn, how fast, and how well.
+
+Every (network, init, learning rate, seed) run is trained with optax on shipped data
+(`jwinit.data`) by `jwinit.train.train`: one compiled program per network. Each run is shown next
+to what was known at initialization: for MLPs the probe's regime for that (init, activation,
+depth, width) and the mean-field depth scale xi_c; for every network the root mean square of its
+output at init (seed 0, 256 training examples).
+
+Config fields:
+  experiment: 'training'.
+  data: 'digits', 'teacher', 'adding_problem' or a path to an .npz (see `jwinit.data.load`);
+    data_options: the loader's keyword arguments (e.g. {'length': 60, 'n': 4096}).
+  model: 'mlp' (default), 'residual', 'rnn' or 'transformer'.
+  mlp: depth, width: the MLP's hidden layers and units (`jwinit.models.MLP`); the networks are
+    the activations (a tuple), each named by its activation.
+  residual: blocks (a tuple of block counts), width, branch_layers (>= 2), norms (a tuple of
+    None, 'batch', 'layer'): one `jwinit.models.ResidualMLP` per (activation, blocks, norm),
+    named like 'relu, 64 blocks, BatchNorm'.
+  rnn: width: one `jwinit.models.RNN` per activation, named like 'relu RNN' (sequences: the
+    adding problem).
+  transformer: width, heads, mlp_dim, networks: ((layers, norm, warmup_steps), ...) with norm
+    None, 'pre', 'post' or 'deepnorm' (Post-LN with DeepNet's alpha): one
+    `jwinit.models.Transformer` each (vocabulary and length from the data, whose inputs are
+    token ids), trained with a linear learning-rate warmup over `warmup_steps` (0: none), named
+    like '24 layers, Post-LN, warmup 100'.
+  inits: (('display name', scheme), ...), the scheme as `jwinit.sweep` writes it
+    ('he_normal', 'normal(stddev=0.01)', '(2.0, 0.05)' for a mean-field pair, 'zeros'), or a
+    dict of regular expression to scheme for per-role rules ({r'recurrent/kernel$': 'irnn',
+    r'input/kernel$': 'normal(stddev=0.001)'}: the first match wins, unmatched parameters keep
+    the model's own initialization); the whole-model recipes 'fixup' (residual:
+    `jwinit.fixup_rules` for its number of blocks), 't_fixup' and 'deepnet' (transformer:
+    `jwinit.t_fixup_rules`, `jwinit.deepnet_rules` for its layers) through `jwinit.init_params`;
+    'lsuv:<scheme>' for LSUV (`jwinit.lsuv`, Mishkin & Matas 2016) started
+    from <scheme>, on the first training batch of each seed; 'pretrain:<scheme>' for greedy
+    layer-wise autoencoder pre-training (`jwinit.greedy_pretrain` on the whole training set,
+    `pretrain_steps` Adam steps at `pretrain_learning_rate` per layer) started from <scheme>.
+  optimizer: 'sgd', 'momentum' (SGD with `momentum`) or 'adam'; learning_rates; steps;
+    batch_size; eval_every; seeds; seed.
+  target_loss: the train loss a run must reach to count as trained (steps to it are reported).
+  signal: record per-layer activation statistics during training (plots/activations.png).
+  claims: the paper's claims, each (kind, reference, *arguments); `activation` in a claim is a
+    network's name:
+    ('reaches', ref, init, activation, within): at the init's best learning rate every seed
+      reaches `target_loss` by step `within`;
+    ('stalls', ref, init, activation, multiple, other): at every learning rate and seed the
+      init's loss stays within 0.05 of chance (ln of the number of classes) for `multiple` times
+      the steps `other` needs (its slowest seed at its best learning rate);
+    ('faster', ref, init_a, init_b, activation): a reaches the target in fewer steps than b at
+      their best learning rates (median over seeds), and b is faster at no learning rate;
+    ('saturates', ref, init, activation, learning_rate, below, within): the top hidden layer's
+      mean activation falls below `below` by step `within` in every seed while every lower
+      hidden layer's stays at or above 0.4 (needs signal);
+    ('better_activation', ref, init, activation_a, activation_b): a's median final train loss
+      at its best learning rate is below b's;
+    ('symmetric', ref, init, activation): after training every kernel but the readout has
+      numerical rank <= 1 (sigma_2 <= 1e-6 sigma_1) in every run;
+    ('accuracy_below', ref, init, activation, fraction, other): the init's best median test
+      accuracy is at most `fraction` of other's;
+    ('fails', ref, init, activation): at every learning rate no seed reaches `target_loss` (each
+      run diverges or stays above it).
+  A run's best learning rate: fewest median steps to the target, then lowest median final loss.
+  title, paper, description, not_covered: text for the report.
+
+Writes: results.jsonl (one row per network, init, learning rate, seed and evaluation),
+summary.csv (per network, init and learning rate), checks.json, report.md,
+plots/curves.png (train loss and test accuracy by init: median and seed range), and with
+`signal` plots/activations.png. Training state is checkpointed per activation after every chunk
+(checkpoints/<network>.npz): a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+from experiments.common import (
+    config_activation,
+    config_choice,
+    config_claim,
+    config_data,
+    config_int,
+    config_ints,
+    config_real,
+    config_reals,
+    progress_bar,
+    require,
+    write_report,
+)
+from experiments.io import write_csv, write_json, write_text
+from experiments.training._claims import CLAIMS, best_learning_rate, check_claim, summarize
+from experiments.training._networks import (
+    LAYER_NORMS,
+    LSUV,
+    MODELS,
+    NORMS,
+    PRETRAIN,
+    RECIPES,
+    Network,
+    base_scheme,
+    initial_variables,
+    lsuv_variables,
+    model_kind,
+    networks,
+    output_rms,
+    pretrain_variables,
+    probe_at_init,
+    recipe_variables,
+)
+from experiments.training._plots import plots
+from jwinit._checks import check_choice
+from jwinit._jsonl import dumps
+
+__all__ = ["run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate", "networks",
+           "Network"]
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+def optimizer_of(config: Any, warmup: int = 0) -> Any:
+    """optax's factory of `config.optimizer` (learning rate -> transformation); with `warmup`
+    steps the learning rate rises linearly from lr / warmup to lr over the first `warmup` steps."""
+    import jax.numpy as jnp
+    import optax
+
+    if config.optimizer == "sgd":
+        make = optax.sgd
+    elif config.optimizer == "momentum":
+        make = functools.partial(optax.sgd, momentum=float(config.momentum))
+    else:
+        make = optax.adam
+    if not warmup:
+        return make
+
+    def with_warmup(learning_rate):
+        return make(lambda count: learning_rate * jnp.minimum(1.0, (count + 1) / warmup))
+
+    return with_warmup
+
+
+def _scheme(item: Any) -> Any:
+    """A config entry's scheme: a string, or a mapping of regular expression to scheme string."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Mapping) or hasattr(item, "to_dict"):
+        rules = dict(item.to_dict() if hasattr(item, "to_dict") else item)
+        if rules and all(isinstance(k, str) and isinstance(v, str) for k, v in rules.items()):
+            return rules
+    return None
+
+
+def _inits(config: Any) -> list[tuple[str, Any]]:
+    values = config.inits
+    if not isinstance(values, tuple | list) or not values:
+        raise TypeError(f"`config.inits` must be a non-empty tuple of (name, scheme), got "
+                        f"{values!r}.")
+    out = []
+    for item in values:
+        if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str)
+                and _scheme(item[1]) is not None):
+            raise TypeError(f"`config.inits` entries must be ('display name', 'scheme') or "
+                            f"('display name', {{'regular expression': 'scheme', ...}}), got "
+                            f"{item!r}.")
+        out.append((item[0], _scheme(item[1])))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"`config.inits` has repeated display names: {names}.")
+    return out
+
+
+def _validate_model(config: Any, kind: str) -> None:
+    if kind == "mlp":
+        require(config, "depth")
+        config_int(config, "depth", minimum=0)
+    elif kind == "residual":
+        require(config, "blocks", "branch_layers", "norms")
+        config_ints(config, "blocks")
+        config_int(config, "branch_layers", minimum=2)
+        norms = config.norms
+        if not isinstance(norms, tuple | list) or not norms:
+            raise TypeError(f"`config.norms` must be a non-empty tuple of {NORMS}, got "
+                            f"{norms!r}.")
+        for n in norms:
+            check_choice(n, "config.norms", NORMS)
+    elif kind == "transformer":
+        require(config, "networks", "heads", "mlp_dim")
+        nets = config.networks
+        if not isinstance(nets, tuple | list) or not nets:
+            raise TypeError("`config.networks` must be a non-empty tuple of (layers, norm, "
+                            f"warmup_steps), got {nets!r}.")
+        for item in nets:
+            if not (isinstance(item, tuple | list) and len(item) == 3
+                    and all(isinstance(v, int) and not isinstance(v, bool)
+                            for v in (item[0], item[2])) and item[0] >= 1 and item[2] >= 0):
+                raise ValueError("`config.networks` entries must be (layers >= 1, norm, "
+                                 f"warmup_steps >= 0), got {item!r}.")
+            check_choice(item[1], "config.networks norm", LAYER_NORMS)
+        heads = config_int(config, "heads")
+        config_int(config, "mlp_dim")
+        if int(config.width) % heads:
+            raise ValueError(f"`config.width` ({config.width}) must be divisible by "
+                             f"`config.heads` ({heads}).")
+    if kind != "mlp" and config.signal:
+        raise ValueError("`config.signal` is for MLPs (per hidden layer statistics); set it "
+                         f"to False for a {kind} model.")
+
+
+def validate(config: Any) -> None:
+    """Check every field before anything is computed or written (errors name the field)."""
+    require(config, "data", "width", "activations", "inits", "optimizer",
+            "learning_rates", "steps", "batch_size", "eval_every", "seeds", "seed",
+            "target_loss", "signal", "claims")
+    from jwinit.train._inits import resolve_inits
+
+    config_data(config)
+    options = config.get("data_options", None)
+    if options is not None and not (isinstance(options, Mapping) or hasattr(options, "to_dict")):
+        raise TypeError(f"`config.data_options` must be a dict of the loader's keyword "
+                        f"arguments, got {options!r}.")
+    kind = check_choice(model_kind(config), "config.model", MODELS)
+    config_int(config, "width")
+    _validate_model(config, kind)
+    acts = config.activations
+    if not isinstance(acts, tuple | list) or not acts:
+        raise TypeError(f"`config.activations` must be a non-empty tuple, got {acts!r}.")
+    for a in acts:
+        config_activation(a, "activations")
+    inits = _inits(config)
+    schemes = [s for _, s in inits if isinstance(s, str)]
+    if any(s.startswith(PRETRAIN) for s in schemes):
+        if kind != "mlp":
+            raise ValueError("`config.inits`: 'pretrain:' needs config.model = 'mlp'.")
+        require(config, "pretrain_steps", "pretrain_learning_rate")
+        config_int(config, "pretrain_steps")
+        config_real(config, "pretrain_learning_rate", low=0.0)
+    for s in schemes:
+        if s in RECIPES and RECIPES[s] != kind:
+            raise ValueError(f"`config.inits`: {s!r} is a recipe for whole {RECIPES[s]} models; "
+                             f"it needs config.model = {RECIPES[s]!r}, not {kind!r}.")
+    resolve_inits({n: base_scheme(s) for n, s in inits
+                   if base_scheme(s) is not None})  # unknown names fail
+    config_choice(config, "optimizer", OPTIMIZERS)
+    if config.optimizer == "momentum":
+        config_real(config, "momentum", low=0.0, high=1.0, high_open=True)
+    config_reals(config, "learning_rates", low=0.0)
+    steps = config_int(config, "steps")
+    config_int(config, "batch_size")
+    every = config_int(config, "eval_every")
+    if steps % every:
+        raise ValueError(f"`config.steps` ({steps}) must be a multiple of `config.eval_every` "
+                         f"({every}).")
+    config_int(config, "seeds")
+    config_int(config, "seed", minimum=0)
+    config_real(config, "target_loss", low=0.0)
+    names = {n for n, _ in inits}
+    for claim in config.claims:
+        config_claim(claim, CLAIMS)
+        nets = [n.name for n in networks(config)]
+        for v in claim[2:]:
+            if isinstance(v, str) and v not in names and v not in nets:
+                raise ValueError(f"`config.claims`: {v!r} in {claim!r} is neither an init of "
+                                 f"`config.inits` ({sorted(names)}) nor a network ({nets}).")
+        if claim[0] == "saturates" and not config.signal:
+            raise ValueError("`config.claims`: a 'saturates' claim needs `config.signal = True`.")
+
+
+# ------------------------------------------------------------------------------------------------
+# the run
+
+
+def _dataset(config: Any) -> Any:
+    from jwinit.data import load
+
+    options = config.get("data_options", None)
+    if options is not None and hasattr(options, "to_dict"):
+        options = options.to_dict()
+    return load(config.data, **dict(options or {}))
+
+
+def _init_values(model: Any, net: Network, inits: list[tuple[str, Any]], specs: dict[str, Any],
+                 config: Any, data: Any) -> dict[str, Any]:
+    """`jwinit.train`'s `inits` for one network: a depth-dependent recipe, LSUV or pre-training as
+    a variables function, anything else as the config gives it."""
+    out = {}
+    for name, v in inits:
+        if not isinstance(v, str):
+            out[name] = v
+        elif v in RECIPES:
+            out[name] = recipe_variables(model, net, v, config)
+        elif v.startswith(LSUV):
+            out[name] = lsuv_variables(model, net, specs[name])
+        elif v.startswith(PRETRAIN):
+            out[name] = pretrain_variables(model, net, specs[name], config, data)
+        else:
+            out[name] = v
+    return out
+
+
+def _known_at_init(model: Any, net: Network, spec: Any, value: Any, x: Any,
+                   config: Any) -> dict[str, Any]:
+    """The output RMS at init and, for an MLP whose init is per-tensor, the probe and theory."""
+    import jwinit
+    from jwinit.train._inits import ZERO
+
+    info: dict[str, Any] = {"probe_regime": "-", "xi_c": math.nan}
+    kernel = None if spec is None else spec.rule_for("Dense_1/kernel")
+    if net.kind == "mlp" and isinstance(value, str) and kernel is not None:
+        bias = spec.rule_for("Dense_1/bias")
+        kernel = jwinit.zeros() if kernel is ZERO else kernel
+        bias = None if bias is ZERO or bias is None else bias
+        info = probe_at_init(kernel, bias, net.activation, net.depth, int(config.width))
+    variables = initial_variables(model, net, spec, value, x, int(config.seed))
+    info["output_rms"] = output_rms(model, variables, x, net)
+    return info
+
+
+def _network_text(config: Any, nets: list[Network]) -> str:
+    acts = ", ".join(dict.fromkeys(config.activations))
+    kind = model_kind(config)
+    if kind == "mlp":
+        return (f"MLP: {config.depth} hidden layers of {config.width} units ({acts}), zero "
+                "biases unless the init sets them")
+    if kind == "residual":
+        return (f"residual MLP (`jwinit.models.ResidualMLP`: a stem, pre-activation blocks "
+                f"x + F(x) of {config.branch_layers} Dense layers of {config.width} units, a "
+                f"head; {acts}): networks {[n.name for n in nets]}")
+    if kind == "rnn":
+        return (f"simple RNN (`jwinit.models.RNN`: h_t = phi(x_t W_in + b + h_(t-1) W_rec), "
+                f"{config.width} hidden units, read out at the last step; {acts}): networks "
+                f"{[n.name for n in nets]}")
+    return (f"Transformer encoder (`jwinit.models.Transformer`: width {config.width}, "
+            f"{config.heads} heads, MLP {config.mlp_dim}, {acts}; mean over tokens, then a "
+            f"head): networks {[n.name for n in nets]} (warmup: linear learning-rate warmup "
+            "over that many steps)")
+
+
+def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
+    import jax.numpy as jnp
+
+    import jwinit
+    from jwinit.train._inits import resolve_inits
+
+    workdir = pathlib.Path(workdir)
+    data = _dataset(config)
+    inits = _inits(config)
+    specs = {s.name: s for s in resolve_inits({n: base_scheme(v) for n, v in inits
+                                               if base_scheme(v) is not None})}
+    nets = networks(config)
+    steps = int(config.steps)
+    x_init = jnp.asarray(data.x_train[:256])
+    results: dict[str, Any] = {}
+    at_init: dict[tuple[str, str], dict[str, Any]] = {}
+    with progress_bar("training", unit="steps") as update:
+        for k, net in enumerate(nets):
+            model = net.build(config, data)
+            values = _init_values(model, net, inits, specs, config, data)
+
+            def progress(done, total, k=k):
+                update(k * steps + done, len(nets) * steps)
+
+            results[net.name] = jwinit.train.train(
+                model, data, inits=values, optimizer=optimizer_of(config, net.warmup),
+                learning_rates=list(config.learning_rates), steps=steps,
+                seeds=int(config.seeds), batch_size=int(config.batch_size),
+                eval_every=int(config.eval_every), key=int(config.seed),
+                signal=bool(config.signal), train_kwargs=net.train_kwargs,
+                eval_kwargs=net.eval_kwargs,
+                checkpoint=workdir / "checkpoints" / f"{net.file_name}.npz", progress=progress)
+            for name, value in values.items():
+                at_init[(net.name, name)] = _known_at_init(model, net, specs.get(name), value,
+                                                           x_init, config)
+
+    by_name = {net.name: net for net in nets}
+    rows = []
+    for name, r in results.items():
+        rows += [{"network": name, "activation": by_name[name].activation, **row}
+                 for row in r.rows()]
+    write_text(workdir / "results.jsonl", "".join(dumps(row) + "\n" for row in rows))
+    summary = summarize(results, at_init, float(config.target_loss))
+    columns = list(summary[0])
+    write_csv(workdir / "summary.csv", summary, columns)
+    checks = [check_claim(c, results, summary, config, data) for c in config.claims]
+    write_json(workdir / "checks.json", checks)
+    figures = plots(results, summary, config, data, workdir / "plots")
+    seconds = {name: (round(r.compile_seconds, 1), round(r.seconds, 1))
+               for name, r in results.items()}
+    trained = (f"train loss <= {config.target_loss:g}" if data.task == "classification" else
+               f"train mean squared error <= {config.target_loss:g}")
+    reproduced = write_report(
+        workdir, title=config.title, paper=config.paper,
+        setup=(f"{data.summary()} ({config.data}). {_network_text(config, nets)}; optimizer "
+               f"{config.optimizer}" + (f" (momentum {config.momentum})"
+                                       if config.optimizer == "momentum" else "")
+               + f", learning rates {list(config.learning_rates)}, batch {config.batch_size}, "
+               f"{steps} steps, {config.seeds} seeds, evaluated every {config.eval_every} steps. "
+               f"Trained = {trained}. Each network's runs are one "
+               f"compiled program (compile / total seconds: {seconds}). At init: the root mean "
+               "square of the network's output (seed 0, 256 training examples, in training "
+               "mode) and, for MLPs, the probe's regime (`jwinit.probe_mlp`, 4 seeds, batch "
+               "256) and the mean-field depth scale xi_c of (sigma_w2, sigma_b2)."),
+        not_covered=config.not_covered, checks=checks,
+        tables=[("Runs by init and learning rate (medians over seeds)", summary, columns)],
+        plots=figures)
+    return {"runs": sum(len(r.runs) for r in results.values()), "reproduced": reproduced,
+            "report": str(workdir / "report.md")}

@@ -1,0 +1,216 @@
+"""The networks of a training config and how each init makes their variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+MODELS = ("mlp", "residual", "rnn", "transformer")
+NORMS = (None, "batch", "layer")
+NORM_NAMES = {"batch": "BatchNorm", "layer": "LayerNorm"}
+#: Transformer normalizations: Pre-LN, Post-LN, DeepNorm (Post-LN with alpha = (2N)^(1/4)), none
+LAYER_NORMS = (None, "pre", "post", "deepnorm")
+LAYER_NORM_NAMES = {None: "no LayerNorm", "pre": "Pre-LN", "post": "Post-LN",
+                    "deepnorm": "DeepNorm"}
+#: whole-model recipes whose rules depend on the depth, and the model kind each needs
+RECIPES = {"fixup": "residual", "t_fixup": "transformer", "deepnet": "transformer"}
+#: the scheme name of Fixup as whole-model rules (residual models only)
+FIXUP = "fixup"
+#: prefix of LSUV started from a scheme ('lsuv:orthogonal')
+LSUV = "lsuv:"
+#: prefix of greedy layer-wise pre-training started from a scheme ('pretrain:lecun_uniform')
+PRETRAIN = "pretrain:"
+
+
+def base_scheme(scheme: str | Mapping[str, str]) -> str | Mapping[str, str] | None:
+    """What a config entry samples from: the scheme after an 'lsuv:' / 'pretrain:' prefix, the
+    mapping of rules itself, or None for a depth-dependent recipe (`RECIPES`)."""
+    if not isinstance(scheme, str):
+        return scheme
+    if scheme in RECIPES:
+        return None
+    for prefix in (LSUV, PRETRAIN):
+        if scheme.startswith(prefix):
+            return scheme[len(prefix):]
+    return scheme
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """One network of a training config: its name, kind, activation and how to build it.
+
+    `depth` is the MLP's hidden layers, the residual network's blocks or the Transformer's layers
+    (0 for an RNN); `norm` the residual network's (None, 'batch', 'layer') or the Transformer's
+    (`LAYER_NORMS`); `warmup` linear learning-rate warmup steps (0: none).
+    """
+
+    name: str
+    activation: str
+    depth: int
+    kind: str = "mlp"
+    norm: str | None = None
+    warmup: int = 0
+
+    def build(self, config: Any, data: Any) -> Any:
+        import jwinit
+
+        out = data.output_dim
+        if self.kind == "mlp":
+            return jwinit.models.MLP(depth=self.depth, width=int(config.width), output_dim=out,
+                                     activation=self.activation)
+        if self.kind == "residual":
+            return jwinit.models.ResidualMLP(
+                blocks=self.depth, width=int(config.width), output_dim=out,
+                branch_layers=int(config.branch_layers), activation=self.activation,
+                norm=self.norm)
+        if self.kind == "rnn":
+            return jwinit.models.RNN(width=int(config.width), output_dim=out,
+                                     activation=self.activation)
+        alpha = 1.0
+        if self.norm == "deepnorm":
+            alpha = float(jwinit.deepnorm_constants(self.depth)["encoder"].alpha)
+        return jwinit.models.Transformer(
+            vocab_size=int(max(data.x_train.max(), data.x_test.max())) + 1,
+            length=int(data.x_train.shape[1]), layers=self.depth, dim=int(config.width),
+            heads=int(config.heads), mlp_dim=int(config.mlp_dim), output_dim=out,
+            norm="post" if self.norm == "deepnorm" else self.norm, alpha=alpha,
+            activation=self.activation)
+
+    @property
+    def file_name(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("_")
+
+    @property
+    def train_kwargs(self) -> dict[str, Any]:
+        return {"train": True} if self.norm == "batch" else {}
+
+    @property
+    def eval_kwargs(self) -> dict[str, Any]:
+        return {"train": False} if self.norm == "batch" else {}
+
+
+def model_kind(config: Any) -> str:
+    return config.get("model", "mlp")
+
+
+def networks(config: Any) -> list[Network]:
+    """The config's networks in order (MLP and RNN: one per activation)."""
+    kind = model_kind(config)
+    acts = list(config.activations)
+    if kind == "mlp":
+        return [Network(a, a, int(config.depth)) for a in acts]
+    if kind == "rnn":
+        return [Network(f"{a} RNN", a, 0, kind) for a in acts]
+    out = []
+    if kind == "transformer":
+        for a in acts:
+            for layers, norm, warmup in config.networks:
+                name = (f"{layers} layers, {LAYER_NORM_NAMES[norm]}"
+                        + (f", warmup {warmup}" if warmup else "")
+                        + (f", {a}" if len(acts) > 1 else ""))
+                out.append(Network(name, a, int(layers), kind, norm, int(warmup)))
+        return out
+    for a in acts:
+        for blocks in config.blocks:
+            for norm in config.norms:
+                name = f"{a}, {blocks} blocks" + (f", {NORM_NAMES[norm]}" if norm else "")
+                out.append(Network(name, a, int(blocks), kind, norm))
+    return out
+
+
+def recipe_variables(model: Any, net: Network, recipe: str, config: Any) -> Callable[..., Any]:
+    """A depth-dependent recipe (`RECIPES`) for `net` as a variables function for `jwinit.train`
+    (one call per seed): Fixup for its blocks, T-Fixup or DeepNet for its layers."""
+    import jwinit
+
+    if recipe == "fixup":
+        rules = jwinit.fixup_rules(net.depth, int(config.branch_layers))
+    elif recipe == "t_fixup":
+        rules = jwinit.t_fixup_rules(net.depth, int(config.width))
+    else:
+        rules = jwinit.deepnet_rules(net.depth)
+    return lambda key, x: jwinit.init_params(model, key, x, rules)
+
+
+def probe_at_init(kernel: Any, bias: Any, activation: str, depth: int,
+                  width: int) -> dict[str, Any]:
+    """What is known before training: the probe's regime and the theory's depth scale."""
+    import jwinit
+    from jwinit import theory
+
+    out: dict[str, Any] = {"probe_regime": "-", "xi_c": math.nan, "sigma_w2": math.nan}
+    if depth < 2:
+        return out
+    r = jwinit.probe_mlp(0, kernel, activation, depth=depth, width=width, batch=256,
+                         num_seeds=4, bias_init=bias, statistics="second_moments")
+    out["probe_regime"] = r.verdict()
+    sw2 = float(jwinit.describe(kernel, (width, width)).variance) * width
+    sb2 = 0.0 if bias is None else float(jwinit.describe(bias, (width,)).variance)
+    out["sigma_w2"] = sw2
+    if sw2 > 0:
+        try:
+            out["xi_c"] = float(theory.depth_scales(activation, sw2, sb2)[1])
+        except ValueError:
+            pass
+    return out
+
+
+def output_rms(model: Any, variables: Any, x: Any, net: Network) -> float:
+    """RMS of the output at init, as the first training step sees it (batch statistics)."""
+    import jax.numpy as jnp
+
+    mutable = [c for c in variables if c != "params"]
+    out = model.apply(variables, x, mutable=mutable or False, **net.train_kwargs)
+    out = out[0] if mutable else out
+    return float(jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32)))))
+
+
+def lsuv_variables(model: Any, net: Network, spec: Any) -> Callable[..., Any]:
+    """LSUV from `spec`'s initialization as a variables function for `jwinit.train`."""
+    import jwinit
+    from jwinit.train._inits import apply_rules
+
+    def init(key, x):
+        v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
+        v["params"] = apply_rules(spec, v["params"], key)
+        return jwinit.lsuv(model, x, v, apply_kwargs=net.train_kwargs)
+
+    return init
+
+
+def pretrain_variables(model: Any, net: Network, spec: Any, config: Any,
+                       data: Any) -> Callable[..., Any]:
+    """Greedy layer-wise pre-training from `spec`'s initialization, as a variables function."""
+    import jax.numpy as jnp
+
+    import jwinit
+    from jwinit.train._inits import apply_rules
+
+    x_all = jnp.asarray(data.x_train)
+
+    def init(key, x):
+        v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
+        v["params"] = apply_rules(spec, v["params"], key)
+        return jwinit.greedy_pretrain(model, x_all, v, activation=net.activation,
+                                      steps=int(config.pretrain_steps),
+                                      learning_rate=float(config.pretrain_learning_rate))
+
+    return init
+
+
+def initial_variables(model: Any, net: Network, spec: Any, value: Any, x: Any,
+                      seed: int) -> Any:
+    """Seed 0's initial variables of one (network, init), with the keys `jwinit.train` uses."""
+    import jax
+
+    from jwinit.train._inits import apply_rules
+
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 0), 0)
+    if callable(value) and not isinstance(value, str):
+        return value(key, x)
+    v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
+    return {**v, "params": apply_rules(spec, v["params"], key)}
+
