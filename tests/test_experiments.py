@@ -284,6 +284,7 @@ TRAINING = {  # config -> (checks, plots)
     "fixup2019": (4, ["curves.png"]),
     "lsuv2016": (3, ["curves.png"]),
     "pretraining": (2, ["curves.png"]),
+    "irnn2015": (2, ["curves.png"]),
     "schoenholz2017_trainability": (2, ["trainability.png", "agreement.png"]),
 }
 
@@ -328,6 +329,15 @@ HE, MUP = "he2015_training:smoke", "mup_coordcheck:smoke"
     (HE, "--config.model='resnet'", ["`config.model`", "resnet", "residual"]),
     ("fixup2019:smoke", "--config.inits=(('a', 'pretrain:he_normal'),)",
      ["'pretrain:'", "config.model = 'mlp'"]),
+    ("irnn2015:smoke", "--config.inits=(('a', {'recurrent/kernal$': 'irnn'}),)",
+     ["'recurrent/kernal$'", "matches no parameter", "relu RNN", "recurrent/kernel"]),
+    ("irnn2015:smoke", "--config.inits=(('a', {'recurrent/kernel$': 'irnm'}),)", ["irnm"]),
+    ("irnn2015:smoke", "--config.claims=(('stalls', 'ref', 'identity recurrent, Glorot input', "
+     "'relu RNN', 2, 'orthogonal recurrent, Glorot input'),)",
+     ["'stalls'", "classification", "regression"]),
+    ("irnn2015:smoke", "--config.clip_norm=-1.0", ["`config.clip_norm`", "-1"]),
+    ("irnn2015:smoke", "--config.data_options.length=1",
+     ["`config.data_options`", "`length`", "1"]),
     (MUP, "--config.widths=(64,)", ["`config.widths`", "at least 2"]),
     (MUP, "--config.seeds=2", ["`config.seeds`", "3"]),
     (MUP, "--config.claims=(('slope_within', 'ref', 'NTK', 'hidden', 'all', 0.0, 0.1),)",

@@ -34,8 +34,9 @@ Config fields:
     from <scheme>, on the first training batch of each seed; 'pretrain:<scheme>' for greedy
     layer-wise autoencoder pre-training (`jwinit.greedy_pretrain` on the whole training set,
     `pretrain_steps` Adam steps at `pretrain_learning_rate` per layer) started from <scheme>.
-  optimizer: 'sgd', 'momentum' (SGD with `momentum`) or 'adam'; learning_rates; steps;
-    batch_size; eval_every; seeds; seed.
+  optimizer: 'sgd', 'momentum' (SGD with `momentum`) or 'adam'; clip_norm (optional: clip
+    the gradient to this global norm first); learning_rates; steps; batch_size; eval_every;
+    seeds; seed.
   target_loss: the train loss a run must reach to count as trained (steps to it are reported).
   signal: record per-layer activation statistics during training (plots/activations.png).
   claims: the paper's claims, each (kind, reference, *arguments); `activation` in a claim is a
@@ -121,7 +122,8 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 
 def optimizer_of(config: Any, warmup: int = 0) -> Any:
     """optax's factory of `config.optimizer` (learning rate -> transformation); with `warmup`
-    steps the learning rate rises linearly from lr / warmup to lr over the first `warmup` steps."""
+    steps the learning rate rises linearly from lr / warmup to lr over the first `warmup` steps;
+    with `config.clip_norm` the gradient is first clipped to that global norm."""
     import jax.numpy as jnp
     import optax
 
@@ -131,13 +133,19 @@ def optimizer_of(config: Any, warmup: int = 0) -> Any:
         make = functools.partial(optax.sgd, momentum=float(config.momentum))
     else:
         make = optax.adam
-    if not warmup:
+    clip = config.get("clip_norm", None)
+    if not warmup and clip is None:
         return make
 
-    def with_warmup(learning_rate):
-        return make(lambda count: learning_rate * jnp.minimum(1.0, (count + 1) / warmup))
+    def factory(learning_rate):
+        lr = learning_rate
+        if warmup:
+            lr = lambda count: learning_rate * jnp.minimum(1.0, (count + 1) / warmup)  # noqa: E731
+        if clip is None:
+            return make(lr)
+        return optax.chain(optax.clip_by_global_norm(float(clip)), make(lr))
 
-    return with_warmup
+    return factory
 
 
 def _scheme(item: Any) -> Any:
@@ -207,6 +215,26 @@ def _validate_model(config: Any, kind: str) -> None:
                          f"to False for a {kind} model.")
 
 
+def _check_rules_match(config: Any, inits: list[tuple[str, Any]]) -> None:
+    """Every pattern of a dict of rules matches a parameter of every network (shapes only)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jwinit.train._inits import check_patterns, resolve_inits
+    from jwinit.train._model import Functional
+
+    data = _dataset(config)
+    specs = resolve_inits({n: v for n, v in inits if isinstance(v, dict)})
+    for net in networks(config):
+        fn = Functional(net.build(config, data), jnp.asarray(data.x_train[:2]),
+                        train_kwargs=net.train_kwargs)
+        params, _ = jax.eval_shape(fn.default_variables, jax.random.key(0))
+        try:
+            check_patterns(specs, params)
+        except ValueError as e:
+            raise ValueError(f"`config.inits` (network {net.name!r}): {e}") from None
+
+
 def validate(config: Any) -> None:
     """Check every field before anything is computed or written (errors name the field)."""
     require(config, "data", "width", "activations", "inits", "optimizer",
@@ -219,6 +247,10 @@ def validate(config: Any) -> None:
     if options is not None and not (isinstance(options, Mapping) or hasattr(options, "to_dict")):
         raise TypeError(f"`config.data_options` must be a dict of the loader's keyword "
                         f"arguments, got {options!r}.")
+    try:
+        data = _dataset(config)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"`config.data_options` ({options!r}) for {config.data!r}: {e}") from None
     kind = check_choice(model_kind(config), "config.model", MODELS)
     config_int(config, "width")
     _validate_model(config, kind)
@@ -241,9 +273,13 @@ def validate(config: Any) -> None:
                              f"it needs config.model = {RECIPES[s]!r}, not {kind!r}.")
     resolve_inits({n: base_scheme(s) for n, s in inits
                    if base_scheme(s) is not None})  # unknown names fail
+    if any(isinstance(v, dict) for _, v in inits):
+        _check_rules_match(config, inits)
     config_choice(config, "optimizer", OPTIMIZERS)
     if config.optimizer == "momentum":
         config_real(config, "momentum", low=0.0, high=1.0, high_open=True)
+    if config.get("clip_norm", None) is not None:
+        config_real(config, "clip_norm", low=0.0)
     config_reals(config, "learning_rates", low=0.0)
     steps = config_int(config, "steps")
     config_int(config, "batch_size")
@@ -262,6 +298,9 @@ def validate(config: Any) -> None:
             if isinstance(v, str) and v not in names and v not in nets:
                 raise ValueError(f"`config.claims`: {v!r} in {claim!r} is neither an init of "
                                  f"`config.inits` ({sorted(names)}) nor a network ({nets}).")
+        if claim[0] in ("stalls", "accuracy_below") and data.task != "classification":
+            raise ValueError(f"`config.claims`: a {claim[0]!r} claim needs classification data "
+                             f"(chance level, accuracy); {config.data!r} is a regression task.")
         if claim[0] == "saturates" and not config.signal:
             raise ValueError("`config.claims`: a 'saturates' claim needs `config.signal = True`.")
 
@@ -393,6 +432,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
         setup=(f"{data.summary()} ({config.data}). {_network_text(config, nets)}; optimizer "
                f"{config.optimizer}" + (f" (momentum {config.momentum})"
                                        if config.optimizer == "momentum" else "")
+               + (f" after clipping the gradient to global norm {config.clip_norm:g}"
+                  if config.get("clip_norm", None) is not None else "")
                + f", learning rates {list(config.learning_rates)}, batch {config.batch_size}, "
                f"{steps} steps, {config.seeds} seeds, evaluated every {config.eval_every} steps. "
                f"Trained = {trained}. Each network's runs are one "

@@ -37,8 +37,10 @@ def summarize(results: dict[str, Any], at_init: dict[tuple[str, str], dict[str, 
                     "median_steps_to_target": _median(st),
                     "seeds_reaching_target": f"{sum(math.isfinite(s) for s in st)}/{len(st)}",
                     "median_final_train_loss": _median([x["final_train_loss"] for x in runs]),
-                    "median_final_test_accuracy": _median(
-                        [x["final_test_accuracy"] for x in runs]),
+                    **({"median_final_test_accuracy": _median(
+                        [x["final_test_accuracy"] for x in runs])}
+                       if r.task == "classification" else
+                       {"median_final_test_loss": _median([x["final_test_loss"] for x in runs])}),
                     "diverged": f"{sum(x['diverged'] for x in runs)}/{len(runs)}",
                     "output_rms_at_init": at_init[(act, init)]["output_rms"],
                     "probe_regime_at_init": at_init[(act, init)]["probe_regime"],
