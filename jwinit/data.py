@@ -1,5 +1,5 @@
 """Data that ships with jwinit, for training experiments: digits, a teacher network, the adding
-problem, and a user's own ``.npz``.
+problem, a token-sequence task (the majority token), and a user's own ``.npz``.
 
 Every loader returns a `Dataset` ``(x_train, y_train, x_test, y_test)`` of numpy arrays (it unpacks
 like a 4-tuple): float32 inputs; int32 class labels for classification, float32 targets for
@@ -21,10 +21,11 @@ import numpy as np
 
 from jwinit._checks import check_choice, check_int, check_real
 
-__all__ = ["Dataset", "digits", "teacher", "adding_problem", "load_npz", "load", "DATASETS"]
+__all__ = ["Dataset", "digits", "teacher", "adding_problem", "majority", "load_npz", "load",
+           "DATASETS"]
 
 #: Names `load` understands (besides a path to an ``.npz`` file).
-DATASETS = ("digits", "teacher", "adding_problem")
+DATASETS = ("digits", "teacher", "adding_problem", "majority")
 
 
 class Dataset(NamedTuple):
@@ -185,6 +186,50 @@ def adding_problem(length: int, n: int, *, n_test: int | None = None, seed: int 
     return Dataset(x[:n], y[:n], x[n:], y[n:])
 
 
+def majority(vocab: int = 8, length: int = 12, n: int = 4096, *, n_test: int | None = None,
+             seed: int = 0) -> Dataset:
+    """A sequence classification task for Transformers: which token occurs most often?
+
+    Each example is `length` tokens drawn uniformly from ``range(vocab)``; its label is the token
+    with the strictly largest count (sequences with a tie are redrawn). Solving it needs
+    attention across the whole sequence (a count per token), not any single position: chance
+    accuracy is 1 / vocab, the best constant prediction has cross-entropy ln(vocab).
+
+    Args:
+      vocab: token values (>= 2); the classes are the same values.
+      length: tokens per sequence (>= 2).
+      n: training examples; `n_test` test examples (default n // 4, at least 1).
+      seed: for ``numpy.random.default_rng``.
+
+    Returns:
+      A `Dataset`: x (n, length) float32 token ids (a model casts them to int), y (n,) int32.
+
+    Examples:
+      >>> d = jwinit.data.majority(vocab=4, length=6, n=8)
+      >>> x = d.x_train.astype(int)
+      >>> bool(all((x[i] == d.y_train[i]).sum() > (x[i] == t).sum()
+      ...          for i in range(8) for t in range(4) if t != d.y_train[i]))
+      True
+    """
+    check_int(vocab, "vocab", minimum=2)
+    check_int(length, "length", minimum=2)
+    check_int(n, "n", minimum=1)
+    n_test = max(1, n // 4) if n_test is None else check_int(n_test, "n_test", minimum=1)
+    check_int(seed, "seed", minimum=0)
+    rng = np.random.default_rng(seed)
+    total = n + n_test
+    x = np.empty((0, length), np.int64)
+    while len(x) < total:
+        draw = rng.integers(0, vocab, (2 * (total - len(x)) + 16, length))
+        counts = (draw[:, :, None] == np.arange(vocab)).sum(axis=1)
+        top = np.sort(counts, axis=1)
+        x = np.concatenate([x, draw[top[:, -1] > top[:, -2]]])
+    x = x[:total]
+    y = (x[:, :, None] == np.arange(vocab)).sum(axis=1).argmax(axis=1).astype(np.int32)
+    x = x.astype(np.float32)
+    return Dataset(x[:n], y[:n], x[n:], y[n:])
+
+
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -246,8 +291,8 @@ def as_dataset(x_train: Any, y_train: Any, x_test: Any, y_test: Any, *,
 
 
 def load(spec: str, **kwargs: Any) -> Dataset:
-    """A dataset by name ('digits', 'teacher', 'adding_problem', with `kwargs` for its loader) or
-    from a path to an ``.npz`` file (see `load_npz`)."""
+    """A dataset by name ('digits', 'teacher', 'adding_problem', 'majority', with `kwargs` for its
+    loader) or from a path to an ``.npz`` file (see `load_npz`)."""
     if not isinstance(spec, str | os.PathLike):
         raise TypeError(f"`data` must be one of {DATASETS} or a path to an .npz file, got "
                         f"{spec!r}.")
@@ -256,7 +301,8 @@ def load(spec: str, **kwargs: Any) -> Dataset:
         if kwargs:
             raise ValueError(f"an .npz dataset takes no options, got {sorted(kwargs)}.")
         return load_npz(spec)
-    loaders = {"digits": digits, "teacher": teacher, "adding_problem": adding_problem}
+    loaders = {"digits": digits, "teacher": teacher, "adding_problem": adding_problem,
+               "majority": majority}
     if spec not in loaders:
         raise ValueError(f"`data` must be one of {DATASETS} or a path to an .npz file, got "
                          f"{spec!r}.")

@@ -74,6 +74,23 @@ def test_adding_problem_follows_its_definition():
     assert abs(mse - 1 / 6) <= 5 * se
 
 
+def test_majority_labels_are_the_strict_most_frequent_token():
+    d = jdata.majority(vocab=5, length=9, n=3000, seed=2)
+    assert d.x_train.shape == (3000, 9) and d.x_test.shape == (750, 9)
+    assert d.x_train.dtype == np.float32 and d.y_train.dtype == np.int32
+    x = np.concatenate([d.x_train, d.x_test]).astype(int)
+    y = np.concatenate([d.y_train, d.y_test])
+    counts = (x[:, :, None] == np.arange(5)).sum(axis=1)
+    top = np.sort(counts, axis=1)
+    assert np.all(top[:, -1] > top[:, -2])  # no ties
+    np.testing.assert_array_equal(counts[np.arange(len(y)), y], top[:, -1])
+    # the classes are balanced by symmetry: each frequency within 5 binomial standard errors
+    freq = np.bincount(y, minlength=5) / len(y)
+    assert np.all(np.abs(freq - 0.2) <= 5 * math.sqrt(0.2 * 0.8 / len(y)))
+    again = jdata.load("majority", vocab=5, length=9, n=3000, seed=2)
+    np.testing.assert_array_equal(again.x_train, d.x_train)
+
+
 def test_npz_round_trip_and_errors(tmp_path):
     d = jdata.teacher(n_train=50, n_test=20, input_dim=3, output_dim=2)
     path = tmp_path / "mine.npz"
@@ -100,6 +117,8 @@ def test_npz_round_trip_and_errors(tmp_path):
     (lambda: jdata.teacher(output_dim=1), "output_dim"),
     (lambda: jdata.adding_problem(1, 10), "length"),
     (lambda: jdata.adding_problem(10, 0), "`n`"),
+    (lambda: jdata.majority(vocab=1), "`vocab`"),
+    (lambda: jdata.majority(length=1), "`length`"),
 ])
 def test_bad_loader_arguments(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -108,4 +127,4 @@ def test_bad_loader_arguments(call, match):
 
 def test_public():
     assert jwinit.data.Dataset is jdata.Dataset
-    assert set(jdata.DATASETS) == {"digits", "teacher", "adding_problem"}
+    assert set(jdata.DATASETS) == {"digits", "teacher", "adding_problem", "majority"}

@@ -285,6 +285,7 @@ TRAINING = {  # config -> (checks, plots)
     "lsuv2016": (3, ["curves.png"]),
     "pretraining": (2, ["curves.png"]),
     "irnn2015": (2, ["curves.png"]),
+    "tfixup2020": (2, ["curves.png"]),
     "schoenholz2017_trainability": (2, ["trainability.png", "agreement.png"]),
 }
 
@@ -338,6 +339,14 @@ HE, MUP = "he2015_training:smoke", "mup_coordcheck:smoke"
     ("irnn2015:smoke", "--config.clip_norm=-1.0", ["`config.clip_norm`", "-1"]),
     ("irnn2015:smoke", "--config.data_options.length=1",
      ["`config.data_options`", "`length`", "1"]),
+    ("tfixup2020:smoke", "--config.networks=((2, 'mid', 0),)", ["`config.networks", "mid"]),
+    ("tfixup2020:smoke", "--config.networks=((2, None, 0, ('Adam',)),)",
+     ["`config.networks`", "Adam", "Xavier"]),
+    ("tfixup2020:smoke", "--config.networks=((2, None, 0, ('T-Fixup',)), (12, None, 0))",
+     ["('2 layers, no LayerNorm', 'Xavier')", "does not train"]),
+    ("tfixup2020:smoke", "--config.heads=3", ["`config.width`", "`config.heads`"]),
+    ("tfixup2020:smoke", "--config.inits=(('a', 't_fixup'), ('b', 'fixup'))",
+     ["'fixup'", "residual"]),
     (MUP, "--config.widths=(64,)", ["`config.widths`", "at least 2"]),
     (MUP, "--config.seeds=2", ["`config.seeds`", "3"]),
     (MUP, "--config.claims=(('slope_within', 'ref', 'NTK', 'hidden', 'all', 0.0, 0.1),)",

@@ -18,11 +18,12 @@ Config fields:
     named like 'relu, 64 blocks, BatchNorm'.
   rnn: width: one `jwinit.models.RNN` per activation, named like 'relu RNN' (sequences: the
     adding problem).
-  transformer: width, heads, mlp_dim, networks: ((layers, norm, warmup_steps), ...) with norm
-    None, 'pre', 'post' or 'deepnorm' (Post-LN with DeepNet's alpha): one
+  transformer: width, heads, mlp_dim, networks: ((layers, norm, warmup_steps[, inits]), ...)
+    with norm None, 'pre', 'post' or 'deepnorm' (Post-LN with DeepNet's alpha): one
     `jwinit.models.Transformer` each (vocabulary and length from the data, whose inputs are
-    token ids), trained with a linear learning-rate warmup over `warmup_steps` (0: none), named
-    like '24 layers, Post-LN, warmup 100'.
+    token ids), trained with a linear learning-rate warmup over `warmup_steps` (0: none), from
+    the inits named in the optional tuple `inits` (default: all), named like
+    '24 layers, Post-LN, warmup 100'.
   inits: (('display name', scheme), ...), the scheme as `jwinit.sweep` writes it
     ('he_normal', 'normal(stddev=0.01)', '(2.0, 0.05)' for a mean-field pair, 'zeros'), or a
     dict of regular expression to scheme for per-role rules ({r'recurrent/kernel$': 'irnn',
@@ -36,7 +37,8 @@ Config fields:
     `pretrain_steps` Adam steps at `pretrain_learning_rate` per layer) started from <scheme>.
   optimizer: 'sgd', 'momentum' (SGD with `momentum`) or 'adam'; clip_norm (optional: clip
     the gradient to this global norm first); learning_rates; steps; batch_size; eval_every;
-    seeds; seed.
+    eval_examples (optional, default 4096: the train metrics are over the first this many
+    training examples); seeds; seed.
   target_loss: the train loss a run must reach to count as trained (steps to it are reported).
   signal: record per-layer activation statistics during training (plots/activations.png).
   claims: the paper's claims, each (kind, reference, *arguments); `activation` in a claim is a
@@ -58,7 +60,10 @@ Config fields:
     ('accuracy_below', ref, init, activation, fraction, other): the init's best median test
       accuracy is at most `fraction` of other's;
     ('fails', ref, init, activation): at every learning rate no seed reaches `target_loss` (each
-      run diverges or stays above it).
+      run diverges or stays above it);
+    ('lower_final_loss', ref, init, network_a, network_b, learning_rate): with the same init,
+      learning rate and seed, a's final train loss is below b's for every seed (e.g. Post-LN with
+      warmup against without).
   A run's best learning rate: fewest median steps to the target, then lowest median final loss.
   title, paper, description, not_covered: text for the report.
 
@@ -198,13 +203,18 @@ def _validate_model(config: Any, kind: str) -> None:
         if not isinstance(nets, tuple | list) or not nets:
             raise TypeError("`config.networks` must be a non-empty tuple of (layers, norm, "
                             f"warmup_steps), got {nets!r}.")
+        names = [n for n, _ in _inits(config)]
         for item in nets:
-            if not (isinstance(item, tuple | list) and len(item) == 3
+            if not (isinstance(item, tuple | list) and len(item) in (3, 4)
                     and all(isinstance(v, int) and not isinstance(v, bool)
                             for v in (item[0], item[2])) and item[0] >= 1 and item[2] >= 0):
                 raise ValueError("`config.networks` entries must be (layers >= 1, norm, "
-                                 f"warmup_steps >= 0), got {item!r}.")
+                                 f"warmup_steps >= 0[, inits]), got {item!r}.")
             check_choice(item[1], "config.networks norm", LAYER_NORMS)
+            if len(item) == 4 and (not isinstance(item[3], tuple | list) or not item[3]
+                                   or any(n not in names for n in item[3])):
+                raise ValueError(f"`config.networks`: the inits of {item!r} must be a non-empty "
+                                 f"tuple of names of `config.inits` {names}.")
         heads = config_int(config, "heads")
         config_int(config, "mlp_dim")
         if int(config.width) % heads:
@@ -289,8 +299,11 @@ def validate(config: Any) -> None:
                          f"({every}).")
     config_int(config, "seeds")
     config_int(config, "seed", minimum=0)
+    if config.get("eval_examples", None) is not None:
+        config_int(config, "eval_examples")
     config_real(config, "target_loss", low=0.0)
     names = {n for n, _ in inits}
+    trained = {(net.name, n) for net in networks(config) for n in (net.inits or names)}
     for claim in config.claims:
         config_claim(claim, CLAIMS)
         nets = [n.name for n in networks(config)]
@@ -298,9 +311,17 @@ def validate(config: Any) -> None:
             if isinstance(v, str) and v not in names and v not in nets:
                 raise ValueError(f"`config.claims`: {v!r} in {claim!r} is neither an init of "
                                  f"`config.inits` ({sorted(names)}) nor a network ({nets}).")
+        pairs = {(n, i) for n in claim[2:] if n in nets for i in claim[2:] if i in names}
+        if pairs - trained:
+            raise ValueError(f"`config.claims`: {claim!r} needs {sorted(pairs - trained)} "
+                             "(network, init), which the config does not train.")
         if claim[0] in ("stalls", "accuracy_below") and data.task != "classification":
             raise ValueError(f"`config.claims`: a {claim[0]!r} claim needs classification data "
                              f"(chance level, accuracy); {config.data!r} is a regression task.")
+        if claim[0] == "lower_final_loss" and not any(
+                math.isclose(claim[5], lr) for lr in config.learning_rates):
+            raise ValueError(f"`config.claims`: {claim!r} names learning rate {claim[5]!r}, not "
+                             f"one of `config.learning_rates` {tuple(config.learning_rates)}.")
         if claim[0] == "saturates" and not config.signal:
             raise ValueError("`config.claims`: a 'saturates' claim needs `config.signal = True`.")
 
@@ -394,7 +415,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     with progress_bar("training", unit="steps") as update:
         for k, net in enumerate(nets):
             model = net.build(config, data)
-            values = _init_values(model, net, inits, specs, config, data)
+            mine = [(n, v) for n, v in inits if net.inits is None or n in net.inits]
+            values = _init_values(model, net, mine, specs, config, data)
 
             def progress(done, total, k=k):
                 update(k * steps + done, len(nets) * steps)
@@ -404,6 +426,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                 learning_rates=list(config.learning_rates), steps=steps,
                 seeds=int(config.seeds), batch_size=int(config.batch_size),
                 eval_every=int(config.eval_every), key=int(config.seed),
+                eval_examples=int(config.get("eval_examples", 4096)),
                 signal=bool(config.signal), train_kwargs=net.train_kwargs,
                 eval_kwargs=net.eval_kwargs,
                 checkpoint=workdir / "checkpoints" / f"{net.file_name}.npz", progress=progress)

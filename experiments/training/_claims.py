@@ -12,7 +12,7 @@ from experiments.common import check
 
 #: Claim kind -> number of arguments after the reference.
 CLAIMS = {"reaches": 3, "stalls": 4, "faster": 3, "saturates": 5, "better_activation": 3,
-          "symmetric": 2, "accuracy_below": 4, "fails": 2}
+          "symmetric": 2, "accuracy_below": 4, "fails": 2, "lower_final_loss": 4}
 
 #: A loss within this of chance (ln classes) counts as "at chance".
 CHANCE_BAND = 0.05
@@ -183,5 +183,19 @@ def check_claim(claim: Sequence[Any], results: dict[str, Any], summary: list[dic
                      "any learning rate", ref,
                      f"{len(reached)} of {len(idx)} runs reach it; {diverged} diverge; the "
                      f"lowest train loss of any run is {best:.3g}", not reached)
+    if kind == "lower_final_loss":
+        init, net_a, net_b, lr = args
+        finals = []
+        for net in (net_a, net_b):
+            r = results[net]
+            finals.append([float(r.train_loss[r.index(init, lr, seed)][-1]) for seed in r.seeds])
+        a, b_ = finals
+        # a diverged run (NaN) counts as the worse one
+        wins = [bool(x < y) or (math.isfinite(x) and not math.isfinite(y))
+                for x, y in zip(a, b_, strict=True)]
+        return check(f"{init}: {net_a} ends with a lower train loss than {net_b} at learning "
+                     f"rate {lr:g}, seed by seed", ref,
+                     f"final train loss by seed: {[round(x, 3) for x in a]} vs "
+                     f"{[round(y, 3) for y in b_]}", all(wins))
     raise ValueError(f"unknown claim kind {kind!r}")
 

@@ -44,7 +44,8 @@ class Network:
 
     `depth` is the MLP's hidden layers, the residual network's blocks or the Transformer's layers
     (0 for an RNN); `norm` the residual network's (None, 'batch', 'layer') or the Transformer's
-    (`LAYER_NORMS`); `warmup` linear learning-rate warmup steps (0: none).
+    (`LAYER_NORMS`); `warmup` linear learning-rate warmup steps (0: none); `inits` the display
+    names of the inits this network is trained from (None: every init of the config).
     """
 
     name: str
@@ -53,6 +54,7 @@ class Network:
     kind: str = "mlp"
     norm: str | None = None
     warmup: int = 0
+    inits: tuple[str, ...] | None = None
 
     def build(self, config: Any, data: Any) -> Any:
         import jwinit
@@ -107,11 +109,12 @@ def networks(config: Any) -> list[Network]:
     out = []
     if kind == "transformer":
         for a in acts:
-            for layers, norm, warmup in config.networks:
+            for layers, norm, warmup, *only in config.networks:
                 name = (f"{layers} layers, {LAYER_NORM_NAMES[norm]}"
                         + (f", warmup {warmup}" if warmup else "")
                         + (f", {a}" if len(acts) > 1 else ""))
-                out.append(Network(name, a, int(layers), kind, norm, int(warmup)))
+                out.append(Network(name, a, int(layers), kind, norm, int(warmup),
+                                   tuple(only[0]) if only else None))
         return out
     for a in acts:
         for blocks in config.blocks:
