@@ -14,6 +14,7 @@ from jwinit.description import Description, describe
 from jwinit.distributions import constant, normal, ones, truncated_normal, uniform, zeros
 from jwinit.fans import compute_fans, fans_from_einsum
 from jwinit.gains import calculate_gain, gain
+from jwinit.gradinit import GradInitResult, gradinit
 from jwinit.model import LayerSignal, SignalReport, lsuv, signal_report, weight_norm_init
 from jwinit.pretraining import greedy_pretrain
 from jwinit.probe import ProbeResult, jacobian_singular_values, probe_mlp
@@ -93,6 +94,8 @@ __all__ = [
     "signal_report",
     "weight_norm_init",
     "greedy_pretrain",
+    "gradinit",
+    "GradInitResult",
     "init_params",
     "param_paths",
     "fixup_rules",

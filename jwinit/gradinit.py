@@ -10,14 +10,17 @@ Adam's first step), and GradInit solves (Sec. 3, Algorithm 1)
 
 on a second batch S' (p = 2 for SGD, p = 1 for Adam: the first-order decrease of the loss is
 eta ||g||_2^2 or eta ||g||_1). Each iteration takes a step on alpha, with Adam at `scale_lr`, on
-the constraint ``||g||_p`` when it is violated and on the look-ahead loss otherwise, then clips
-alpha at `min_scale`. Both objectives are differentiated through g (Hessian-vector products).
+the constraint ``||g||_p`` (as log ||g||_p, the same direction for Adam, without overflow) when
+it is violated and on the look-ahead loss otherwise, then clips alpha at `min_scale`; an
+iteration whose gradient is not finite is skipped. Both objectives are differentiated through g
+(Hessian-vector products).
 On a residual network without normalization this shrinks the residual branches, as Fixup does
 by hand.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -40,21 +43,79 @@ class GradInitResult(NamedTuple):
     Attributes:
       variables: the model's variables with every parameter tensor scaled by its alpha.
       scales: alpha, a pytree like ``variables['params']`` of floats.
-      constraint_steps: iterations in which the gradient norm exceeded gamma (and was reduced).
-      lookahead_loss: L(S'; theta - eta A[g]) at the first and at the last iteration.
+      violated: (steps,) bool, whether the gradient norm exceeded gamma at each iteration (the
+        iteration then reduced it).
+      objective: (steps,) the value minimized at each iteration: log ||g||_p where violated,
+        else the look-ahead loss L(S'; theta - eta A[g]).
     """
 
     variables: dict[str, Any]
     scales: Any
-    constraint_steps: int
-    lookahead_loss: tuple[float, float]
+    violated: np.ndarray
+    objective: np.ndarray
 
 
-def _loss_of(y: jax.Array) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    if jnp.issubdtype(y.dtype, jnp.integer):
-        return lambda out, t: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
-            out.astype(jnp.float32), t))
-    return lambda out, t: jnp.mean(jnp.square(out.astype(jnp.float32).reshape(t.shape) - t))
+def _cross_entropy(out: jax.Array, t: jax.Array) -> jax.Array:
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out.astype(jnp.float32), t))
+
+
+def _squared_error(out: jax.Array, t: jax.Array) -> jax.Array:
+    return jnp.mean(jnp.square(out.astype(jnp.float32).reshape(t.shape) - t))
+
+
+@functools.lru_cache(maxsize=16)
+def _iteration(model: nn.Module, loss: Callable[..., Any], eta: float, gamma: float,
+               optimizer: str, tau: float, floor: float, batch_size: int,
+               kwargs: tuple[tuple[str, Any], ...], collections: tuple[str, ...]) -> Any:
+    """One GradInit iteration, compiled once per (model, settings) and reused across calls
+    (seeds): a pure function of (alpha, Adam state, key, theta_0, other collections, x, y)."""
+    mutable = list(collections) or False
+    p_norm = 1 if optimizer == "adam" else 2
+    opt = optax.adam(tau)
+
+    def batch_loss(params, rest, xb, yb):
+        out = model.apply({"params": params, **rest}, xb, mutable=mutable, **dict(kwargs))
+        return loss(out[0] if mutable else out, yb)
+
+    def objective(alpha, theta0, rest, xs, ys, xl, yl):
+        theta = jax.tree.map(lambda a, t: a.astype(t.dtype) * t, alpha, theta0)
+        g = jax.grad(batch_loss)(theta, rest, xs, ys)
+        leaves = jax.tree.leaves(g)
+        if p_norm == 1:
+            norm = sum(jnp.sum(jnp.abs(v)) for v in leaves)
+        else:
+            norm = jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in leaves))
+        step = jax.tree.map(jnp.sign, g) if optimizer == "adam" else g
+
+        def lookahead():
+            ahead = jax.tree.map(lambda t, s: t - eta * s, theta, step)
+            return batch_loss(ahead, rest, xl, yl)
+
+        violated = ~(norm <= gamma)  # a non-finite norm counts as violated
+        # lax.cond differentiates only the branch taken (jnp.where would propagate the NaN of a
+        # look-ahead from exploding weights); the constraint's objective is log ||g||_p: the
+        # same direction for Adam as ||g||_p, without overflow in its second derivatives when
+        # the initial gradient is huge (an unnormalized deep residual network: ||g|| ~ 1e11)
+        return jax.lax.cond(violated, lambda: jnp.log(norm), lookahead), violated
+
+    @jax.jit
+    def iteration(alpha, state, k, theta0, rest, x, y):
+        ka, kb = jax.random.split(k)
+        ia = jax.random.choice(ka, x.shape[0], (batch_size,), replace=False)
+        ib = jax.random.choice(kb, x.shape[0], (batch_size,), replace=False)
+        (value, violated), grads = jax.value_and_grad(objective, has_aux=True)(
+            alpha, theta0, rest, x[ia], y[ia], x[ib], y[ib])
+        finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(grads)]))
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats and int counts
+            updates, new_state = opt.update(grads, state, alpha)
+        new_alpha = jax.tree.map(lambda a: jnp.maximum(a, floor),
+                                 optax.apply_updates(alpha, updates))
+        # an iteration whose gradient is not finite is skipped (alpha and Adam's state kept)
+        keep = lambda new, old: jax.tree.map(  # noqa: E731
+            lambda n, o: jnp.where(finite, n, o), new, old)
+        return keep(new_alpha, alpha), keep(new_state, state), violated, value
+
+    return iteration, opt
 
 
 def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
@@ -82,7 +143,7 @@ def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
       apply_kwargs: extra keyword arguments of the forward pass (e.g. ``{'train': True}``).
 
     Returns:
-      A `GradInitResult` (variables, scales, constraint_steps, lookahead_loss).
+      A `GradInitResult` (variables, scales, violated, objective).
 
     Examples:
       >>> model = jwinit.models.ResidualMLP(blocks=8, width=32, output_dim=3,
@@ -90,9 +151,10 @@ def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
       >>> x = jax.random.normal(jax.random.key(0), (256, 8))
       >>> y = jnp.arange(256) % 3
       >>> r = jwinit.gradinit(model, x, y, model.init(jax.random.key(1), x),
-      ...                     learning_rate=1e-3, steps=20)
-      >>> bool(r.lookahead_loss[1] < r.lookahead_loss[0])
-      True
+      ...                     learning_rate=0.1, optimizer='sgd', gamma=1.0, steps=20,
+      ...                     scale_lr=0.05)
+      >>> bool(r.violated[0]), bool(r.violated[-1])  # the gradient norm is brought under gamma
+      (True, False)
 
     References:
       Zhu et al. 2021, "GradInit: Learning to Initialize Neural Networks for Stable and
@@ -116,52 +178,22 @@ def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
                          f"`batch_size` ({batch_size}); got shapes {x.shape} and {y.shape}.")
     if jnp.issubdtype(x.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(x))):
         raise ValueError("`x` holds NaN or inf values.")
-    loss = _loss_of(y) if loss is None else loss
-    kwargs = dict(apply_kwargs or {})
+    if loss is None:
+        loss = _cross_entropy if jnp.issubdtype(y.dtype, jnp.integer) else _squared_error
     rest = {k: v for k, v in variables.items() if k != "params"}
-    mutable = list(rest) or False
     theta0 = variables["params"]
-    p_norm = 1 if optimizer == "adam" else 2
-
-    def batch_loss(params, xb, yb):
-        out = model.apply({"params": params, **rest}, xb, mutable=mutable, **kwargs)
-        return loss(out[0] if mutable else out, yb)
-
-    def objective(alpha, xs, ys, xl, yl):
-        theta = jax.tree.map(lambda a, t: a.astype(t.dtype) * t, alpha, theta0)
-        g = jax.grad(batch_loss)(theta, xs, ys)
-        leaves = jax.tree.leaves(g)
-        if p_norm == 1:
-            norm = sum(jnp.sum(jnp.abs(v)) for v in leaves)
-        else:
-            norm = jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in leaves))
-        step = jax.tree.map(jnp.sign, g) if optimizer == "adam" else g
-        ahead = jax.tree.map(lambda t, s: t - eta * s, theta, step)
-        look = batch_loss(ahead, xl, yl)
-        violated = norm > gamma
-        return jnp.where(violated, norm, look), (violated, look)
-
-    opt = optax.adam(tau)
-
-    @jax.jit
-    def iteration(alpha, state, k):
-        ka, kb = jax.random.split(k)
-        ia = jax.random.choice(ka, x.shape[0], (batch_size,), replace=False)
-        ib = jax.random.choice(kb, x.shape[0], (batch_size,), replace=False)
-        grads, (violated, look) = jax.grad(objective, has_aux=True)(
-            alpha, x[ia], y[ia], x[ib], y[ib])
-        updates, state = opt.update(grads, state, alpha)
-        alpha = jax.tree.map(lambda a: jnp.maximum(a, floor), optax.apply_updates(alpha, updates))
-        return alpha, state, violated, look
-
+    kwargs = tuple(sorted((apply_kwargs or {}).items()))
+    iteration, opt = _iteration(model, loss, float(eta), float(gamma), optimizer, float(tau),
+                                float(floor), batch_size, kwargs, tuple(rest))
     alpha = jax.tree.map(lambda t: jnp.ones((), jnp.float32), theta0)
     state = opt.init(alpha)
     k = jax.random.key(key) if isinstance(key, int | np.integer) else key
-    violated_total, looks = 0, []
+    violated, values = [], []
     for i in range(steps):
-        alpha, state, violated, look = iteration(alpha, state, jax.random.fold_in(k, i))
-        violated_total += int(violated)
-        looks.append(float(look))
+        alpha, state, v, value = iteration(alpha, state, jax.random.fold_in(k, i), theta0, rest,
+                                           x, y)
+        violated.append(bool(v))
+        values.append(float(value))
     params = jax.tree.map(lambda a, t: (a.astype(t.dtype) * t), alpha, theta0)
-    return GradInitResult({**variables, "params": params},
-                          jax.tree.map(float, alpha), violated_total, (looks[0], looks[-1]))
+    return GradInitResult({**variables, "params": params}, jax.tree.map(float, alpha),
+                          np.asarray(violated), np.asarray(values))

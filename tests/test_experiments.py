@@ -286,6 +286,7 @@ TRAINING = {  # config -> (checks, plots)
     "pretraining": (2, ["curves.png"]),
     "irnn2015": (2, ["curves.png"]),
     "tfixup2020": (2, ["curves.png"]),
+    "gradinit2021": (2, ["curves.png"]),
     "schoenholz2017_trainability": (2, ["trainability.png", "agreement.png"]),
 }
 
@@ -347,6 +348,7 @@ HE, MUP = "he2015_training:smoke", "mup_coordcheck:smoke"
     ("tfixup2020:smoke", "--config.heads=3", ["`config.width`", "`config.heads`"]),
     ("tfixup2020:smoke", "--config.inits=(('a', 't_fixup'), ('b', 'fixup'))",
      ["'fixup'", "residual"]),
+    ("gradinit2021:smoke", "--config.gradinit_gamma=0.0", ["`config.gradinit_gamma`", "0"]),
     (MUP, "--config.widths=(64,)", ["`config.widths`", "at least 2"]),
     (MUP, "--config.seeds=2", ["`config.seeds`", "3"]),
     (MUP, "--config.claims=(('slope_within', 'ref', 'NTK', 'hidden', 'all', 0.0, 0.1),)",

@@ -34,7 +34,11 @@ Config fields:
     'lsuv:<scheme>' for LSUV (`jwinit.lsuv`, Mishkin & Matas 2016) started
     from <scheme>, on the first training batch of each seed; 'pretrain:<scheme>' for greedy
     layer-wise autoencoder pre-training (`jwinit.greedy_pretrain` on the whole training set,
-    `pretrain_steps` Adam steps at `pretrain_learning_rate` per layer) started from <scheme>.
+    `pretrain_steps` Adam steps at `pretrain_learning_rate` per layer) started from <scheme>;
+    'gradinit:<scheme>' for GradInit (`jwinit.gradinit`, Zhu et al. 2021: one learned scale per
+    parameter tensor, `gradinit_steps` iterations on training batches, for a first step of
+    size `gradinit_learning_rate` of the config's optimizer, gradient norm bound
+    `gradinit_gamma`, Adam at `gradinit_scale_lr` on the scales) started from <scheme>.
   optimizer: 'sgd', 'momentum' (SGD with `momentum`) or 'adam'; clip_norm (optional: clip
     the gradient to this global norm first); learning_rates; steps; batch_size; eval_every;
     eval_examples (optional, default 4096: the train metrics are over the first this many
@@ -98,6 +102,7 @@ from experiments.common import (
 from experiments.io import write_csv, write_json, write_text
 from experiments.training._claims import CLAIMS, best_learning_rate, check_claim, summarize
 from experiments.training._networks import (
+    GRADINIT,
     LAYER_NORMS,
     LSUV,
     MODELS,
@@ -106,6 +111,7 @@ from experiments.training._networks import (
     RECIPES,
     Network,
     base_scheme,
+    gradinit_variables,
     initial_variables,
     lsuv_variables,
     model_kind,
@@ -277,6 +283,12 @@ def validate(config: Any) -> None:
         require(config, "pretrain_steps", "pretrain_learning_rate")
         config_int(config, "pretrain_steps")
         config_real(config, "pretrain_learning_rate", low=0.0)
+    if any(s.startswith(GRADINIT) for s in schemes):
+        require(config, "gradinit_steps", "gradinit_learning_rate", "gradinit_gamma",
+                "gradinit_scale_lr")
+        config_int(config, "gradinit_steps")
+        for field in ("gradinit_learning_rate", "gradinit_gamma", "gradinit_scale_lr"):
+            config_real(config, field, low=0.0, low_open=True)
     for s in schemes:
         if s in RECIPES and RECIPES[s] != kind:
             raise ValueError(f"`config.inits`: {s!r} is a recipe for whole {RECIPES[s]} models; "
@@ -353,6 +365,8 @@ def _init_values(model: Any, net: Network, inits: list[tuple[str, Any]], specs: 
             out[name] = lsuv_variables(model, net, specs[name])
         elif v.startswith(PRETRAIN):
             out[name] = pretrain_variables(model, net, specs[name], config, data)
+        elif v.startswith(GRADINIT):
+            out[name] = gradinit_variables(model, net, specs[name], config, data)
         else:
             out[name] = v
     return out

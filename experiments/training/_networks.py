@@ -23,6 +23,8 @@ FIXUP = "fixup"
 LSUV = "lsuv:"
 #: prefix of greedy layer-wise pre-training started from a scheme ('pretrain:lecun_uniform')
 PRETRAIN = "pretrain:"
+#: prefix of GradInit started from a scheme ('gradinit:he_normal')
+GRADINIT = "gradinit:"
 
 
 def base_scheme(scheme: str | Mapping[str, str]) -> str | Mapping[str, str] | None:
@@ -32,7 +34,7 @@ def base_scheme(scheme: str | Mapping[str, str]) -> str | Mapping[str, str] | No
         return scheme
     if scheme in RECIPES:
         return None
-    for prefix in (LSUV, PRETRAIN):
+    for prefix in (LSUV, PRETRAIN, GRADINIT):
         if scheme.startswith(prefix):
             return scheme[len(prefix):]
     return scheme
@@ -200,6 +202,31 @@ def pretrain_variables(model: Any, net: Network, spec: Any, config: Any,
         return jwinit.greedy_pretrain(model, x_all, v, activation=net.activation,
                                       steps=int(config.pretrain_steps),
                                       learning_rate=float(config.pretrain_learning_rate))
+
+    return init
+
+
+def gradinit_variables(model: Any, net: Network, spec: Any, config: Any,
+                       data: Any) -> Callable[..., Any]:
+    """GradInit (`jwinit.gradinit`) from `spec`'s initialization, as a variables function: per
+    seed, `gradinit_steps` iterations on batches of the training set."""
+    import jax
+
+    import jwinit
+    from jwinit.train._inits import apply_rules
+
+    optimizer = "adam" if config.optimizer == "adam" else "sgd"
+
+    def init(key, x):
+        v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
+        v["params"] = apply_rules(spec, v["params"], key)
+        return jwinit.gradinit(
+            model, data.x_train, data.y_train, v,
+            learning_rate=float(config.gradinit_learning_rate),
+            gamma=float(config.gradinit_gamma), optimizer=optimizer,
+            steps=int(config.gradinit_steps), batch_size=int(config.batch_size),
+            scale_lr=float(config.gradinit_scale_lr), key=jax.random.fold_in(key, 1),
+            apply_kwargs=net.train_kwargs).variables
 
     return init
 
