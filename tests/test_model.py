@@ -140,3 +140,42 @@ def test_model_errors(batch):
         lsuv(model, batch, variables, reinit=jwinit.he_normal())
     with pytest.raises(ValueError, match="nnx"):
         lsuv(NnxMLP(jwinit.he_normal(), nnx.Rngs(0)), batch, variables)
+
+
+class _DropoutLayerNormNet(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        for _ in range(4):
+            x = nn.Dense(64, kernel_init=jwinit.normal(0.01))(x)
+            x = nn.relu(x)
+            x = nn.Dropout(0.2, deterministic=not train)(x)
+        x = nn.LayerNorm()(x)
+        return nn.Dense(10, kernel_init=jwinit.normal(0.01))(x)
+
+
+def test_lsuv_and_report_with_dropout_in_training_mode_and_layernorm():
+    """Dropout in training mode needs a 'dropout' rng: it comes from `key`, the same mask in
+    every pass, so LSUV's rescaling converges; the report is reproducible for a key."""
+    model = _DropoutLayerNormNet()
+    x = jax.random.normal(jax.random.key(0), (256, 32))
+    v = model.init(jax.random.key(1), x)
+    kw = {"train": True}
+    new = lsuv(model, x, v, tol=0.02, apply_kwargs=kw, key=jax.random.key(2))
+    report = signal_report(model, x, new, apply_kwargs=kw, key=jax.random.key(2))
+    assert len(report.layers) == 5
+    for layer in report.layers:
+        assert abs(layer.variance - 1.0) <= 0.02 + 1e-6, (layer.path, layer.variance)
+    again = signal_report(model, x, new, apply_kwargs=kw, key=jax.random.key(2))
+    np.testing.assert_array_equal(again.second_moments, report.second_moments)
+    other = signal_report(model, x, new, apply_kwargs=kw, key=jax.random.key(3))
+    assert not np.array_equal(other.second_moments, report.second_moments)  # another mask
+
+
+def test_an_overflowing_output_is_a_clear_error():
+    model = nn.Sequential([nn.Dense(16, kernel_init=jwinit.constant(1e30)), jnp.exp,
+                           nn.Dense(4)])
+    x = jnp.ones((8, 16))
+    v = model.init(jax.random.key(0), x)
+    for call in (lambda: signal_report(model, x, v), lambda: lsuv(model, x, v)):
+        with pytest.raises(ValueError, match="NaN or inf"):
+            call()

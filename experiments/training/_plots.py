@@ -16,7 +16,7 @@ from experiments.training._networks import model_kind
 
 
 def plots(results: dict[str, Any], summary: list[dict[str, Any]], config: Any, data: Any,
-           folder: pathlib.Path) -> list[pathlib.Path]:
+          folder: pathlib.Path) -> list[pathlib.Path]:
     plt = pyplot()
     if plt is None:
         return []
