@@ -85,6 +85,15 @@ class MLP(nn.Module):
                         bias_init=self.bias_init)(h)
 
 
+def _normalize(h: jax.Array, norm: str | None, train: bool) -> jax.Array:
+    """The optional normalization before a branch layer: BatchNorm, LayerNorm or none."""
+    if norm == "batch":
+        return nn.BatchNorm(use_running_average=not train)(h)
+    if norm == "layer":
+        return nn.LayerNorm()(h)
+    return h
+
+
 class _Block(nn.Module):
     width: int
     layers: int
@@ -97,11 +106,8 @@ class _Block(nn.Module):
         phi = get_activation(self.activation)
         h = x
         for _ in range(self.layers):
-            if self.norm == "batch":
-                h = nn.BatchNorm(use_running_average=not train)(h)
-            elif self.norm == "layer":
-                h = nn.LayerNorm()(h)
-            h = nn.Dense(self.width, kernel_init=self.kernel_init)(phi(h))
+            h = nn.Dense(self.width, kernel_init=self.kernel_init)(
+                phi(_normalize(h, self.norm, train)))
         return x + h
 
 
@@ -160,13 +166,9 @@ class _ConvBlock(nn.Module):
         phi = get_activation(self.activation)
         h = x
         for i in range(self.layers):
-            if self.norm == "batch":
-                h = nn.BatchNorm(use_running_average=not train)(h)
-            elif self.norm == "layer":
-                h = nn.LayerNorm()(h)
             stride = self.stride if i == 0 else 1
             h = nn.Conv(self.channels, (3, 3), strides=(stride, stride), padding="SAME",
-                        kernel_init=self.kernel_init)(phi(h))
+                        kernel_init=self.kernel_init)(phi(_normalize(h, self.norm, train)))
         if self.stride != 1 or x.shape[-1] != self.channels:
             x = nn.Conv(self.channels, (1, 1), strides=(self.stride, self.stride),
                         kernel_init=self.kernel_init, name="shortcut")(x)
