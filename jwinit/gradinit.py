@@ -31,6 +31,8 @@ import numpy as np
 import optax
 
 from jwinit._checks import check_choice, check_int, check_real
+from jwinit.model import _check_batch
+from jwinit.train._program import loss_function
 
 __all__ = ["gradinit", "GradInitResult"]
 
@@ -53,14 +55,6 @@ class GradInitResult(NamedTuple):
     scales: Any
     violated: np.ndarray
     objective: np.ndarray
-
-
-def _cross_entropy(out: jax.Array, t: jax.Array) -> jax.Array:
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out.astype(jnp.float32), t))
-
-
-def _squared_error(out: jax.Array, t: jax.Array) -> jax.Array:
-    return jnp.mean(jnp.square(out.astype(jnp.float32).reshape(t.shape) - t))
 
 
 @functools.lru_cache(maxsize=16)
@@ -172,14 +166,13 @@ def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
     batch_size = check_int(batch_size, "batch_size", minimum=2)
     tau = check_real(scale_lr, "scale_lr", low=0.0, low_open=True)
     floor = check_real(min_scale, "min_scale", low=0.0)
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] < batch_size:
+    x, y = _check_batch(x), jnp.asarray(y)
+    if y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] < batch_size:
         raise ValueError(f"`x` and `y` must hold the same number of examples, at least "
                          f"`batch_size` ({batch_size}); got shapes {x.shape} and {y.shape}.")
-    if jnp.issubdtype(x.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(x))):
-        raise ValueError("`x` holds NaN or inf values.")
     if loss is None:
-        loss = _cross_entropy if jnp.issubdtype(y.dtype, jnp.integer) else _squared_error
+        loss = loss_function("classification" if jnp.issubdtype(y.dtype, jnp.integer)
+                             else "regression")
     rest = {k: v for k, v in variables.items() if k != "params"}
     theta0 = variables["params"]
     kwargs = tuple(sorted((apply_kwargs or {}).items()))
@@ -189,11 +182,12 @@ def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
     state = opt.init(alpha)
     k = jax.random.key(key) if isinstance(key, int | np.integer) else key
     violated, values = [], []
-    for i in range(steps):
+    for i in range(steps):  # dispatched back to back; read from the device once at the end
         alpha, state, v, value = iteration(alpha, state, jax.random.fold_in(k, i), theta0, rest,
                                            x, y)
-        violated.append(bool(v))
-        values.append(float(value))
+        violated.append(v)
+        values.append(value)
     params = jax.tree.map(lambda a, t: (a.astype(t.dtype) * t), alpha, theta0)
+    violated, values = jax.device_get((jnp.stack(violated), jnp.stack(values)))
     return GradInitResult({**variables, "params": params}, jax.tree.map(float, alpha),
-                          np.asarray(violated), np.asarray(values))
+                          np.asarray(violated, bool), np.asarray(values, np.float64))

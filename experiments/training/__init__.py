@@ -231,7 +231,7 @@ def _validate_model(config: Any, kind: str) -> None:
                          f"to False for a {kind} model.")
 
 
-def _check_rules_match(config: Any, inits: list[tuple[str, Any]]) -> None:
+def _check_rules_match(config: Any, data: Any, inits: list[tuple[str, Any]]) -> None:
     """Every pattern of a dict of rules matches a parameter of every network (shapes only)."""
     import jax
     import jax.numpy as jnp
@@ -239,7 +239,6 @@ def _check_rules_match(config: Any, inits: list[tuple[str, Any]]) -> None:
     from jwinit.train._inits import check_patterns, resolve_inits
     from jwinit.train._model import Functional
 
-    data = _dataset(config)
     specs = resolve_inits({n: v for n, v in inits if isinstance(v, dict)})
     for net in networks(config):
         fn = Functional(net.build(config, data), jnp.asarray(data.x_train[:2]),
@@ -296,7 +295,7 @@ def validate(config: Any) -> None:
     resolve_inits({n: base_scheme(s) for n, s in inits
                    if base_scheme(s) is not None})  # unknown names fail
     if any(isinstance(v, dict) for _, v in inits):
-        _check_rules_match(config, inits)
+        _check_rules_match(config, data, inits)
     config_choice(config, "optimizer", OPTIMIZERS)
     if config.optimizer == "momentum":
         config_real(config, "momentum", low=0.0, high=1.0, high_open=True)
@@ -315,10 +314,10 @@ def validate(config: Any) -> None:
         config_int(config, "eval_examples")
     config_real(config, "target_loss", low=0.0)
     names = {n for n, _ in inits}
+    nets = [n.name for n in networks(config)]
     trained = {(net.name, n) for net in networks(config) for n in (net.inits or names)}
     for claim in config.claims:
         config_claim(claim, CLAIMS)
-        nets = [n.name for n in networks(config)]
         for v in claim[2:]:
             if isinstance(v, str) and v not in names and v not in nets:
                 raise ValueError(f"`config.claims`: {v!r} in {claim!r} is neither an init of "

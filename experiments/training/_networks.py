@@ -173,15 +173,22 @@ def output_rms(model: Any, variables: Any, x: Any, net: Network) -> float:
     return float(jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32)))))
 
 
+def spec_variables(model: Any, net: Network, spec: Any, key: Any, x: Any) -> dict[str, Any]:
+    """The model's own variables for `key` with `spec`'s rules applied to its parameters: where
+    LSUV, pre-training and GradInit start, and what a plain init trains from."""
+    from jwinit.train._inits import apply_rules
+
+    v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
+    return {**v, "params": apply_rules(spec, v["params"], key)}
+
+
 def lsuv_variables(model: Any, net: Network, spec: Any) -> Callable[..., Any]:
     """LSUV from `spec`'s initialization as a variables function for `jwinit.train`."""
     import jwinit
-    from jwinit.train._inits import apply_rules
 
     def init(key, x):
-        v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
-        v["params"] = apply_rules(spec, v["params"], key)
-        return jwinit.lsuv(model, x, v, apply_kwargs=net.train_kwargs)
+        return jwinit.lsuv(model, x, spec_variables(model, net, spec, key, x),
+                           apply_kwargs=net.train_kwargs)
 
     return init
 
@@ -192,14 +199,12 @@ def pretrain_variables(model: Any, net: Network, spec: Any, config: Any,
     import jax.numpy as jnp
 
     import jwinit
-    from jwinit.train._inits import apply_rules
 
     x_all = jnp.asarray(data.x_train)
 
     def init(key, x):
-        v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
-        v["params"] = apply_rules(spec, v["params"], key)
-        return jwinit.greedy_pretrain(model, x_all, v, activation=net.activation,
+        return jwinit.greedy_pretrain(model, x_all, spec_variables(model, net, spec, key, x),
+                                      activation=net.activation,
                                       steps=int(config.pretrain_steps),
                                       learning_rate=float(config.pretrain_learning_rate))
 
@@ -213,15 +218,12 @@ def gradinit_variables(model: Any, net: Network, spec: Any, config: Any,
     import jax
 
     import jwinit
-    from jwinit.train._inits import apply_rules
 
     optimizer = "adam" if config.optimizer == "adam" else "sgd"
 
     def init(key, x):
-        v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
-        v["params"] = apply_rules(spec, v["params"], key)
         return jwinit.gradinit(
-            model, data.x_train, data.y_train, v,
+            model, data.x_train, data.y_train, spec_variables(model, net, spec, key, x),
             learning_rate=float(config.gradinit_learning_rate),
             gamma=float(config.gradinit_gamma), optimizer=optimizer,
             steps=int(config.gradinit_steps), batch_size=int(config.batch_size),
@@ -236,11 +238,7 @@ def initial_variables(model: Any, net: Network, spec: Any, value: Any, x: Any,
     """Seed 0's initial variables of one (network, init), with the keys `jwinit.train` uses."""
     import jax
 
-    from jwinit.train._inits import apply_rules
-
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 0), 0)
     if callable(value) and not isinstance(value, str):
         return value(key, x)
-    v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
-    return {**v, "params": apply_rules(spec, v["params"], key)}
-
+    return spec_variables(model, net, spec, key, x)

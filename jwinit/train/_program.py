@@ -36,19 +36,21 @@ def _PROMOTION():  # noqa: N802 - a context manager factory
     return jax.numpy_dtype_promotion("standard")
 
 
-def loss_function(task: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Mean softmax cross-entropy (integer labels) or mean squared error, in float32."""
-    if task == "classification":
-        def ce(logits, y):
-            return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
-                logits.astype(jnp.float32), y))
-        return ce
+def _cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
+        logits.astype(jnp.float32), y))
 
-    def mse(out, y):
-        out = out.astype(jnp.float32)
-        out = out.reshape(y.shape) if out.size == y.size else out
-        return jnp.mean(jnp.square(out - y))
-    return mse
+
+def _squared_error(out: jax.Array, y: jax.Array) -> jax.Array:
+    out = out.astype(jnp.float32)
+    out = out.reshape(y.shape) if out.size == y.size else out
+    return jnp.mean(jnp.square(out - y))
+
+
+def loss_function(task: str) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """Mean softmax cross-entropy (integer labels) or mean squared error, in float32 (the same
+    function object for a task on every call, so compiled programs keyed by it are reused)."""
+    return _cross_entropy if task == "classification" else _squared_error
 
 
 def _accuracy(task: str, out: jax.Array, y: jax.Array) -> jax.Array:
