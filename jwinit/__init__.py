@@ -38,18 +38,10 @@ from jwinit.recipes import (
     snn,
     t_fixup,
 )
-from jwinit.rules import (
-    deepnet_rules,
-    fixup_rules,
-    gpt2_rules,
-    init_params,
-    mup_optimizer,
-    mup_roles,
-    mup_rules,
-    param_paths,
-    t_fixup_rules,
-    transformer_rules,
-)
+from jwinit.recipes.residual import fixup_rules
+from jwinit.recipes.transformer import deepnet_rules, gpt2_rules, t_fixup_rules, transformer_rules
+from jwinit.recipes.width import mup_optimizer, mup_roles, mup_rules
+from jwinit.rules import init_params, param_paths
 from jwinit.structured import (
     delta_orthogonal,
     dirac,

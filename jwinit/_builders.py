@@ -91,6 +91,9 @@ def named_constant(value: Any, dtype: DTypeLike, name: str) -> Initializer:
     def sample(key, shape, dtype):
         return jnp.broadcast_to(jnp.asarray(arr, dtype), shape)
 
+    def pointwise(key, shape, full_shape, dtype):
+        return jnp.broadcast_to(jnp.asarray(arr, dtype), shape)
+
     def describe(shape, dtype):
         m = complex(arr) if np.ndim(arr) == 0 and is_complex(dtype) else (
             float(np.real(arr)) if np.ndim(arr) == 0 else float(np.mean(np.real(arr)))
@@ -100,6 +103,7 @@ def named_constant(value: Any, dtype: DTypeLike, name: str) -> Initializer:
     return make_initializer(
         sample, name=name, dtype=dtype, describe=describe, inexact=False,
         check_dtype=check_dtype, check_shape=check_shape, params={"value": value},
+        pointwise=pointwise if np.ndim(arr) == 0 and not traced else None,
     )
 
 
@@ -146,8 +150,8 @@ def named_identity(gain: Any, dtype: DTypeLike, name: str) -> Initializer:
 def scaled_variance(
     scale: Any, mode: str, distribution: str, spec: FanSpec, dtype: DTypeLike, name: str
 ) -> Initializer:
-    def sample(key, shape, dtype):
-        denominator = _denominator(mode, *spec.fans(shape)) or 1
+    def draw(key, shape, full_shape, dtype):
+        denominator = _denominator(mode, *spec.fans(full_shape)) or 1
         cd = compute_dtype(dtype)
         rd = real_dtype(cd)
         variance = jnp.array(scale / denominator, dtype=rd)
@@ -162,6 +166,9 @@ def scaled_variance(
             return jax.random.uniform(key, shape, cd, -1) * jnp.sqrt(3 * variance)
         stddev = jnp.sqrt(variance) / jnp.array(_TRUNC_STD, cd)
         return jax.random.truncated_normal(key, -2, 2, shape, cd) * stddev
+
+    def sample(key, shape, dtype):
+        return draw(key, shape, shape, dtype)
 
     def describe(shape, dtype):
         fan_in, fan_out = spec.fans(shape)
@@ -198,6 +205,7 @@ def scaled_variance(
         describe=describe,
         check_shape=spec.fans,
         params={"scale": scale, "mode": mode, "distribution": distribution},
+        pointwise=draw,
     )
 
 
@@ -217,6 +225,10 @@ def derived(
 
     def sample(key, shape, dtype):
         out = base(key, shape, compute_dtype(dtype))
+        return out if f == 1.0 else out * f
+
+    def pointwise(key, shape, full_shape, dtype):
+        out = base_info.pointwise(key, shape, full_shape, compute_dtype(dtype))
         return out if f == 1.0 else out * f
 
     def describe(shape, dtype):
@@ -242,6 +254,7 @@ def derived(
     return make_initializer(
         sample, name=name, dtype=dtype, describe=describe, check_shape=check_shape,
         params=dict(params or {}, factor=f),
+        pointwise=pointwise if base_info is not None and base_info.pointwise else None,
     )
 
 

@@ -329,3 +329,16 @@ def guard_factory(factory: Callable[..., Any], name: str) -> Callable[..., Any]:
         return factory(*args, **kwargs)
 
     return checked
+
+
+def check_pattern(value: Any, name: str) -> str:
+    """`value` if it is a non-empty, valid regular expression string."""
+    import re
+
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"`{name}` must be a regular expression string, got {value!r}.")
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValueError(f"`{name}`: {value!r} is not a regular expression ({e}).") from None
+    return value

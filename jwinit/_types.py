@@ -194,6 +194,8 @@ class InitInfo:
     describe: Callable[[Shape, np.dtype], dict[str, Any]]
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     validate: Callable[[Shape, np.dtype], None] = lambda shape, dtype: None
+    pointwise: Callable[..., Any] | None = None
+    pointwise_ok: Callable[[Shape, np.dtype], bool] = lambda shape, dtype: False
 
 
 def make_initializer(
@@ -207,6 +209,7 @@ def make_initializer(
     inexact: bool = True,
     sharded_sample: bool = False,
     check_dtype: Callable[[np.dtype], None] | None = None,
+    pointwise: Callable[..., Any] | None = None,
 ) -> Initializer:
     """Build the closure ``init(key, shape, dtype, out_sharding)`` around a sampler.
 
@@ -221,6 +224,12 @@ def make_initializer(
       params: the factory's arguments, for `describe` and the registry.
       inexact: whether the scheme needs a floating/complex dtype.
       check_dtype: further dtype check (``ValueError``/``TypeError`` naming it).
+      pointwise: for schemes whose every entry is a function of the key's random bits at that
+        entry's position (normal, uniform, truncated normal, times scalars of the shape):
+        ``pointwise(key, block_shape, shape, dtype)`` draws a block of `block_shape` with the
+        scalars of the whole `shape`, so that ``pointwise(key, shape, shape, dtype) ==
+        sample(key, shape, dtype)``. Real dtypes sampled in float32 only. `jwinit.init_params`
+        uses it to sample large parameters in blocks, shard by shard (`jwinit._blocked`).
 
     The closure and `jwinit.describe` run the same checks (shape, dtype), so `describe` refuses
     exactly what calling the initializer refuses.
@@ -259,8 +268,18 @@ def make_initializer(
     init.__name__ = name
     init.__qualname__ = name
     init.__doc__ = f"jwinit `{name}` initializer: init(key, shape, dtype, out_sharding)."
+    def pointwise_ok(shape: Shape, dtype: np.dtype) -> bool:
+        if pointwise is None or is_complex(dtype) or not jnp.issubdtype(dtype, jnp.floating):
+            return False
+        try:
+            validate(shape, dtype)
+        except (TypeError, ValueError):
+            return False
+        return compute_dtype(dtype) == np.dtype(np.float32)
+
     init.jwinit_info = InitInfo(name=name, describe=describe, params=dict(params or {}),
-                                validate=validate)
+                                validate=validate, pointwise=pointwise,
+                                pointwise_ok=pointwise_ok)
     return init
 
 

@@ -139,8 +139,12 @@ def uniform(scale: Any = None, dtype: DTypeLike = None, *, low: Any = None,
             "bounds": (lo, hi),
         }
 
+    def pointwise(key, shape, full_shape, dtype):
+        return draw(key, shape, compute_dtype(dtype))
+
     params = {"scale": hi} if jax_form else {"low": lo, "high": hi}
-    return make_initializer(sample, name="uniform", dtype=dtype, describe=describe, params=params)
+    return make_initializer(sample, name="uniform", dtype=dtype, describe=describe, params=params,
+                            pointwise=pointwise)
 
 
 @register(
@@ -172,7 +176,9 @@ def normal(stddev: Any = 1e-2, dtype: DTypeLike = None, *, mean: Any = 0.0) -> I
                 "bounds": (-math.inf, math.inf)}
 
     params = {"stddev": stddev} if mu == 0.0 else {"stddev": stddev, "mean": mu}
-    return make_initializer(sample, name="normal", dtype=dtype, describe=describe, params=params)
+    return make_initializer(sample, name="normal", dtype=dtype, describe=describe, params=params,
+                            pointwise=lambda key, shape, full_shape, dtype: sample(key, shape,
+                                                                                   dtype))
 
 
 @register(
@@ -271,4 +277,5 @@ def truncated_normal(
         sample, name="truncated_normal", dtype=dtype, describe=describe,
         params={"stddev": stddev, "lower": lower, "upper": upper, "preserve_std": preserve_std,
                 "mean": mean},
+        pointwise=lambda key, shape, full_shape, dtype: sample(key, shape, dtype),
     )

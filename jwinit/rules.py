@@ -1,21 +1,32 @@
-"""Initializing a whole Flax model by parameter role: rules on parameter paths.
+"""THE rule engine: initialize a whole model by rules on its parameter paths.
 
 :func:`init_params` applies *rules*, a mapping from a regular expression to an initializer, to the
-parameters of a linen or nnx model. Each parameter's path is its keys joined by ``'/'`` inside the
-parameters (``'Dense_3/kernel'``, ``'block_0/attn/query/kernel'``, for nnx ``'layers/0/kernel'``);
-a rule applies where ``re.search(pattern, path)`` matches, and the first matching rule in the
-mapping's order wins. Parameters no rule matches keep the model's own initialization (or, with
-`variables`, their given values, bit for bit): re-initializing a pretrained model's head is one
-rule.
+parameters of a linen model, an nnx model (or its constructor) or an Equinox module. Each
+parameter's path is its keys joined by ``'/'`` (``'Dense_3/kernel'``,
+``'block_0/attn/query/kernel'``, for nnx ``'layers/0/kernel'``, for Equinox
+``'layers/0/weight'``); a rule applies where ``re.search(pattern, path)`` matches, and the first
+matching rule in the mapping's order wins. Parameters no rule matches keep the model's own
+initialization (or, with `variables`, their given values, bit for bit).
 
-Each matched parameter is sampled with ``init(key_p, shape, dtype)``, with the parameter's own
-shape and dtype (so the initializer's fan convention applies to the layout of the layer: Dense
-``(in, out)``, Conv ``(*window, in, out)``), and ``key_p = fold_in(key, crc32(path))``: a
-parameter's draw depends on the key and its path only, not on the other rules.
+**The key-by-path contract.** A matched parameter is ``init(fold_in(key, crc32(path)), shape,
+dtype)``, computed under ``jax.jit``: its value depends on the key, its path and its shape only,
+not on the other rules, the mesh, the number of devices or processes. `jwinit.train` builds every
+run's parameters with this same engine.
 
-:func:`fixup_rules` is the Fixup recipe (Zhang, Dauphin & Ma 2019) as whole-model rules;
-:func:`mup_rules` and :func:`mup_optimizer` are muP (Yang et al. 2022): its initialization by role
-as rules, and its per-role learning rates as an optax ``multi_transform``.
+**At scale.** Everything runs as one compiled program on abstract values: the model's default
+initialization of matched parameters is traced and dropped by XLA, never run. With a `mesh`, each
+parameter is created directly with the sharding its annotation names (linen
+``nn.with_partitioning`` / ``nn.with_logical_partitioning``, nnx ``out_sharding`` metadata;
+logical names map to mesh axes through `axis_rules`); unannotated parameters are replicated. Large
+parameters of elementwise initializers (normal, uniform, truncated normal, the variance-scaling
+family and what is derived from them) are sampled shard by shard in row blocks (`jwinit._blocked`):
+no device ever holds a full parameter or a full buffer of random bits, and per-device temporaries
+are a small fraction of the shard; the values are bit-identical to the unsharded call.
+
+**Equinox** (``pip install 'jwinit[equinox]'``): ``eqx.nn.Linear`` weights are ``(out, in)`` and
+``eqx.nn.Conv`` weights ``(out, in, *window)``; they are sampled in jwinit's layout ``(in, out)`` /
+``(*window, in, out)`` and transposed, so every fan-based initializer applies its fans to the
+layer as it does in Flax (``he_normal()`` on ``Linear(64, 256)`` has variance 2/64).
 """
 
 from __future__ import annotations
@@ -27,64 +38,53 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx, traverse_util
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jwinit._checks import check_callable_init, check_int, typed_key
+from jwinit import _blocked
+from jwinit._checks import check_callable_init, typed_key
 
-__all__ = ["init_params", "param_paths", "fixup_rules", "mup_rules", "mup_roles",
-           "mup_optimizer", "transformer_rules", "t_fixup_rules", "deepnet_rules", "gpt2_rules"]
+__all__ = ["init_params", "param_paths", "compile_rules", "apply_rules", "path_key"]
+
+Rule = tuple[str, re.Pattern[str], Callable[..., Any]]
+
+#: marker for a rule that sets the parameter to zeros (`jwinit.train`'s bias default)
+ZERO = "zeros"
 
 
-def _rules(rules: Any) -> list[tuple[str, re.Pattern[str], Callable[..., Any]]]:
+# ------------------------------------------------------------------------------------------------
+# rules and keys
+
+
+def compile_rules(rules: Any, argument: str = "rules") -> list[Rule]:
+    """`rules` checked and compiled: ``[(pattern, compiled, initializer), ...]`` in order."""
     items = list(rules.items()) if isinstance(rules, Mapping) else rules
     if not isinstance(items, Sequence) or isinstance(items, str) or not items:
-        raise TypeError("`rules` must be a non-empty mapping {regular expression: initializer} "
-                        f"(or a sequence of such pairs), got {rules!r}.")
+        raise TypeError(f"`{argument}` must be a non-empty mapping {{regular expression: "
+                        f"initializer}} (or a sequence of such pairs), got {rules!r}.")
     out = []
     for item in items:
         if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str)):
-            raise TypeError(f"`rules` entries must be (pattern string, initializer), got "
+            raise TypeError(f"`{argument}` entries must be (pattern string, initializer), got "
                             f"{item!r}.")
         pattern, init = item
         try:
             compiled = re.compile(pattern)
         except re.error as e:
-            raise ValueError(f"`rules`: {pattern!r} is not a regular expression ({e}).") from None
-        out.append((pattern, compiled, check_callable_init(init, "rules", name=pattern)))
+            raise ValueError(f"`{argument}`: {pattern!r} is not a regular expression ({e}); "
+                             "rules are searched in the '/'-joined parameter path, e.g. "
+                             "r'kernel$' or r'^Dense_0/'.") from None
+        init = check_callable_init(init, argument, name=pattern)
+        out.append((pattern, compiled, init))
     return out
 
 
-def _flat_params(model: Any, variables: Any) -> dict[str, Any]:
-    if isinstance(model, nnx.Module):
-        flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
-        return {"/".join(map(str, p)): v for p, v in flat}
-    flat = traverse_util.flatten_dict(dict(variables["params"]))
-    return {"/".join(map(str, p)): v for p, v in flat.items()}
-
-
-def param_paths(model: Any, variables: Mapping[str, Any] | None = None) -> list[str]:
-    """The '/'-joined parameter paths rules are matched against (linen: of `variables`), sorted.
-
-    Examples:
-      >>> model = jwinit.models.MLP(depth=1, width=4, output_dim=2)
-      >>> jwinit.param_paths(model, model.init(jax.random.key(0), jnp.ones((1, 3))))
-      ['Dense_0/bias', 'Dense_0/kernel', 'Dense_1/bias', 'Dense_1/kernel']
-    """
-    if isinstance(model, nn.Module):
-        if not isinstance(variables, Mapping) or "params" not in variables:
-            raise ValueError("a linen model needs `variables` with a 'params' collection, got "
-                             f"{type(variables).__name__}.")
-    elif not isinstance(model, nnx.Module):
-        raise TypeError(f"`model` must be a flax.linen.Module or a flax.nnx.Module, got "
-                        f"{type(model).__name__}.")
-    return sorted(_flat_params(model, variables))
-
-
-def _matches(rules, paths: list[str]) -> dict[str, tuple[str, Callable[..., Any]]]:
+def _matches(rules: list[Rule], paths: Sequence[str], argument: str = "rules"
+             ) -> dict[str, tuple[str, Any]]:
     """path -> (pattern, init) of the first rule matching it; every rule must match something."""
-    chosen: dict[str, tuple[str, Callable[..., Any]]] = {}
+    chosen: dict[str, tuple[str, Any]] = {}
     used = set()
     for path in paths:
         for pattern, compiled, init in rules:
@@ -92,41 +92,274 @@ def _matches(rules, paths: list[str]) -> dict[str, tuple[str, Callable[..., Any]
                 chosen[path] = (pattern, init)
                 used.add(pattern)
                 break
-    for pattern, _, _ in rules:
-        if pattern not in used and not any(re.search(pattern, p) for p in paths):
-            raise ValueError(f"`rules`: the pattern {pattern!r} matches no parameter of the "
-                             f"model; its parameters are {paths}.")
+    for pattern, compiled, _ in rules:
+        if pattern not in used and not any(compiled.search(p) for p in paths):
+            raise ValueError(f"`{argument}`: the pattern {pattern!r} matches no parameter of the "
+                             f"model; its parameters are {sorted(paths)}.")
     return chosen
 
 
-def _sample(init: Callable[..., Any], key: jax.Array, path: str, like: Any) -> jax.Array:
-    k = jax.random.fold_in(key, zlib.crc32(path.encode()))
-    value = init(k, tuple(like.shape), like.dtype)
-    if tuple(value.shape) != tuple(like.shape):
-        raise ValueError(f"`rules`: the initializer for {path!r} returned shape {value.shape}, "
-                         f"the parameter has shape {tuple(like.shape)}.")
-    return value.astype(like.dtype)
+def path_key(key: jax.Array, path: str) -> jax.Array:
+    """The key of the parameter at `path`: ``fold_in(key, crc32(path))``."""
+    return jax.random.fold_in(key, zlib.crc32(path.encode()))
+
+
+def _sample(init: Any, key: jax.Array, path: str, shape: tuple[int, ...], dtype: Any,
+            sharding: NamedSharding | None = None, layout: Callable | None = None) -> jax.Array:
+    """The value of one matched parameter (traceable): blocked where the initializer allows it."""
+    dtype = np.dtype(dtype)
+    if init is ZERO:
+        value = jnp.zeros(shape, dtype)
+        return value if sharding is None else jax.lax.with_sharding_constraint(value, sharding)
+    k = path_key(key, path)
+    draw_shape = shape if layout is None else layout(shape, None)
+    if layout is None and _blocked.available(init, k, shape, dtype):
+        return _blocked.sample(init, k, shape, dtype, sharding)
+    value = init(k, draw_shape, dtype)
+    if tuple(value.shape) != tuple(draw_shape):
+        raise ValueError(f"`rules`: the initializer for {path!r} returned shape "
+                         f"{tuple(value.shape)}, the parameter has shape {tuple(draw_shape)}.")
+    got = np.dtype(value.dtype)
+    if not jnp.issubdtype(got, jnp.inexact) or (
+            jnp.issubdtype(got, jnp.complexfloating) and not jnp.issubdtype(
+                dtype, jnp.complexfloating)):
+        raise TypeError(f"`rules`: the initializer for {path!r} returned {got.name} values for "
+                        f"a {dtype.name} parameter; an initializer must return floating values "
+                        "(complex only for complex parameters).")
+    value = value.astype(dtype)
+    if layout is not None:
+        value = layout(shape, value)
+    return value if sharding is None else jax.lax.with_sharding_constraint(value, sharding)
+
+
+def apply_rules(rules: Any, params: Any, key: jax.Array, *, check: bool = True) -> Any:
+    """`params` (a pytree) with every parameter a rule covers re-sampled by the key-by-path
+    contract; traceable (vmap it over keys for several seeds). Paths as `param_paths` gives them.
+    """
+    compiled = rules if _is_compiled(rules) else compile_rules(rules)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    paths = [_path_name(p) for p, _ in leaves]
+    chosen = _matches(compiled, paths) if check else _first_matches(compiled, paths)
+    out = []
+    for path, (_, leaf) in zip(paths, leaves, strict=True):
+        if path in chosen:
+            out.append(_sample(chosen[path][1], key, path, tuple(leaf.shape), leaf.dtype))
+        else:
+            out.append(leaf)
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _first_matches(rules: list[Rule], paths: Sequence[str]) -> dict[str, tuple[str, Any]]:
+    out = {}
+    for path in paths:
+        for pattern, compiled, init in rules:
+            if compiled.search(path):
+                out[path] = (pattern, init)
+                break
+    return out
+
+
+def _is_compiled(rules: Any) -> bool:
+    return isinstance(rules, list) and bool(rules) and all(
+        isinstance(r, tuple) and len(r) == 3 and isinstance(r[1], re.Pattern) for r in rules)
+
+
+def _path_name(keypath: tuple[Any, ...]) -> str:
+    """'a/b/0/kernel' from a jax key path (nnx's '.value' and box internals left out)."""
+    parts = []
+    for k in keypath:
+        if isinstance(k, jax.tree_util.DictKey):
+            parts.append(str(k.key))
+        elif isinstance(k, jax.tree_util.SequenceKey):
+            parts.append(str(k.idx))
+        elif isinstance(k, jax.tree_util.GetAttrKey):
+            if k.name not in ("value", "raw_value"):
+                parts.append(k.name)
+        else:  # FlattenedIndexKey and others
+            parts.append(str(getattr(k, "key", k)))
+    return "/".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# model kinds
+
+
+def _is_box(v: Any) -> bool:
+    return isinstance(v, nn.meta.AxisMetadata)
+
+
+def _unbox(v: Any) -> Any:
+    return v.unbox() if _is_box(v) else v
+
+
+def _eqx():
+    try:
+        import equinox as eqx
+    except ImportError:  # pragma: no cover - equinox is in [dev]
+        return None
+    return eqx
+
+
+def _is_equinox(model: Any) -> bool:
+    eqx = _eqx()
+    return eqx is not None and isinstance(model, eqx.Module)
+
+
+def _kind(model: Any) -> str:
+    if isinstance(model, nn.Module):
+        return "linen"
+    if isinstance(model, nnx.Module):
+        return "nnx"
+    if _is_equinox(model):
+        return "equinox"
+    if callable(model) and not isinstance(model, type):
+        return "nnx_constructor"
+    raise TypeError(f"`model` must be a flax.linen.Module, a flax.nnx.Module, a constructor "
+                    f"rngs -> nnx.Module, or an equinox.Module, got {type(model).__name__}.")
+
+
+def _flat_params(model: Any, variables: Any) -> dict[str, Any]:
+    kind = _kind(model)
+    if kind == "nnx":
+        flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+        return {"/".join(map(str, p)): v for p, v in flat}
+    if kind == "equinox":
+        return {path: leaf for path, leaf, _ in _equinox_leaves(model)}
+    flat = traverse_util.flatten_dict(dict(variables["params"]))
+    return {"/".join(map(str, p)): v for p, v in flat.items()}
+
+
+def param_paths(model: Any, variables: Mapping[str, Any] | None = None) -> list[str]:
+    """The '/'-joined parameter paths rules are matched against (linen: of `variables`), sorted.
+
+    Works on linen (with `variables`, boxed or not), nnx modules and Equinox modules (its
+    inexact array leaves).
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=1, width=4, output_dim=2)
+      >>> jwinit.param_paths(model, model.init(jax.random.key(0), jnp.ones((1, 3))))
+      ['Dense_0/bias', 'Dense_0/kernel', 'Dense_1/bias', 'Dense_1/kernel']
+    """
+    kind = _kind(model)
+    if kind == "nnx_constructor":
+        raise TypeError("`param_paths` needs a model instance; for an nnx constructor pass "
+                        "`nnx.eval_shape(lambda: constructor(nnx.Rngs(0)))`.")
+    if kind == "linen" and (not isinstance(variables, Mapping) or "params" not in variables):
+        raise ValueError("a linen model needs `variables` with a 'params' collection, got "
+                         f"{type(variables).__name__}.")
+    return sorted(_flat_params(model, variables))
+
+
+# ------------------------------------------------------------------------------------------------
+# shardings
+
+
+def _check_mesh(mesh: Any, axis_rules: Any) -> list[tuple[str, Any]] | None:
+    if mesh is not None and not isinstance(mesh, Mesh):
+        raise TypeError(f"`mesh` must be a jax.sharding.Mesh or None, got "
+                        f"{type(mesh).__name__}.")
+    if axis_rules is None:
+        return None
+    try:
+        pairs = [(a, b) for a, b in axis_rules]
+    except (TypeError, ValueError):
+        raise TypeError(f"`axis_rules` must be a sequence of (logical name, mesh axis) pairs, as "
+                        f"flax's logical axis rules, got {axis_rules!r}.") from None
+    if mesh is None:
+        raise ValueError("`axis_rules` needs a `mesh` to map the logical names onto.")
+    for logical, axis in pairs:
+        names = () if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+        for a in names:
+            if a not in mesh.axis_names:
+                raise ValueError(f"`axis_rules` maps {logical!r} to the mesh axis {a!r}, which "
+                                 f"the mesh lacks; its axes are {tuple(mesh.axis_names)}.")
+    return pairs
+
+
+def _spec_for(path: str, shape: tuple[int, ...], names: Any, logical: bool,
+              mesh: Mesh, axis_rules: list[tuple[str, Any]] | None) -> PartitionSpec:
+    """The mesh PartitionSpec of a parameter annotated with `names`, validated."""
+    names = tuple(names) if names is not None else ()
+    if len(names) != len(shape):
+        raise ValueError(f"the parameter {path!r} of shape {shape} is annotated with "
+                         f"{len(names)} axis names {names}; it needs one per dimension.")
+    entries = []
+    for name in names:
+        if name is None:
+            entries.append(None)
+            continue
+        if logical:
+            rule = next((ax for lg, ax in (axis_rules or []) if lg == name), "missing")
+            if rule == "missing":
+                known = sorted({lg for lg, _ in (axis_rules or [])})
+                raise ValueError(f"the logical axis name {name!r} of {path!r} has no rule in "
+                                 f"`axis_rules` (rules for {known}); add ({name!r}, <mesh axis "
+                                 "or None>).")
+            entries.append(rule)
+        else:
+            for a in (name if isinstance(name, tuple) else (name,)):
+                if a not in mesh.axis_names:
+                    raise ValueError(f"the parameter {path!r} is partitioned over the mesh axis "
+                                     f"{a!r}, which the mesh lacks; its axes are "
+                                     f"{tuple(mesh.axis_names)} (logical names need "
+                                     "`axis_rules`).")
+            entries.append(name)
+    for d, e in enumerate(entries):
+        size = 1 if e is None else int(np.prod([mesh.shape[a] for a in (
+            e if isinstance(e, tuple) else (e,))]))
+        if shape[d] % size:
+            raise ValueError(f"the parameter {path!r} of shape {shape} cannot be sharded: its "
+                             f"dimension {d} ({shape[d]}) is not divisible by the mesh axis "
+                             f"{e!r} of size {size}.")
+    return PartitionSpec(*entries)
+
+
+def _box_sharding(path: str, box: Any, mesh: Mesh, axis_rules: Any) -> NamedSharding:
+    value = _unbox(box)
+    shape = tuple(value.shape)
+    if isinstance(box, nn.LogicallyPartitioned):
+        rules = axis_rules if axis_rules is not None else (
+            list(box.rules) if box.rules else list(nn.get_logical_axis_rules()) or None)
+        spec = _spec_for(path, shape, box.names, True, mesh, rules)
+    elif isinstance(box, nn.Partitioned):
+        spec = _spec_for(path, shape, box.names, False, mesh, axis_rules)
+    else:
+        spec = PartitionSpec()
+    return NamedSharding(mesh, spec)
+
+
+# ------------------------------------------------------------------------------------------------
+# the entry point
 
 
 def init_params(model: Any, key: Any, x: Any, rules: Any,
                 variables: Mapping[str, Any] | None = None, *,
-                init_kwargs: Mapping[str, Any] | None = None) -> Any:
-    """Initialize a Flax model's parameters by rules on their paths.
+                init_kwargs: Mapping[str, Any] | None = None,
+                mesh: Mesh | None = None, axis_rules: Any = None) -> Any:
+    """Initialize a whole model's parameters by rules on their paths, abstractly and sharded.
 
     Args:
-      model: a ``flax.linen.Module``, or a ``flax.nnx.Module`` (updated in place and returned).
-      key: PRNG key (typed or raw) for ``model.init`` and the rules.
-      x: an input batch for ``model.init`` (linen; ignored for nnx, whose parameters exist).
+      model: a ``flax.linen.Module``; an ``nnx.Module`` (updated in place and returned); a
+        constructor ``rngs -> nnx.Module`` (built abstractly, never run on concrete keys); or an
+        ``equinox.Module`` (a new module is returned).
+      key: PRNG key (typed or raw): ``model.init(key, x)`` / ``constructor(nnx.Rngs(key))`` give
+        the unmatched parameters, and the matched ones follow the key-by-path contract.
+      x: an input batch for ``model.init`` (linen; ignored otherwise, may be None).
       rules: ``{regular expression: initializer}`` (or a sequence of pairs); the first pattern
         found (``re.search``) in a parameter's '/'-joined path decides its initializer. A pattern
         that matches no parameter is an error.
       variables: linen only: existing variables (e.g. pretrained); then only matched parameters
-        are replaced, every other leaf (and every other collection) is returned as given. Without
-        it, the unmatched parameters are exactly those of ``model.init(key, x)``.
+        are replaced, every other leaf (and every other collection) is returned as given.
       init_kwargs: keyword arguments for ``model.init`` (e.g. ``{'train': False}``).
+      mesh: a ``jax.sharding.Mesh``: every parameter is created with the sharding its annotation
+        names, unannotated ones replicated (a model without annotations is allowed: all of it
+        replicated). Without it, one device.
+      axis_rules: Flax's ``(logical name, mesh axis)`` pairs for ``nn.with_logical_partitioning``
+        (and nnx names when given); e.g. `jwinit.models.AXIS_RULES`.
 
     Returns:
-      The variables dict (linen) or the model (nnx).
+      The variables dict (linen, with the same boxes and names as ``model.init``), the module
+      (nnx, Equinox).
 
     Examples:
       >>> model = jwinit.models.MLP(depth=3, width=16, output_dim=4)
@@ -139,257 +372,217 @@ def init_params(model: Any, key: Any, x: Any, rules: Any,
       >>> bool(jnp.allclose(k.T @ k, jnp.eye(16), atol=1e-5))
       True
     """
-    compiled = _rules(rules)
-    if isinstance(model, nnx.Module):
-        if variables is not None:
-            raise ValueError("`variables` must be None for an nnx model (its parameters are "
-                             "inside it).")
-        base = typed_key(key, "init_params")
-        state = nnx.state(model, nnx.Param)
-        flat = {"/".join(map(str, p)): v for p, v in nnx.to_flat_state(state)}
-        if not flat:
-            raise ValueError(f"`model` {type(model).__name__} has no parameters.")
-        chosen = _matches(compiled, list(flat))
-        new = {path: _sample(init, base, path, flat[path][...])
-               for path, (_, init) in chosen.items()}  # all sampled before any is written
-        for path, value in new.items():
-            flat[path][...] = value
-        nnx.update(model, state)
-        return model
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"`model` must be a flax.linen.Module or a flax.nnx.Module, got "
-                        f"{type(model).__name__}.")
+    compiled = compile_rules(rules)
+    kind = _kind(model)
+    pairs = _check_mesh(mesh, axis_rules)
     base = typed_key(key, "init_params")
-    kwargs = dict(init_kwargs or {})
+    if base.shape != ():
+        raise ValueError(f"`key` must be a single key, got shape {base.shape}.")
+    if kind in ("nnx", "nnx_constructor", "equinox") and variables is not None:
+        what = {"nnx": "an nnx model (its parameters are inside it)",
+                "nnx_constructor": "an nnx constructor (it builds the parameters)",
+                "equinox": "an Equinox module (its parameters are inside it)"}[kind]
+        raise ValueError(f"`variables` must be None for {what}.")
+    if kind == "linen":
+        return _init_linen(model, base, x, compiled, variables, dict(init_kwargs or {}), mesh,
+                           pairs)
+    if kind == "equinox":
+        return _init_equinox(model, base, compiled, mesh)
+    return _init_nnx(model, base, compiled, mesh, pairs, constructor=kind == "nnx_constructor")
+
+
+def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
     try:
-        shapes = jax.eval_shape(lambda k: model.init(k, x, **kwargs), base)
+        abstract = jax.eval_shape(lambda k: model.init(k, x, **kwargs), base)
     except Exception as e:  # noqa: BLE001 - the model cannot be initialized on this batch
         raise ValueError(f"`model.init` failed on `x` of shape {np.shape(x)}: "
                          f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
-    if "params" not in shapes or not jax.tree.leaves(shapes["params"]):
+    if "params" not in abstract or not jax.tree.leaves(abstract["params"]):
         raise ValueError(f"`model` {type(model).__name__} has no parameters.")
-    if variables is None:
-        variables = model.init(base, x, **kwargs)
-    else:
+    flat_abs = traverse_util.flatten_dict(dict(abstract["params"]))
+    by_path = {"/".join(map(str, p)): p for p in flat_abs}
+    if variables is not None:
         if not isinstance(variables, Mapping) or "params" not in variables:
             raise ValueError("`variables` must be a dict with a 'params' collection, got "
                              f"{type(variables).__name__}.")
-        want = {p: tuple(v.shape) for p, v in _flat_params(model, shapes).items()}
-        got = {p: tuple(np.shape(v)) for p, v in _flat_params(model, variables).items()}
+        got = {"/".join(map(str, p)): tuple(np.shape(_unbox(v))) for p, v in
+               traverse_util.flatten_dict(dict(variables["params"])).items()}
+        want = {p: tuple(_unbox(flat_abs[k]).shape) for p, k in by_path.items()}
         if got != want:
             missing = sorted(set(want) ^ set(got)) or sorted(p for p in want if want[p] != got[p])
             raise ValueError(f"`variables` are not this model's: their parameters differ from "
                              f"`model.init`'s at {missing[:5]}.")
-    flat = traverse_util.flatten_dict(dict(variables["params"]))
-    by_path = {"/".join(map(str, p)): p for p in flat}
     chosen = _matches(compiled, list(by_path))
-    new = dict(flat)
-    for path, (_, init) in chosen.items():
-        new[by_path[path]] = _sample(init, base, path, flat[by_path[path]])
-    return {**variables, "params": traverse_util.unflatten_dict(new)}
+    shardings = None
+    if mesh is not None:
+        def shard(keypath, leaf):
+            return _box_sharding(_path_name(keypath), leaf, mesh, pairs)
+
+        shardings = jax.tree_util.tree_map_with_path(shard, abstract, is_leaf=_is_box)
+        flat_sh = traverse_util.flatten_dict(dict(shardings["params"]))
+    else:
+        flat_sh = {}
+
+    def build(k, given):
+        v = model.init(k, x, **kwargs) if given is None else given
+        flat = traverse_util.flatten_dict(dict(v["params"]))
+        for path, (_, init) in chosen.items():
+            p = by_path[path]
+            leaf = flat_abs[p]
+            value = _unbox(leaf)
+            new = _sample(init, k, path, tuple(value.shape), value.dtype, flat_sh.get(p))
+            old = flat[p]
+            flat[p] = old.replace_boxed(new) if _is_box(old) else new
+        return {**v, "params": traverse_util.unflatten_dict(flat)}
+
+    given = None if variables is None else dict(variables)
+    if shardings is not None and given is not None:
+        replicated = NamedSharding(mesh, PartitionSpec())
+        shardings = {c: shardings[c] if c in shardings else jax.tree.map(
+            lambda _: replicated, given[c], is_leaf=_is_box) for c in given}
+    return jax.jit(build, out_shardings=shardings)(base, given)
 
 
-def fixup_rules(num_blocks: int, layers_per_branch: int, *, block: str = r"block_\d+",
-                branch_last: str | None = None, classifier: str = "head",
-                base: Callable[..., Any] | None = None) -> dict[str, Callable[..., Any]]:
-    """Fixup (Zhang, Dauphin & Ma 2019, Sec. 3) as rules for :func:`init_params`.
-
-    For a residual network of L = `num_blocks` branches of m = `layers_per_branch` layers without
-    normalization: the last layer of every branch and the classifier start at zero, the other
-    branch layers are `base` (He normal by default) scaled by L^(-1/(2m-2)); biases zero. Other
-    parameters (the stem) keep the model's own initialization. At init every residual branch adds
-    zero, so the residual stream keeps the stem's variance at any depth.
-
-    Args:
-      num_blocks, layers_per_branch: L and m (m >= 2).
-      block: regular expression of a block's name (``jwinit.models.ResidualMLP``: 'block_<i>').
-      branch_last: regular expression of the last branch layer inside a block (default: the
-        m-th Dense, ``f'Dense_{m-1}'``).
-      classifier: regular expression of the classifier layer.
-      base: the branch layers' initializer before scaling (default ``jwinit.he_normal()``).
-
-    Examples:
-      >>> model = jwinit.models.ResidualMLP(blocks=4, width=16, output_dim=3)
-      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.ones((2, 5)),
-      ...                        jwinit.fixup_rules(4, 2))
-      >>> float(abs(v['params']['block_3']['Dense_1']['kernel']).max())
-      0.0
-    """
-    from jwinit.distributions import zeros
-    from jwinit.recipes.residual import fixup
-
-    big_l = check_int(num_blocks, "num_blocks", minimum=1)
-    m = check_int(layers_per_branch, "layers_per_branch", minimum=2)
-    for value, name in ((block, "block"), (classifier, "classifier")):
-        if not isinstance(value, str):
-            raise TypeError(f"`{name}` must be a regular expression string, got {value!r}.")
-    last = f"Dense_{m - 1}" if branch_last is None else branch_last
-    return {
-        rf"(^|/){block}/{last}/kernel$": zeros(),
-        rf"(^|/){classifier}/kernel$": zeros(),
-        rf"(^|/){block}/.*kernel$": fixup(big_l, m, base=base),
-        rf"(^|/)({block}|{classifier})/.*bias$": zeros(),
-    }
+def _nnx_names(var: Any) -> Any:
+    meta = var.get_metadata() if hasattr(var, "get_metadata") else {}
+    for name in ("out_sharding", "sharding_names", "sharding"):
+        if meta.get(name) is not None:
+            return meta[name]
+    return None
 
 
-def _check_pattern(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"`{name}` must be a regular expression string, got {value!r}.")
-    try:
-        re.compile(value)
-    except re.error as e:
-        raise ValueError(f"`{name}`: {value!r} is not a regular expression ({e}).") from None
-    return value
+def _init_nnx(model, base, compiled, mesh, pairs, *, constructor):
+    if constructor:
+        def make(k):
+            with nnx.use_eager_sharding(False):
+                m = model(nnx.Rngs(k))
+            if not isinstance(m, nnx.Module):
+                raise TypeError(f"`model` is called as a constructor rngs -> nnx.Module, but it "
+                                f"returned {type(m).__name__}.")
+            return m
+
+        try:
+            abstract = nnx.eval_shape(lambda: make(base))
+        except TypeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the constructor failed
+            raise ValueError(f"`model(nnx.Rngs(key))` failed: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0]}") from None
+        graphdef, abs_state = nnx.split(abstract)
+    else:
+        graphdef, abs_state = nnx.split(model)
+    flat = list(nnx.to_flat_state(abs_state))
+    params = {"/".join(map(str, p)): v for p, v in flat if isinstance(v, nnx.Param)}
+    if not params:
+        raise ValueError(f"`model` {type(abstract if constructor else model).__name__} has no "
+                         "parameters.")
+    chosen = _matches(compiled, list(params))
+    shardings = None
+    if mesh is not None:
+        logical = pairs is not None
+
+        def shard(keypath, var):
+            path = _path_name(keypath)
+            names = _nnx_names(var)
+            value = var.get_value() if hasattr(var, "get_value") else var.value
+            if names is None or not hasattr(value, "shape"):
+                return NamedSharding(mesh, PartitionSpec())
+            return NamedSharding(mesh, _spec_for(path, tuple(value.shape), names, logical, mesh,
+                                                 pairs))
+
+        shardings = jax.tree_util.tree_map_with_path(
+            shard, abs_state, is_leaf=lambda v: isinstance(v, nnx.Variable))
+    sh_by_path = {} if shardings is None else {
+        _path_name(p): s for p, s in jax.tree_util.tree_flatten_with_path(
+            shardings, is_leaf=lambda v: isinstance(v, NamedSharding))[0]}
+
+    def fill(state, k):
+        for path_t, var in nnx.to_flat_state(state):
+            path = "/".join(map(str, path_t))
+            if path in chosen:
+                value = var.get_value() if hasattr(var, "get_value") else var.value
+                var.set_value(_sample(chosen[path][1], k, path, tuple(value.shape),
+                                      value.dtype, sh_by_path.get(path)))
+        return state
+
+    if constructor:
+        def build(k):
+            _, state = nnx.split(make(k))
+            return fill(state, k)
+
+        state = jax.jit(build, out_shardings=shardings)(base)
+        return nnx.merge(graphdef, state)
+    _, current = nnx.split(model)
+    new_state = jax.jit(lambda s, k: fill(s, k), out_shardings=shardings)(current, base)
+    nnx.update(model, new_state)
+    return model
 
 
-def mup_rules(base_width: int, width: int, *, output: str, input: str = r"^Dense_0/",  # noqa: A002
-              sigma: float = 1.0, zero_readout: bool = False) -> dict[str, Callable[..., Any]]:
-    """muP initialization (Tensor Programs V, Table 3; see `jwinit.mup`) as rules for
-    :func:`init_params`: the kernels under `output` get the readout's variance
-    ``sigma^2 / fan_in * base_width / width``, those under `input` and every other kernel
-    ``sigma^2 / fan_in``, biases zero.
-
-    Args:
-      base_width, width: the width the hyperparameters were tuned at, and the model's width.
-      output: regular expression of the readout layer's path (e.g. ``r'^Dense_3/'``).
-      input: regular expression of the input layer's path.
-      sigma, zero_readout: as in `jwinit.mup`.
-
-    Examples:
-      >>> model = jwinit.models.MLP(depth=2, width=256, output_dim=10)
-      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.ones((2, 8)),
-      ...                        jwinit.mup_rules(64, 256, output=r'^Dense_2/'))
-      >>> round(float(jnp.var(v['params']['Dense_2']['kernel'])) * 256 * 4, 1)  # 1/fan_in^2 * 64
-      1.0
-    """
-    from jwinit.recipes.width import mup
-
-    _check_pattern(output, "output")
-    _check_pattern(input, "input")
-    inits = mup(base_width, width, sigma=sigma, zero_readout=zero_readout)
-    return {rf"(?:{output}).*kernel$": inits["output"], rf"(?:{input}).*kernel$": inits["input"],
-            r"kernel$": inits["hidden"], r"bias$": inits["bias"]}
+# ------------------------------------------------------------------------------------------------
+# Equinox
 
 
-def mup_roles(params: Any, *, output: str, input: str = r"^Dense_0/") -> Any:  # noqa: A002
-    """The muP role of every parameter, as a tree of strings shaped like `params`: 'output' and
-    'input' for the kernels under those patterns, 'hidden' for the other kernels, 'bias' for every
-    other parameter (biases, normalization scales: vector-like, scaled like biases)."""
-    _check_pattern(output, "output")
-    _check_pattern(input, "input")
-
-    def role(path, _):
-        name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
-        if not name.endswith("kernel"):
-            return "bias"
-        if re.search(output, name):
-            return "output"
-        return "input" if re.search(input, name) else "hidden"
-
-    return jax.tree_util.tree_map_with_path(role, params)
-
-
-def mup_optimizer(optimizer: Callable[..., Any], learning_rate: float, base_width: int,
-                  width: int, *, output: str, input: str = r"^Dense_0/",  # noqa: A002
-                  kind: str = "adam") -> Any:
-    """muP's per-role learning rates as one optax optimizer: ``optax.multi_transform`` of
-    ``optimizer(learning_rate * scale)`` per role, with the scales of `jwinit.mup_lr_scales`
-    (Tensor Programs V, Table 3; for Adam: hidden and output ``base_width / width``).
-
-    Args:
-      optimizer: an optax factory taking the learning rate (``optax.adam``, ``optax.sgd``, ...).
-      learning_rate: the base learning rate, tuned at `base_width`.
-      base_width, width: as in :func:`mup_rules`.
-      output, input: regular expressions of the readout and input layers' paths.
-      kind: 'adam' (Adam-like optimizers) or 'sgd': which column of the table applies.
-
-    Examples:
-      >>> tx = jwinit.mup_optimizer(optax.sgd, 0.1, 64, 256, output=r'^Dense_2/', kind='sgd')
-      >>> params = {'Dense_0': {'kernel': jnp.ones((8, 4))},
-      ...           'Dense_1': {'kernel': jnp.ones((4, 4))},
-      ...           'Dense_2': {'kernel': jnp.ones((4, 2))}}
-      >>> grads = jax.tree.map(jnp.ones_like, params)
-      >>> updates, _ = tx.update(grads, tx.init(params))
-      >>> {k: round(-float(v['kernel'][0, 0]), 4) for k, v in updates.items()}  # 0.1 x (4, 1, 1/4)
-      {'Dense_0': 0.4, 'Dense_1': 0.1, 'Dense_2': 0.025}
-    """
-    from jwinit._checks import check_real
-    from jwinit.recipes.width import mup_lr_scales
-
-    if not callable(optimizer):
-        raise TypeError(f"`optimizer` must be an optax factory such as optax.adam, got "
-                        f"{optimizer!r}.")
-    lr = float(check_real(learning_rate, "learning_rate", low=0.0, low_open=True))
-    scales = mup_lr_scales(base_width, width, kind)
-    _check_pattern(output, "output")
-    _check_pattern(input, "input")
-    return optax.multi_transform(
-        {role: optimizer(lr * scale) for role, scale in scales.items()},
-        lambda params: mup_roles(params, output=output, input=input))
+def _equinox_leaves(model: Any) -> list[tuple[str, Any, Callable | None]]:
+    """(path, leaf, layout) of every inexact array leaf; layout maps jwinit's weight layout to
+    the layer's own for Linear and Conv weights."""
+    eqx = _eqx()
+    out = []
+    leaves = jax.tree_util.tree_flatten_with_path(model)[0]
+    for keypath, leaf in leaves:
+        if not (eqx.is_array(leaf) or isinstance(leaf, jax.ShapeDtypeStruct)) or not \
+                jnp.issubdtype(leaf.dtype, jnp.inexact):
+            continue
+        parent = model
+        for k in keypath[:-1]:
+            parent = _child(parent, k)
+        name = getattr(keypath[-1], "name", None)
+        layout = None
+        if name == "weight" and isinstance(parent, eqx.nn.Linear) and leaf.ndim == 2:
+            layout = _linear_layout
+        elif name == "weight" and isinstance(parent, eqx.nn.Conv) and leaf.ndim >= 3:
+            layout = _conv_layout
+        out.append((_path_name(keypath), leaf, layout))
+    return out
 
 
-#: where each Transformer role lives in `jwinit.models.Transformer` (and any model that names its
-#: layers the same way): regular expressions on parameter paths
-TRANSFORMER_PATHS = {
-    "query": r"(^|/)attn/query/kernel$",
-    "key": r"(^|/)attn/key/kernel$",
-    "value": r"(^|/)attn/value/kernel$",
-    "attention_output": r"(^|/)attn/out/kernel$",
-    "mlp": r"(^|/)mlp_(in|out)/kernel$",
-    "embedding": r"(^|/)embed/embedding$",
-    "bias": r"(^|/)(attn/\w+|mlp_(in|out))/bias$",
-}
+def _child(obj: Any, k: Any) -> Any:
+    if isinstance(k, jax.tree_util.GetAttrKey):
+        return getattr(obj, k.name)
+    if isinstance(k, jax.tree_util.SequenceKey):
+        return obj[k.idx]
+    if isinstance(k, jax.tree_util.DictKey):
+        return obj[k.key]
+    return obj
 
 
-def transformer_rules(roles: Mapping[str, Callable[..., Any]],
-                      paths: Mapping[str, str] | None = None) -> dict[str, Callable[..., Any]]:
-    """Rules for :func:`init_params` from a dict of role initializers (`jwinit.t_fixup`,
-    `jwinit.deepnet`, ...) and where each role lives (`paths`, default ``TRANSFORMER_PATHS``: the
-    names of `jwinit.models.Transformer`). Roles the dict does not have are skipped; parameters
-    no rule matches (positional table, LayerNorms, head) keep the model's initialization."""
-    where = dict(TRANSFORMER_PATHS if paths is None else paths)
-    unknown = sorted(set(roles) - set(where))
-    if unknown:
-        raise ValueError(f"`roles` {unknown} have no path in `paths` ({sorted(where)}).")
-    return {_check_pattern(where[r], f"paths[{r!r}]"): init for r, init in roles.items()}
+def _linear_layout(shape: tuple[int, ...], value: Any) -> Any:
+    """(out, in) <-> jwinit's (in, out): the draw shape, or the drawn value transposed."""
+    if value is None:
+        return (shape[1], shape[0])
+    return value.T
 
 
-def t_fixup_rules(num_layers: int, embed_dim: int) -> dict[str, Callable[..., Any]]:
-    """T-Fixup (Huang et al. 2020, Sec. 3.3) for an encoder without LayerNorm as rules: Xavier
-    query/key, value/output/MLP scaled by 0.67 N^(-1/4), embeddings N(0, 1/d) scaled by
-    (9N)^(-1/4), biases zero (see `jwinit.t_fixup`).
-
-    Examples:
-      >>> model = jwinit.models.Transformer(vocab_size=8, length=4, layers=2, dim=16, heads=2,
-      ...                                   mlp_dim=32, output_dim=3, norm=None)
-      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.zeros((2, 4), jnp.int32),
-      ...                        jwinit.t_fixup_rules(2, 16))
-      >>> sorted(v['params']['block_0']['attn'])
-      ['key', 'out', 'query', 'value']
-    """
-    from jwinit.recipes.transformer import t_fixup
-
-    return transformer_rules(t_fixup(num_layers, embed_dim))
+def _conv_layout(shape: tuple[int, ...], value: Any) -> Any:
+    """(out, in, *window) <-> jwinit's (*window, in, out)."""
+    n = len(shape) - 2
+    if value is None:
+        return (*shape[2:], shape[1], shape[0])
+    return jnp.transpose(value, (n + 1, n, *range(n)))
 
 
-def deepnet_rules(num_layers: int) -> dict[str, Callable[..., Any]]:
-    """DeepNet (Wang et al. 2022) for a Post-LN encoder of `num_layers` blocks as rules: Xavier
-    normal query/key, value/output/MLP with gain beta = (8N)^(-1/4), biases zero. The model must
-    also use DeepNorm's residual scale alpha = (2N)^(1/4) (``Transformer(norm='post',
-    alpha=jwinit.deepnorm_constants(N)['encoder'].alpha)``)."""
-    from jwinit.recipes.transformer import deepnet
+def _init_equinox(model, base, compiled, mesh):
+    leaves = _equinox_leaves(model)
+    if not leaves:
+        raise ValueError(f"`model` {type(model).__name__} has no floating array leaves.")
+    chosen = _matches(compiled, [p for p, _, _ in leaves])
+    replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
 
-    return transformer_rules(deepnet(num_layers, 0, stack="encoder"))
+    def build(k):
+        return [_sample(chosen[path][1], k, path, tuple(leaf.shape), leaf.dtype, replicated,
+                        layout) for path, leaf, layout in leaves if path in chosen]
 
-
-def gpt2_rules(num_layers: int, stddev: float = 0.02) -> dict[str, Callable[..., Any]]:
-    """GPT-2 (Radford et al. 2019, Sec. 2.3) as rules: N(0, stddev^2) for every kernel and the
-    embeddings, the residual projections (attention output, second MLP layer) scaled by
-    1/sqrt(2 num_layers), biases zero."""
-    from jwinit.distributions import normal, zeros
-    from jwinit.recipes.transformer import gpt2_residual
-
-    residual = gpt2_residual(num_layers, stddev)
-    return {r"(^|/)attn/out/kernel$": residual, r"(^|/)mlp_out/kernel$": residual,
-            r"kernel$": normal(stddev), r"(^|/)embed/embedding$": normal(stddev),
-            TRANSFORMER_PATHS["bias"]: zeros()}
+    values = iter(jax.jit(build)(base))
+    new = {path: next(values) for path, _, _ in leaves if path in chosen}
+    flat, treedef = jax.tree_util.tree_flatten_with_path(model)
+    out = [new.get(_path_name(p), leaf) if _path_name(p) in new else leaf for p, leaf in flat]
+    return jax.tree_util.tree_unflatten(treedef, out)

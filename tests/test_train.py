@@ -70,13 +70,29 @@ def test_initial_parameters_are_the_initializers_draws(small):
     assert np.all(np.abs(k[0]) <= bound + 1e-6) and np.abs(k[0]).max() > 0.8 * bound
     np.testing.assert_allclose(k[1], 0.0, atol=1e-6)
     np.testing.assert_allclose(r.params["Dense_1"]["bias"][0], 0.0, atol=1e-6)  # biases zero
-    # seed 3 draws the kernel at flatten position i from fold_in(fold_in(fold_in(key, 3), 0), i)
+    # one rule engine: seed s starts from init_params(model, fold_in(fold_in(key, s), 0), x, rules)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(0), 3), 0)
-    leaves = jax.tree_util.tree_flatten_with_path(
-        MLP.init(jax.random.key(0), small.x_train[:2])["params"])[0]
-    pos = [i for i, (p, _) in enumerate(leaves) if "Dense_1" in str(p) and "kernel" in str(p)]
-    expected = jwinit.he_uniform()(jax.random.fold_in(key, pos[0]), (16, 16))
-    np.testing.assert_allclose(k[0], np.asarray(expected), atol=1e-6)
+    want = jwinit.init_params(MLP, key, small.x_train[:64],
+                              {r"(^|/)kernel$": jwinit.he_uniform(), r"(^|/)bias$": jwinit.zeros()})
+    np.testing.assert_allclose(k[0], np.asarray(want["params"]["Dense_1"]["kernel"]), atol=1e-6)
+
+
+def test_a_run_starts_exactly_from_init_params(small):
+    inits = {"he": jwinit.he_normal(),
+             "rules": {r"Dense_1/kernel$": jwinit.orthogonal(), r"kernel$": jwinit.lecun_normal()}}
+    start = jtrain.initial_variables(MLP, small, inits=inits, seeds=[0, 5], key=7, batch_size=32)
+    assert set(start) == {"he", "rules"}
+    x = small.x_train[:32]
+    rules = {"he": {r"(^|/)kernel$": jwinit.he_normal(), r"(^|/)bias$": jwinit.zeros()},
+             "rules": inits["rules"]}
+    for name in inits:
+        params, _ = start[name]
+        for i, s in enumerate([0, 5]):
+            key = jax.random.fold_in(jax.random.fold_in(jax.random.key(7), s), 0)
+            want = jwinit.init_params(MLP, key, x, rules[name])["params"]
+            got = jax.tree.map(lambda a, i=i: a[i], params)
+            for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_a_diverging_run_is_marked_frozen_and_harms_no_other(small):

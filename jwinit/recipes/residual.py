@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from jwinit._builders import (
     derived,
@@ -15,7 +16,7 @@ from jwinit.variance import he_normal
 
 Axes = int | Sequence[int]
 
-__all__ = ["fixup", "fixup_scale", "fixup_branch_output", "fixup_classifier"]
+__all__ = ["fixup", "fixup_scale", "fixup_branch_output", "fixup_classifier", "fixup_rules"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,3 +129,49 @@ def fixup_classifier(dtype: DTypeLike = None) -> Initializer:
       >>> head = flax.linen.Dense(10, kernel_init=jwinit.fixup_classifier())
     """
     return named_constant(0, dtype, "fixup_classifier")
+
+
+# --------------------------------------------------------------------------------------------
+# whole-model rules (for jwinit.init_params)
+
+
+def fixup_rules(num_blocks: int, layers_per_branch: int, *, block: str = r"block_\d+",
+                branch_last: str | None = None, classifier: str = "head",
+                base: Callable[..., Any] | None = None) -> dict[str, Callable[..., Any]]:
+    """Fixup (Zhang, Dauphin & Ma 2019, Sec. 3) as rules for :func:`init_params`.
+
+    For a residual network of L = `num_blocks` branches of m = `layers_per_branch` layers without
+    normalization: the last layer of every branch and the classifier start at zero, the other
+    branch layers are `base` (He normal by default) scaled by L^(-1/(2m-2)); biases zero. Other
+    parameters (the stem) keep the model's own initialization. At init every residual branch adds
+    zero, so the residual stream keeps the stem's variance at any depth.
+
+    Args:
+      num_blocks, layers_per_branch: L and m (m >= 2).
+      block: regular expression of a block's name (``jwinit.models.ResidualMLP``: 'block_<i>').
+      branch_last: regular expression of the last branch layer inside a block (default: the
+        m-th Dense, ``f'Dense_{m-1}'``).
+      classifier: regular expression of the classifier layer.
+      base: the branch layers' initializer before scaling (default ``jwinit.he_normal()``).
+
+    Examples:
+      >>> model = jwinit.models.ResidualMLP(blocks=4, width=16, output_dim=3)
+      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.ones((2, 5)),
+      ...                        jwinit.fixup_rules(4, 2))
+      >>> float(abs(v['params']['block_3']['Dense_1']['kernel']).max())
+      0.0
+    """
+    from jwinit.distributions import zeros
+
+    big_l = check_int(num_blocks, "num_blocks", minimum=1)
+    m = check_int(layers_per_branch, "layers_per_branch", minimum=2)
+    for value, name in ((block, "block"), (classifier, "classifier")):
+        if not isinstance(value, str):
+            raise TypeError(f"`{name}` must be a regular expression string, got {value!r}.")
+    last = f"Dense_{m - 1}" if branch_last is None else branch_last
+    return {
+        rf"(^|/){block}/{last}/kernel$": zeros(),
+        rf"(^|/){classifier}/kernel$": zeros(),
+        rf"(^|/){block}/.*kernel$": fixup(big_l, m, base=base),
+        rf"(^|/)({block}|{classifier})/.*bias$": zeros(),
+    }

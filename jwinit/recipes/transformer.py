@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from jwinit._builders import (
@@ -12,14 +12,15 @@ from jwinit._builders import (
     fan_scaled,
     named_constant,
 )
-from jwinit._checks import check_choice, check_int, check_real
+from jwinit._checks import check_choice, check_int, check_pattern, check_real
 from jwinit._types import DTypeLike, Initializer
-from jwinit.distributions import normal
+from jwinit.distributions import normal, zeros
 from jwinit.registry import register
 
 Axes = int | Sequence[int]
 
-__all__ = ["gpt2_residual", "t_fixup", "deepnet", "deepnorm_constants", "DeepNormConstants"]
+__all__ = ["gpt2_residual", "t_fixup", "deepnet", "deepnorm_constants", "DeepNormConstants",
+           "TRANSFORMER_PATHS", "transformer_rules", "t_fixup_rules", "deepnet_rules", "gpt2_rules"]
 
 
 @register(
@@ -295,3 +296,67 @@ def deepnet(
                         extra=dict(facts, role=role))
 
     return _transformer_roles(xavier_normal, beta, dtype, "deepnet")
+
+
+# --------------------------------------------------------------------------------------------
+# whole-model rules (for jwinit.init_params)
+
+
+#: where each Transformer role lives in `jwinit.models.Transformer` (and any model that names its
+#: layers the same way): regular expressions on parameter paths
+TRANSFORMER_PATHS = {
+    "query": r"(^|/)attn/query/kernel$",
+    "key": r"(^|/)attn/key/kernel$",
+    "value": r"(^|/)attn/value/kernel$",
+    "attention_output": r"(^|/)attn/out/kernel$",
+    "mlp": r"(^|/)mlp_(in|out)/kernel$",
+    "embedding": r"(^|/)embed/embedding$",
+    "bias": r"(^|/)(attn/\w+|mlp_(in|out))/bias$",
+}
+
+
+def transformer_rules(roles: Mapping[str, Callable[..., Any]],
+                      paths: Mapping[str, str] | None = None) -> dict[str, Callable[..., Any]]:
+    """Rules for :func:`init_params` from a dict of role initializers (`jwinit.t_fixup`,
+    `jwinit.deepnet`, ...) and where each role lives (`paths`, default ``TRANSFORMER_PATHS``: the
+    names of `jwinit.models.Transformer`). Roles the dict does not have are skipped; parameters
+    no rule matches (positional table, LayerNorms, head) keep the model's initialization."""
+    where = dict(TRANSFORMER_PATHS if paths is None else paths)
+    unknown = sorted(set(roles) - set(where))
+    if unknown:
+        raise ValueError(f"`roles` {unknown} have no path in `paths` ({sorted(where)}).")
+    return {check_pattern(where[r], f"paths[{r!r}]"): init for r, init in roles.items()}
+
+
+def t_fixup_rules(num_layers: int, embed_dim: int) -> dict[str, Callable[..., Any]]:
+    """T-Fixup (Huang et al. 2020, Sec. 3.3) for an encoder without LayerNorm as rules: Xavier
+    query/key, value/output/MLP scaled by 0.67 N^(-1/4), embeddings N(0, 1/d) scaled by
+    (9N)^(-1/4), biases zero (see `jwinit.t_fixup`).
+
+    Examples:
+      >>> model = jwinit.models.Transformer(vocab_size=8, length=4, layers=2, dim=16, heads=2,
+      ...                                   mlp_dim=32, output_dim=3, norm=None)
+      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.zeros((2, 4), jnp.int32),
+      ...                        jwinit.t_fixup_rules(2, 16))
+      >>> sorted(v['params']['block_0']['attn'])
+      ['key', 'out', 'query', 'value']
+    """
+    return transformer_rules(t_fixup(num_layers, embed_dim))
+
+
+def deepnet_rules(num_layers: int) -> dict[str, Callable[..., Any]]:
+    """DeepNet (Wang et al. 2022) for a Post-LN encoder of `num_layers` blocks as rules: Xavier
+    normal query/key, value/output/MLP with gain beta = (8N)^(-1/4), biases zero. The model must
+    also use DeepNorm's residual scale alpha = (2N)^(1/4) (``Transformer(norm='post',
+    alpha=jwinit.deepnorm_constants(N)['encoder'].alpha)``)."""
+    return transformer_rules(deepnet(num_layers, 0, stack="encoder"))
+
+
+def gpt2_rules(num_layers: int, stddev: float = 0.02) -> dict[str, Callable[..., Any]]:
+    """GPT-2 (Radford et al. 2019, Sec. 2.3) as rules: N(0, stddev^2) for every kernel and the
+    embeddings, the residual projections (attention output, second MLP layer) scaled by
+    1/sqrt(2 num_layers), biases zero."""
+    residual = gpt2_residual(num_layers, stddev)
+    return {r"(^|/)attn/out/kernel$": residual, r"(^|/)mlp_out/kernel$": residual,
+            r"kernel$": normal(stddev), r"(^|/)embed/embedding$": normal(stddev),
+            TRANSFORMER_PATHS["bias"]: zeros()}

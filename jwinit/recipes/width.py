@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import jax
+import optax
 
 from jwinit._builders import (
     DISTRIBUTIONS,
@@ -11,13 +15,13 @@ from jwinit._builders import (
     fan_scaled,
     named_constant,
 )
-from jwinit._checks import check_choice, check_int, check_real
+from jwinit._checks import check_choice, check_int, check_pattern, check_real
 from jwinit._types import DTypeLike, Initializer
 from jwinit.registry import register
 
 Axes = int | Sequence[int]
 
-__all__ = ["mup", "mup_lr_scales"]
+__all__ = ["mup", "mup_lr_scales", "mup_rules", "mup_roles", "mup_optimizer"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,3 +148,88 @@ def mup_lr_scales(base_width: int, width: int, optimizer: str = "adam") -> dict[
     if optimizer == "adam":
         return {"input": 1.0, "hidden": 1 / mult, "output": 1 / mult, "bias": 1.0}
     return {"input": mult, "hidden": 1.0, "output": 1 / mult, "bias": mult}
+
+
+# --------------------------------------------------------------------------------------------
+# whole-model rules and optimizer
+
+
+def mup_rules(base_width: int, width: int, *, output: str, input: str = r"^Dense_0/",  # noqa: A002
+              sigma: float = 1.0, zero_readout: bool = False) -> dict[str, Callable[..., Any]]:
+    """muP initialization (Tensor Programs V, Table 3; see `jwinit.mup`) as rules for
+    :func:`init_params`: the kernels under `output` get the readout's variance
+    ``sigma^2 / fan_in * base_width / width``, those under `input` and every other kernel
+    ``sigma^2 / fan_in``, biases zero.
+
+    Args:
+      base_width, width: the width the hyperparameters were tuned at, and the model's width.
+      output: regular expression of the readout layer's path (e.g. ``r'^Dense_3/'``).
+      input: regular expression of the input layer's path.
+      sigma, zero_readout: as in `jwinit.mup`.
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=2, width=256, output_dim=10)
+      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.ones((2, 8)),
+      ...                        jwinit.mup_rules(64, 256, output=r'^Dense_2/'))
+      >>> round(float(jnp.var(v['params']['Dense_2']['kernel'])) * 256 * 4, 1)  # 1/fan_in^2 * 64
+      1.0
+    """
+    check_pattern(output, "output")
+    check_pattern(input, "input")
+    inits = mup(base_width, width, sigma=sigma, zero_readout=zero_readout)
+    return {rf"(?:{output}).*kernel$": inits["output"], rf"(?:{input}).*kernel$": inits["input"],
+            r"kernel$": inits["hidden"], r"bias$": inits["bias"]}
+
+
+def mup_roles(params: Any, *, output: str, input: str = r"^Dense_0/") -> Any:  # noqa: A002
+    """The muP role of every parameter, as a tree of strings shaped like `params`: 'output' and
+    'input' for the kernels under those patterns, 'hidden' for the other kernels, 'bias' for every
+    other parameter (biases, normalization scales: vector-like, scaled like biases)."""
+    check_pattern(output, "output")
+    check_pattern(input, "input")
+
+    def role(path, _):
+        name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+        if not name.endswith("kernel"):
+            return "bias"
+        if re.search(output, name):
+            return "output"
+        return "input" if re.search(input, name) else "hidden"
+
+    return jax.tree_util.tree_map_with_path(role, params)
+
+
+def mup_optimizer(optimizer: Callable[..., Any], learning_rate: float, base_width: int,
+                  width: int, *, output: str, input: str = r"^Dense_0/",  # noqa: A002
+                  kind: str = "adam") -> Any:
+    """muP's per-role learning rates as one optax optimizer: ``optax.multi_transform`` of
+    ``optimizer(learning_rate * scale)`` per role, with the scales of `jwinit.mup_lr_scales`
+    (Tensor Programs V, Table 3; for Adam: hidden and output ``base_width / width``).
+
+    Args:
+      optimizer: an optax factory taking the learning rate (``optax.adam``, ``optax.sgd``, ...).
+      learning_rate: the base learning rate, tuned at `base_width`.
+      base_width, width: as in :func:`mup_rules`.
+      output, input: regular expressions of the readout and input layers' paths.
+      kind: 'adam' (Adam-like optimizers) or 'sgd': which column of the table applies.
+
+    Examples:
+      >>> tx = jwinit.mup_optimizer(optax.sgd, 0.1, 64, 256, output=r'^Dense_2/', kind='sgd')
+      >>> params = {'Dense_0': {'kernel': jnp.ones((8, 4))},
+      ...           'Dense_1': {'kernel': jnp.ones((4, 4))},
+      ...           'Dense_2': {'kernel': jnp.ones((4, 2))}}
+      >>> grads = jax.tree.map(jnp.ones_like, params)
+      >>> updates, _ = tx.update(grads, tx.init(params))
+      >>> {k: round(-float(v['kernel'][0, 0]), 4) for k, v in updates.items()}  # 0.1 x (4, 1, 1/4)
+      {'Dense_0': 0.4, 'Dense_1': 0.1, 'Dense_2': 0.025}
+    """
+    if not callable(optimizer):
+        raise TypeError(f"`optimizer` must be an optax factory such as optax.adam, got "
+                        f"{optimizer!r}.")
+    lr = float(check_real(learning_rate, "learning_rate", low=0.0, low_open=True))
+    scales = mup_lr_scales(base_width, width, kind)
+    check_pattern(output, "output")
+    check_pattern(input, "input")
+    return optax.multi_transform(
+        {role: optimizer(lr * scale) for role, scale in scales.items()},
+        lambda params: mup_roles(params, output=output, input=input))

@@ -58,7 +58,8 @@ from jwinit.train._model import Functional, leaf_paths
 from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program
 from jwinit.train._result import TrainResult, steps_to
 
-__all__ = ["train", "TrainResult", "SIGNAL_FIELDS", "METRICS", "steps_to", "check_optimizer"]
+__all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "steps_to",
+           "check_optimizer", "run_keys"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -188,21 +189,60 @@ def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
                     x_batch: jax.Array) -> list[tuple[Any, Any]]:
     """For each spec, (params, rest) stacked over seeds.
 
-    The model's own initialization is one compiled program for all seeds; the rules are then
-    applied op by op (vmapped over seeds, not compiled: a compile per init would cost more than
-    sampling the weights).
+    The model's own initialization is one compiled program for all seeds; each spec's rules are
+    one more (vmapped over seeds), the same engine and key-by-path contract as
+    `jwinit.init_params`: seed s of a rules spec starts from exactly
+    ``init_params(model, fold_in(fold_in(key, s), 0), x_batch, rules)``.
     """
     params0, rest0 = jax.jit(jax.vmap(fm.default_variables))(seed_keys)
     out = []
     for spec in specs:
         if spec.kind == "rules":
-            params = jax.vmap(lambda p, k, spec=spec: apply_rules(spec, p, k))(params0, seed_keys)
+            params = jax.jit(jax.vmap(lambda p, k, spec=spec: apply_rules(spec, p, k)))(
+                params0, seed_keys)
             out.append((params, rest0))
         else:
             first = jax.tree.map(lambda a: a[0], (params0, rest0))
             per_seed = [_variables_from(spec, fm, k, x_batch, *first) for k in seed_keys]
             out.append(jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed))
     return out
+
+
+def run_keys(key: Any, seed: int) -> tuple[jax.Array, jax.Array]:
+    """(init key, data key) of seed `seed`: ``fold_in(fold_in(key, seed), 0)`` and ``... 1)``."""
+    base = jax.random.fold_in(typed_key(key, "key"), seed)
+    return jax.random.fold_in(base, 0), jax.random.fold_in(base, 1)
+
+
+def initial_variables(model: Any, data: Any, *, inits: Mapping[str, Any], seeds: Any = 3,
+                      key: Any = 0, batch_size: int = 64,
+                      train_kwargs: Mapping[str, Any] | None = None) -> dict[str, tuple[Any, Any]]:
+    """The variables every run of `train` starts from, without training: for each entry of
+    `inits`, ``(params, rest)`` stacked over `seeds` (leading axis), in the order given.
+
+    Seed s of a rules entry is exactly ``jwinit.init_params(model, run_keys(key, s)[0],
+    x_train[:batch_size], rules)`` (an initializer alone stands for ``{r'(^|/)kernel$': init,
+    r'(^|/)bias$': zeros}``). Arguments as in `train`.
+
+    Examples:
+      >>> data = jwinit.data.digits()
+      >>> model = jwinit.models.MLP(depth=2, width=16, output_dim=10)
+      >>> start = jwinit.train.initial_variables(model, data, inits={'he': 'he_normal'}, seeds=2)
+      >>> start['he'][0]['Dense_1']['kernel'].shape
+      (2, 16, 16)
+    """
+    dataset = _data(data)
+    specs = resolve_inits(inits)
+    seed_list = _seeds(seeds)
+    batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=len(dataset.x_train))
+    typed_key(key, "initial_variables")
+    x_batch = jnp.asarray(dataset.x_train[:batch_size])
+    fm = Functional(model, x_batch, train_kwargs=train_kwargs)
+    params0, _ = jax.eval_shape(fm.default_variables, jax.random.key(0))
+    check_patterns(specs, params0)
+    init_keys = jnp.stack([run_keys(key, s)[0] for s in seed_list])
+    per_spec = _initial_params(specs, fm, init_keys, x_batch)
+    return {spec.name: tree for spec, tree in zip(specs, per_spec, strict=True)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -345,9 +385,8 @@ def train(
 
     # -- every run's initial state ---------------------------------------------------------------
     runs = [(s.name, lr, seed) for s in specs for lr in lrs for seed in seed_list]
-    seed_base = jnp.stack([jax.random.fold_in(base, s) for s in seed_list])
-    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_base)
-    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(seed_base)
+    init_keys = jnp.stack([run_keys(base, s)[0] for s in seed_list])
+    data_keys = jnp.stack([run_keys(base, s)[1] for s in seed_list])
     per_spec = _initial_params(specs, fm, init_keys, x_batch)
     blocks = [tree for tree in per_spec for _ in lrs]  # init-major, then lr, then seed
     params, rest = _stack([b[0] for b in blocks]), _stack([b[1] for b in blocks])

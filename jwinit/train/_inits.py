@@ -26,15 +26,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jwinit._checks import check_callable_init
-from jwinit.train._model import leaf_paths, path_name
+from jwinit.rules import ZERO  # the engine's marker: the parameter is set to zeros
+from jwinit.train._model import leaf_paths
 
 __all__ = ["InitSpec", "resolve_inits", "check_patterns", "apply_rules", "ZERO"]
 
-#: Marker: the parameter is set to zeros.
-ZERO = "zeros"
 #: The rules an initializer alone stands for: every kernel, every bias.
 KERNEL, BIAS = r"(^|/)kernel$", r"(^|/)bias$"
 
@@ -167,17 +165,9 @@ def check_patterns(specs: list[InitSpec], params: Any) -> None:
 
 
 def apply_rules(spec: InitSpec, params: Any, key: jax.Array) -> Any:
-    """`params` (the model's own) with every parameter a rule covers re-initialized: the leaf at
-    flatten position i from ``fold_in(key, i)`` (traceable; vmap over `key` for seeds)."""
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-    out = []
-    for i, (keypath, leaf) in enumerate(leaves):
-        init = spec.rule_for(path_name(keypath))
-        if init is None:
-            out.append(leaf)
-        elif init is ZERO:
-            out.append(jnp.zeros_like(leaf))
-        else:
-            value = init(jax.random.fold_in(key, i), tuple(leaf.shape), leaf.dtype)
-            out.append(jnp.asarray(value, leaf.dtype))
-    return jax.tree_util.tree_unflatten(treedef, out)
+    """`params` (the model's own) with every parameter a rule covers re-initialized by the one
+    rule engine (`jwinit.rules`): the leaf at path p from ``fold_in(key, crc32(p))``, exactly as
+    ``jwinit.init_params(model, key, x, rules)`` (traceable; vmap over `key` for seeds)."""
+    from jwinit.rules import apply_rules as engine
+
+    return engine([(p, re.compile(p), i) for p, i in spec.rules], params, key, check=False)
