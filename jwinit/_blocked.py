@@ -73,14 +73,15 @@ def available(init: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any) -> 
 
 
 def block_rows(local: tuple[int, ...]) -> int:
-    """Rows of the leading local axis per block: a divisor of it, a block at most
-    ``max(BLOCK_ELEMENTS... )``: at most 1/16 of the local shard and BLOCK_ELEMENTS elements."""
+    """Rows of the leading local axis per block: the largest divisor of it that keeps a block
+    within 1/32 of the local shard and BLOCK_ELEMENTS elements (XLA:CPU keeps about 4 blocks of
+    threefry state live: temporaries of about 1/8 of the shard)."""
     rows = local[0]
     per_row = math.prod(local[1:])
     total = rows * per_row
     if total <= MIN_ELEMENTS:
         return rows
-    target = max(1, min(BLOCK_ELEMENTS, total // 16) // max(per_row, 1))
+    target = max(1, min(BLOCK_ELEMENTS, total // 32) // max(per_row, 1))
     best = 1
     for r in range(1, min(rows, target) + 1):
         if rows % r == 0:
@@ -135,6 +136,9 @@ def sample(init: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any,
     mesh, spec = sharding.mesh, sharding.spec
     entries = tuple(spec) + (None,) * (len(shape) - len(spec))
     sizes = [_axis_size(e, mesh) for e in entries]
+    if any(d % n for d, n in zip(shape, sizes, strict=True)):
+        raise ValueError(f"shape {shape} is not divisible by the mesh axes {spec} of sizes "
+                         f"{sizes}.")
     local = tuple(d // s for d, s in zip(shape, sizes, strict=True))
 
     def body(kd):

@@ -43,7 +43,8 @@ import jax.numpy as jnp
 
 from jwinit.activations import get_activation
 
-__all__ = ["MLP", "ResidualMLP", "ResNet", "RNN", "Transformer"]
+__all__ = ["MLP", "ResidualMLP", "ResNet", "RNN", "Transformer", "Decoder", "AXIS_RULES",
+           "DECODER_SIZES"]
 
 NORMS = (None, "batch", "layer")
 LAYER_NORMS = (None, "pre", "post")
@@ -401,3 +402,119 @@ class Transformer(nn.Module):
         if self.norm == "pre":
             x = nn.LayerNorm(name="ln_final")(x)
         return nn.Dense(self.output_dim, name="head")(x.mean(axis=1))
+
+
+# ------------------------------------------------------------------------------------------------
+# Llama-style decoder with logical axis names
+
+#: Flax logical axis rules for a ('data', 'model') mesh: embedding dimension over 'data' (fully
+#: sharded parameters), the wide dimensions (vocabulary, MLP, attention heads) over 'model'.
+AXIS_RULES = (("vocab", "model"), ("embed", "data"), ("mlp", "model"), ("heads", "model"),
+              ("kv", "model"))
+
+#: `Decoder` sizes used by the tests and the benchmark (parameter counts in the comments).
+DECODER_SIZES = {
+    "tiny": {"vocab_size": 256, "dim": 64, "layers": 2, "heads": 4, "mlp_dim": 128},  # 0.1M
+    # GPT-2-small-shaped (d=768, 12 layers, 12 heads, SwiGLU of GPT-2's MLP size, untied): 134M
+    "gpt2_small": {"vocab_size": 32000, "dim": 768, "layers": 12, "heads": 12, "mlp_dim": 2048},
+    "1b": {"vocab_size": 32000, "dim": 2048, "layers": 18, "heads": 16, "mlp_dim": 5632},  # 1.07B
+    "7b": {"vocab_size": 32000, "dim": 4096, "layers": 32, "heads": 32, "mlp_dim": 11008},  # 6.7B
+}
+
+
+def _dense(features: int, names: tuple[str, str], name: str) -> nn.Dense:
+    return nn.Dense(features, use_bias=False, name=name,
+                    kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(),
+                                                             names))
+
+
+def _rms_norm(name: str) -> nn.RMSNorm:
+    return nn.RMSNorm(name=name, scale_init=nn.with_logical_partitioning(nn.initializers.ones,
+                                                                         ("embed",)))
+
+
+def _rotary(x: jax.Array, base: float = 10000.0) -> jax.Array:
+    """Rotary position embedding (Su et al. 2021) of (batch, time, heads, head_dim) vectors."""
+    t, d = x.shape[1], x.shape[-1]
+    freq = base ** (-jnp.arange(0, d, 2, dtype=jnp.float32) / d)
+    angle = jnp.arange(t, dtype=jnp.float32)[:, None] * freq[None, :]
+    cos, sin = jnp.cos(angle)[None, :, None, :], jnp.sin(angle)[None, :, None, :]
+    x1, x2 = x[..., 0::2].astype(jnp.float32), x[..., 1::2].astype(jnp.float32)
+    out = jnp.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)
+    return out.reshape(x.shape).astype(x.dtype)
+
+
+class _DecoderBlock(nn.Module):
+    dim: int
+    heads: int
+    mlp_dim: int
+    branch_multiplier: float
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        b, t, _ = h.shape
+        hd = self.dim // self.heads
+        x = _rms_norm("attn_norm")(h)
+        q = _dense(self.dim, ("embed", "heads"), "query")(x).reshape(b, t, self.heads, hd)
+        k = _dense(self.dim, ("embed", "kv"), "key")(x).reshape(b, t, self.heads, hd)
+        v = _dense(self.dim, ("embed", "kv"), "value")(x).reshape(b, t, self.heads, hd)
+        q, k = _rotary(q), _rotary(k)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(jnp.asarray(hd, q.dtype))
+        causal = jnp.tril(jnp.ones((t, t), bool))
+        logits = jnp.where(causal[None, None], logits, jnp.finfo(logits.dtype).min)
+        att = jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(logits, axis=-1), v)
+        out = _dense(self.dim, ("heads", "embed"), "out")(att.reshape(b, t, self.dim))
+        h = h + self.branch_multiplier * out
+        x = _rms_norm("mlp_norm")(h)
+        gate = _dense(self.mlp_dim, ("embed", "mlp"), "gate")(x)
+        up = _dense(self.mlp_dim, ("embed", "mlp"), "up")(x)
+        down = _dense(self.dim, ("mlp", "embed"), "down")(nn.silu(gate) * up)
+        return h + self.branch_multiplier * down
+
+
+class Decoder(nn.Module):
+    """A Llama-style decoder-only language model whose every parameter has logical axis names.
+
+    Token ids (batch, time) -> logits (batch, time, vocab_size): an ``embed`` table
+    ('vocab', 'embed'), `layers` blocks ``layer_<i>`` of RMSNorm (``attn_norm``), causal
+    self-attention with rotary positions (``attn`` kernels ``query`` ('embed', 'heads'), ``key``
+    and ``value`` ('embed', 'kv'), ``out`` ('heads', 'embed'); no biases), RMSNorm
+    (``mlp_norm``) and a SwiGLU MLP (``gate`` and ``up`` ('embed', 'mlp'), ``down``
+    ('mlp', 'embed')), a final RMSNorm ``final_norm`` and an untied ``head`` ('embed', 'vocab').
+    Norm scales are ('embed',). With `jwinit.models.AXIS_RULES` every parameter is sharded over a
+    ('data', 'model') mesh.
+
+    Args:
+      vocab_size, dim, layers, heads, mlp_dim: the sizes (`DECODER_SIZES` has some).
+      branch_multiplier: forward multiplier of every residual branch (1 for the standard
+        parametrization; depth-aware parametrizations use L^-1/2 or L^-1).
+
+    Examples:
+      >>> model = jwinit.models.Decoder(**jwinit.models.DECODER_SIZES['tiny'])
+      >>> tokens = jnp.zeros((2, 8), jnp.int32)
+      >>> v = jwinit.init_params(model, jax.random.key(0), tokens,
+      ...                        {r'kernel$': jwinit.normal(0.02)})
+      >>> model.apply(v, tokens).shape
+      (2, 8, 256)
+    """
+
+    vocab_size: int
+    dim: int
+    layers: int
+    heads: int
+    mlp_dim: int
+    branch_multiplier: float = 1.0
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        if self.dim % self.heads:
+            raise ValueError(f"`dim` ({self.dim}) must be divisible by `heads` ({self.heads}).")
+        embed = nn.Embed(self.vocab_size, self.dim, name="embed",
+                         embedding_init=nn.with_logical_partitioning(
+                             nn.initializers.normal(1.0), ("vocab", "embed")))
+        h = embed(tokens)
+        for i in range(self.layers):
+            h = _DecoderBlock(self.dim, self.heads, self.mlp_dim, self.branch_multiplier,
+                              name=f"layer_{i}")(h)
+        h = _rms_norm("final_norm")(h)
+        return _dense(self.vocab_size, ("embed", "vocab"), "head")(h)

@@ -283,18 +283,23 @@ def _spec_for(path: str, shape: tuple[int, ...], names: Any, logical: bool,
     if len(names) != len(shape):
         raise ValueError(f"the parameter {path!r} of shape {shape} is annotated with "
                          f"{len(names)} axis names {names}; it needs one per dimension.")
-    entries = []
+    entries: list[Any] = []
+    used: set[str] = set()
     for name in names:
         if name is None:
             entries.append(None)
             continue
         if logical:
-            rule = next((ax for lg, ax in (axis_rules or []) if lg == name), "missing")
-            if rule == "missing":
+            # Flax's semantics: the first rule for the name whose mesh axes are still free
+            options = [ax for lg, ax in (axis_rules or []) if lg == name]
+            if not options:
                 known = sorted({lg for lg, _ in (axis_rules or [])})
                 raise ValueError(f"the logical axis name {name!r} of {path!r} has no rule in "
                                  f"`axis_rules` (rules for {known}); add ({name!r}, <mesh axis "
                                  "or None>).")
+            rule = next((ax for ax in options if ax is None or not used & set(
+                ax if isinstance(ax, tuple) else (ax,))), None)
+            used.update(() if rule is None else (rule if isinstance(rule, tuple) else (rule,)))
             entries.append(rule)
         else:
             for a in (name if isinstance(name, tuple) else (name,)):
@@ -344,7 +349,8 @@ def init_params(model: Any, key: Any, x: Any, rules: Any,
         ``equinox.Module`` (a new module is returned).
       key: PRNG key (typed or raw): ``model.init(key, x)`` / ``constructor(nnx.Rngs(key))`` give
         the unmatched parameters, and the matched ones follow the key-by-path contract.
-      x: an input batch for ``model.init`` (linen; ignored otherwise, may be None).
+      x: an input batch for ``model.init`` (linen; ignored otherwise, may be None); a
+        ``jax.ShapeDtypeStruct`` (or a tree of them) stands for zeros of that shape.
       rules: ``{regular expression: initializer}`` (or a sequence of pairs); the first pattern
         found (``re.search``) in a parameter's '/'-joined path decides its initializer. A pattern
         that matches no parameter is an error.
@@ -391,9 +397,15 @@ def init_params(model: Any, key: Any, x: Any, rules: Any,
     return _init_nnx(model, base, compiled, mesh, pairs, constructor=kind == "nnx_constructor")
 
 
+def _concrete(x: Any) -> Any:
+    """`x` with every ShapeDtypeStruct leaf replaced by zeros (traceable)."""
+    return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype)
+                        if isinstance(a, jax.ShapeDtypeStruct) else a, x)
+
+
 def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
     try:
-        abstract = jax.eval_shape(lambda k: model.init(k, x, **kwargs), base)
+        abstract = jax.eval_shape(lambda k, xs: model.init(k, _concrete(xs), **kwargs), base, x)
     except Exception as e:  # noqa: BLE001 - the model cannot be initialized on this batch
         raise ValueError(f"`model.init` failed on `x` of shape {np.shape(x)}: "
                          f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
@@ -423,8 +435,8 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
     else:
         flat_sh = {}
 
-    def build(k, given):
-        v = model.init(k, x, **kwargs) if given is None else given
+    def build(k, given, xs):
+        v = model.init(k, _concrete(xs), **kwargs) if given is None else given
         flat = traverse_util.flatten_dict(dict(v["params"]))
         for path, (_, init) in chosen.items():
             p = by_path[path]
@@ -440,7 +452,11 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
         replicated = NamedSharding(mesh, PartitionSpec())
         shardings = {c: shardings[c] if c in shardings else jax.tree.map(
             lambda _: replicated, given[c], is_leaf=_is_box) for c in given}
-    return jax.jit(build, out_shardings=shardings)(base, given)
+    xs = jax.tree.map(lambda a: a if isinstance(a, jax.ShapeDtypeStruct) else jnp.asarray(a), x)
+    static_x = jax.tree.map(lambda a: isinstance(a, jax.ShapeDtypeStruct), xs)
+    if all(jax.tree.leaves(static_x)):
+        return jax.jit(lambda k, g: build(k, g, xs), out_shardings=shardings)(base, given)
+    return jax.jit(build, out_shardings=shardings)(base, given, xs)
 
 
 def _nnx_names(var: Any) -> Any:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jwinit._builders import deterministic_moments, named_identity
-from jwinit._checks import check_axes, check_int, check_real, normalize_axis
+from jwinit._checks import check_axes, check_choice, check_int, check_real, normalize_axis
 from jwinit._sampling import flat
 from jwinit._types import DTypeLike, Initializer, Shape, compute_dtype, make_initializer, prod
 from jwinit.registry import register
@@ -109,12 +109,65 @@ def _haar(key: jax.Array, n: int, m: int, batch_shape: tuple[int, ...], cd: Any)
     return jnp.swapaxes(x, -1, -2) if n < m else x
 
 
-def _sample_orthogonal(key, shape, cd, scale, column_axis, batch_axis, name):
+def _ns_tolerance(dtype: Any) -> float:
+    """Stop when ||X^T X - I||_F <= this: 0 (run to the float floor) for float32 and wider, a
+    quarter ulp of a half-precision dtype (the result is cast to it)."""
+    eps = float(jnp.finfo(np.dtype(dtype)).eps)
+    return eps / 4 if eps > float(jnp.finfo(np.float32).eps) else 0.0
+
+
+def _polar_haar(key: jax.Array, n: int, m: int, batch_shape: tuple[int, ...], cd: Any,
+                tol: float, max_iterations: int) -> jax.Array:
+    """The orthogonal polar factor Z (Z^T Z)^(-1/2) of a Gaussian Z (Haar-distributed, as
+    ``_haar``) by the Newton-Schulz iteration ``X <- X (3 I - X^T X) / 2``: matmuls only, run
+    until ``||X^T X - I||_F <= tol``, or until the residual stops contracting quadratically
+    below 1e-2 (the float floor), or `max_iterations`."""
+    rows, cols = max(n, m), min(n, m)
+    z = jax.random.normal(key, (*batch_shape, rows, cols), cd)
+    gram = lambda x: jnp.swapaxes(x, -1, -2) @ x  # noqa: E731
+    # scale so that every singular value is in (0, 1]: the Frobenius norm, or twice a power
+    # estimate of the largest singular value (8 steps under-estimate it by at most a factor of
+    # (1/cols)^(1/16) >= 1/2 for cols <= 65536), whichever is smaller
+    v = jnp.full((*batch_shape, cols, 1), 1 / math.sqrt(cols), cd)
+    for _ in range(8):
+        v = jnp.swapaxes(z, -1, -2) @ (z @ v)
+        v = v / jnp.linalg.norm(v, axis=(-2, -1), keepdims=True)
+    sigma = jnp.linalg.norm(z @ v, axis=(-2, -1), keepdims=True)
+    frob = jnp.linalg.norm(z, axis=(-2, -1), keepdims=True)
+    x = z / jnp.minimum(frob, 2 * sigma)
+    eye_ = jnp.eye(cols, dtype=cd)
+
+    def residual(a):
+        return jnp.sqrt(jnp.sum(jnp.square(a - eye_)))
+
+    def cond(state):
+        it, _, _, res, prev = state
+        stalled = (res < 1e-2) & (res > prev / 2)
+        return (res > tol) & (it < max_iterations) & ~stalled
+
+    def body(state):
+        it, x, a, res, _ = state
+        x = x @ (1.5 * eye_ - 0.5 * a)
+        a = gram(x)
+        return it + 1, x, a, residual(a), res
+
+    a0 = gram(x)
+    state = (jnp.int32(0), x, a0, residual(a0), jnp.array(jnp.inf, cd))
+    _, x, _, _, _ = jax.lax.while_loop(cond, body, state)
+    return jnp.swapaxes(x, -1, -2) if n < m else x
+
+
+def _sample_orthogonal(key, shape, cd, scale, column_axis, batch_axis, name, method="qr",
+                       tol=None, max_iterations=100, dtype=None):
     """scale * Q with the jax.nn.initializers op sequence (bit-equal for float32, no batch)."""
     order, batch_shape, n_rows, n_cols = _orthogonal_layout(shape, column_axis, batch_axis, name)
     if prod(shape) == 0:
         return jnp.zeros(shape, cd)
-    q = _haar(key, n_rows, n_cols, batch_shape, cd)
+    if method == "newton_schulz":
+        t = _ns_tolerance(cd if dtype is None else dtype) if tol is None else tol
+        q = _polar_haar(key, n_rows, n_cols, batch_shape, cd, t, max_iterations)
+    else:
+        q = _haar(key, n_rows, n_cols, batch_shape, cd)
     q = jnp.reshape(q, tuple(shape[a] for a in order))
     q = jnp.transpose(q, tuple(int(i) for i in np.argsort(order)))
     return jnp.array(scale, cd) * q
@@ -131,6 +184,9 @@ def orthogonal(
     dtype: DTypeLike = None,
     *,
     batch_axis: int | Sequence[int] = (),
+    method: str = "qr",
+    tol: float | None = None,
+    max_iterations: int = 100,
 ) -> Initializer:
     """Haar-distributed (semi-)orthogonal matrices: W = scale * Q (Saxe et al. 2014).
 
@@ -154,6 +210,17 @@ def orthogonal(
       dtype: default dtype (``None``: the default float dtype).
       batch_axis: axes holding independent copies (e.g. the layer axis of a stacked, scanned
         kernel ``(layers, in, out)``): each copy is an independent orthogonal matrix.
+      method: ``'qr'`` (QR with Mezzadri's sign correction; the values of jax's) or
+        ``'newton_schulz'``: the orthogonal polar factor Z (Z^T Z)^(-1/2) of the same kind of
+        Gaussian Z (also Haar-distributed: the polar factor is equivariant under rotations), by
+        the Newton-Schulz iteration X <- X (3 I - X^T X) / 2 from Z scaled into the unit ball.
+        Matmuls only: no QR kernel (none exists for bfloat16 on several backends), shardable
+        like any matmul, and run to a tolerance, not a fixed step count.
+      tol: Newton-Schulz only: stop when ||X^T X - I||_F <= tol (default: 0 for float32, i.e. run
+        to the float floor; a quarter ulp of the requested dtype for half precision); it also
+        stops when the residual no longer contracts quadratically (the floor), or after
+        `max_iterations`.
+      max_iterations: Newton-Schulz only: the iteration cap (about log_1.5(cols) + 6 are needed).
 
     Returns:
       ``init(key, shape, dtype=dtype, out_sharding=None)``; shapes of rank >= 2.
@@ -170,6 +237,10 @@ def orthogonal(
     check_real(scale, "scale", low=0, low_open=True)
     check_int(column_axis, "column_axis")
     batch = check_axes(batch_axis, "batch_axis")
+    check_choice(method, "method", ("qr", "newton_schulz"))
+    if tol is not None:
+        check_real(tol, "tol", low=0, low_open=True)
+    check_int(max_iterations, "max_iterations", minimum=1)
     name = "orthogonal"
 
     def check_shape(shape):
@@ -177,7 +248,7 @@ def orthogonal(
 
     def sample(key, shape, dtype):
         return _sample_orthogonal(key, shape, compute_dtype(dtype), scale, column_axis, batch,
-                                  name)
+                                  name, method, tol, max_iterations, dtype)
 
     def describe(shape, dtype):
         _, batch_shape, rows, cols = _orthogonal_layout(shape, column_axis, batch, name)
@@ -195,7 +266,9 @@ def orthogonal(
 
     return make_initializer(
         sample, name=name, dtype=dtype, describe=describe, check_shape=check_shape,
-        params={"scale": scale, "column_axis": column_axis, "batch_axis": batch},
+        params={"scale": scale, "column_axis": column_axis, "batch_axis": batch}
+        | ({} if method == "qr" else {"method": method, "tol": tol,
+                                      "max_iterations": max_iterations}),
     )
 
 
