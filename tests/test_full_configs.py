@@ -16,6 +16,7 @@ import pytest
 from experiments.runner import run_cli, shipped_configs
 
 FULL = sorted(shipped_configs())
+pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
 
 @pytest.mark.xdist_group("full_configs")  # one after the other (see pyproject's --dist)

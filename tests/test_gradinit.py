@@ -59,8 +59,17 @@ def test_adam_variant_uses_the_l1_norm_and_the_sign_step():
     assert not loose.violated.any()
     tight = jwinit.gradinit(model, X, Y, v, learning_rate=1e-3, gamma=1e-3 * l1, steps=5)
     assert tight.violated.all()
-    # the objective where violated is log ||g||_1 of that iteration's batch: near log(l1)
-    assert abs(tight.objective[0] - np.log(l1)) < 1.0
+    # the objective where violated is log ||g||_1 of that iteration's random 64-example batch:
+    # within 5 standard deviations of log ||g||_1 over 40 random batches of the same size
+    def log_l1(idx):
+        g = jax.grad(lambda p: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
+            model.apply({"params": p}, X[idx]), Y[idx])))(v["params"])
+        return float(jnp.log(sum(jnp.sum(jnp.abs(a)) for a in jax.tree.leaves(g))))
+
+    keys = jax.random.split(jax.random.key(5), 40)
+    ref = np.array([log_l1(jax.random.choice(k, X.shape[0], (64,), replace=False))
+                    for k in keys])
+    assert abs(tight.objective[0] - ref.mean()) < 5 * ref.std(ddof=1)
 
 
 def test_other_collections_are_kept_and_the_program_is_compiled_once():

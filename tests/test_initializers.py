@@ -108,10 +108,10 @@ def test_describe_every_initializer(e):
     shape = shapes_for(e)[1]
     d = jwinit.describe(init, shape)
     assert d.shape == shape and d.exact
-    assert d.variance is not None and d.variance >= 0
+    assert d.variance is not None  # its value against samples: tests/test_describe_samples.py
     head = str(d).splitlines()[0]
-    assert head.startswith(f"{d.name}  shape={shape}  dtype=float32"), head
-    assert d.name == e.name or d.name.startswith(e.name.split("_")[0]), (d.name, e.name)
+    assert head.startswith(f"{e.name}  shape={shape}  dtype=float32"), head
+    assert d.name == e.name
 
 
 @pytest.mark.parametrize("e", entries(), ids=ids)

@@ -232,7 +232,7 @@ def test_preset_contract(name, mesh):
             assert placed.sharding.spec == specs[role]
             np.testing.assert_array_equal(np.asarray(placed), np.asarray(x))
         d = jwinit.describe(inits[role], shapes[role], dt)
-        assert d.exact and d.variance >= 0
+        assert d.exact and d.variance is not None  # against samples: test_describe_samples.py
     role = next(iter(inits))
     eager = inits[role](key, shapes[role], jnp.float32)
     np.testing.assert_allclose(np.asarray(eager), np.asarray(out[role, "float32"][0]),

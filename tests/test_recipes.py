@@ -388,7 +388,8 @@ def test_role_recipes_contract(e, mesh):
         if dt == "float32":
             np.testing.assert_allclose(np.asarray(roles[role](key, shape)), np.asarray(x),
                                        rtol=4 * float(jnp.finfo(jnp.float32).eps), atol=1e-7)
-        assert jwinit.describe(roles[role], shape, dt).variance >= 0
+        assert jwinit.describe(roles[role], shape, dt).variance is not None  # vs samples:
+        # tests/test_describe_samples.py checks every role's stated variance
 
 
 # --------------------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ def check_patterns(specs: list[InitSpec], params: Any) -> None:
 
 def apply_rules(spec: InitSpec, params: Any, key: jax.Array) -> Any:
     """`params` (the model's own) with every parameter a rule covers re-initialized by the one
-    rule engine (`jwinit.rules`): the leaf at path p from ``fold_in(key, crc32(p))``, exactly as
+    rule engine (`jwinit.rules`): the leaf at path p from ``fold_in(key, crc32(p))``, as
     ``jwinit.init_params(model, key, x, rules)`` (traceable; vmap over `key` for seeds)."""
     from jwinit.rules import apply_rules as engine
 
