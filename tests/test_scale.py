@@ -212,8 +212,11 @@ def test_the_model_default_init_of_matched_parameters_is_never_run():
 # nnx
 
 
+_LECUN = nnx.initializers.lecun_normal()
+
+
 class _NNX(nnx.Module):
-    def __init__(self, rngs, kernel_init=nnx.initializers.lecun_normal()):
+    def __init__(self, rngs, kernel_init=_LECUN):
         ki = nnx.with_partitioning(kernel_init, ("embed", "mlp"))
         self.up = nnx.Linear(16, 32, kernel_init=ki, rngs=rngs)
         self.down = nnx.Linear(32, 16, kernel_init=nnx.with_partitioning(
