@@ -28,10 +28,10 @@ import numpy as np
 from jax.extend.random import define_prng_impl, threefry2x32_p
 from jax.sharding import NamedSharding, PartitionSpec
 
-__all__ = ["available", "sample", "block_rows", "BLOCK_ELEMENTS", "MIN_ELEMENTS"]
+__all__ = ["available", "sample", "sample_group", "block_rows", "BLOCK_ELEMENTS", "MIN_ELEMENTS"]
 
 #: parameters (per device) with fewer elements are sampled in one piece
-MIN_ELEMENTS = 1 << 18
+MIN_ELEMENTS = 1 << 14
 #: the largest block, in elements (a block is at most 1/16 of the local shard too)
 BLOCK_ELEMENTS = 1 << 20
 
@@ -72,16 +72,16 @@ def available(init: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any) -> 
     return info.pointwise_ok(tuple(shape), np.dtype(dtype))
 
 
-def block_rows(local: tuple[int, ...]) -> int:
-    """Rows of the leading local axis per block: the largest divisor of it that keeps a block
-    within 1/32 of the local shard and BLOCK_ELEMENTS elements (XLA:CPU keeps about 4 blocks of
-    threefry state live: temporaries of about 1/8 of the shard)."""
+def block_rows(local: tuple[int, ...], group: int = 1) -> int:
+    """Rows of the leading local axis per block: the largest divisor of it that keeps a block of
+    `group` parameters within 1/32 of their local shards and BLOCK_ELEMENTS elements (XLA:CPU
+    keeps about 4 blocks of threefry state live: temporaries of about 1/8 of a shard)."""
     rows = local[0]
     per_row = math.prod(local[1:])
     total = rows * per_row
     if total <= MIN_ELEMENTS:
         return rows
-    target = max(1, min(BLOCK_ELEMENTS, total // 32) // max(per_row, 1))
+    target = max(1, min(BLOCK_ELEMENTS, total // 32) // max(per_row * group, 1))
     best = 1
     for r in range(1, min(rows, target) + 1):
         if rows % r == 0:
@@ -101,38 +101,53 @@ def _axis_index(entry: Any, mesh: Any) -> tuple[jax.Array, int]:
 
 
 def _local(shape, dtype, init, key_data, offsets, local):
-    """The local block ``init(key)[offsets : offsets + local]`` computed in row blocks."""
+    """The local blocks ``init(key_g)[offsets : offsets + local]`` of every key of the group
+    `key_data` (G, 2), computed in row blocks: one loop for the whole group."""
     info = init.jwinit_info
     rank = len(shape)
+    group = key_data.shape[0]
     strides = [math.prod(shape[d + 1:]) for d in range(rank)]
-    r = block_rows(local)
+    r = block_rows(local, group)
     n_blocks = local[0] // r
     impl = _impl(rank)
 
-    def one(b):
-        words = [key_data[0], key_data[1]]
+    def draw(kd, b):
+        words = [kd[0], kd[1]]
         for d in range(rank):
-            off = offsets[d] + (b.astype(jnp.uint32) * jnp.uint32(r) if d == 0 else 0)
+            off = offsets[d] + (b * jnp.uint32(r) if d == 0 else 0)
             words += [jnp.asarray(off, jnp.uint32), jnp.uint32(strides[d])]
         kb = jax.random.wrap_key_data(jnp.stack(words), impl=impl)
         return info.pointwise(kb, (r, *local[1:]), tuple(shape), np.dtype(dtype)).astype(dtype)
 
+    def one(b):
+        values = jax.vmap(draw, in_axes=(0, None))(key_data, b.astype(jnp.uint32))
+        return tuple(values[g] for g in range(group))
+
     if n_blocks == 1:
-        return one(jnp.uint32(0))
+        return list(one(jnp.uint32(0)))
     out = jax.lax.map(one, jnp.arange(n_blocks, dtype=jnp.uint32))
-    return jnp.reshape(out, local)
+    return [jnp.reshape(o, local) for o in out]
 
 
 def sample(init: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any,
            sharding: NamedSharding | None = None) -> jax.Array:
     """``init(key, shape, dtype)``, bit for bit, computed in blocks (on each device only its
     shard, when `sharding` is given). Call only where :func:`available` is true."""
+    return sample_group(init, [key], shape, dtype, sharding)[0]
+
+
+def sample_group(init: Any, keys: list[jax.Array], shape: tuple[int, ...], dtype: Any,
+                 sharding: NamedSharding | None = None) -> list[jax.Array]:
+    """``[init(k, shape, dtype) for k in keys]``, bit for bit, in ONE blocked loop (one program
+    piece to compile for, say, every layer's MLP kernel), each result its own array."""
     shape = tuple(int(d) for d in shape)
     dtype = np.dtype(dtype)
-    key_data = jax.random.key_data(key)
+    key_data = jnp.stack([jax.random.key_data(k) for k in keys])
     if sharding is None or all(e is None for e in sharding.spec):
-        value = _local(shape, dtype, init, key_data, [jnp.uint32(0)] * len(shape), shape)
-        return value if sharding is None else jax.lax.with_sharding_constraint(value, sharding)
+        values = _local(shape, dtype, init, key_data, [jnp.uint32(0)] * len(shape), shape)
+        if sharding is None:
+            return values
+        return [jax.lax.with_sharding_constraint(v, sharding) for v in values]
     mesh, spec = sharding.mesh, sharding.spec
     entries = tuple(spec) + (None,) * (len(shape) - len(spec))
     sizes = [_axis_size(e, mesh) for e in entries]
@@ -146,10 +161,11 @@ def sample(init: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any,
         for d, e in enumerate(entries):
             index, _ = _axis_index(e, mesh)
             offsets.append(index * jnp.uint32(local[d]))
-        return _local(shape, dtype, init, kd, offsets, local)
+        return tuple(_local(shape, dtype, init, kd, offsets, local))
 
-    return jax.shard_map(body, mesh=mesh, in_specs=PartitionSpec(),
-                         out_specs=PartitionSpec(*entries), check_vma=False)(key_data)
+    out_specs = tuple(PartitionSpec(*entries) for _ in keys)
+    return list(jax.shard_map(body, mesh=mesh, in_specs=PartitionSpec(), out_specs=out_specs,
+                              check_vma=False)(key_data))
 
 
 def _axis_size(entry: Any, mesh: Any) -> int:

@@ -132,6 +132,28 @@ def _sample(init: Any, key: jax.Array, path: str, shape: tuple[int, ...], dtype:
     return value if sharding is None else jax.lax.with_sharding_constraint(value, sharding)
 
 
+def _sample_all(items: list[tuple[str, Any, tuple[int, ...], Any, Any, Callable | None]],
+                key: jax.Array) -> dict[str, jax.Array]:
+    """{path: value} for (path, init, shape, dtype, sharding, layout) items. Parameters that the
+    same elementwise initializer draws with the same shape, dtype and sharding (every layer's
+    MLP kernel, say) are drawn in one blocked loop: the same values, a fraction of the program
+    to compile."""
+    out: dict[str, jax.Array] = {}
+    groups: dict[tuple[Any, ...], list[tuple[str, jax.Array]]] = {}
+    for path, init, shape, dtype, sharding, layout in items:
+        if init is not ZERO and layout is None:
+            k = path_key(key, path)
+            if _blocked.available(init, k, shape, dtype):
+                groups.setdefault((id(init), init, shape, np.dtype(dtype), sharding), []).append(
+                    (path, k))
+                continue
+        out[path] = _sample(init, key, path, shape, dtype, sharding, layout)
+    for (_, init, shape, dtype, sharding), members in groups.items():
+        values = _blocked.sample_group(init, [k for _, k in members], shape, dtype, sharding)
+        out.update({path: v for (path, _), v in zip(members, values, strict=True)})
+    return out
+
+
 def apply_rules(rules: Any, params: Any, key: jax.Array, *, check: bool = True) -> Any:
     """`params` (a pytree) with every parameter a rule covers re-sampled by the key-by-path
     contract; traceable (vmap it over keys for several seeds). Paths as `param_paths` gives them.
@@ -140,12 +162,10 @@ def apply_rules(rules: Any, params: Any, key: jax.Array, *, check: bool = True) 
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
     paths = [_path_name(p) for p, _ in leaves]
     chosen = _matches(compiled, paths) if check else _first_matches(compiled, paths)
-    out = []
-    for path, (_, leaf) in zip(paths, leaves, strict=True):
-        if path in chosen:
-            out.append(_sample(chosen[path][1], key, path, tuple(leaf.shape), leaf.dtype))
-        else:
-            out.append(leaf)
+    new = _sample_all([(path, chosen[path][1], tuple(leaf.shape), leaf.dtype, None, None)
+                       for path, (_, leaf) in zip(paths, leaves, strict=True) if path in chosen],
+                      key)
+    out = [new.get(path, leaf) for path, (_, leaf) in zip(paths, leaves, strict=True)]
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
@@ -438,11 +458,13 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
     def build(k, given, xs):
         v = model.init(k, _concrete(xs), **kwargs) if given is None else given
         flat = traverse_util.flatten_dict(dict(v["params"]))
+        items = []
         for path, (_, init) in chosen.items():
             p = by_path[path]
-            leaf = flat_abs[p]
-            value = _unbox(leaf)
-            new = _sample(init, k, path, tuple(value.shape), value.dtype, flat_sh.get(p))
+            value = _unbox(flat_abs[p])
+            items.append((path, init, tuple(value.shape), value.dtype, flat_sh.get(p), None))
+        for path, new in _sample_all(items, k).items():
+            p = by_path[path]
             old = flat[p]
             flat[p] = old.replace_boxed(new) if _is_box(old) else new
         return {**v, "params": traverse_util.unflatten_dict(flat)}
@@ -513,12 +535,15 @@ def _init_nnx(model, base, compiled, mesh, pairs, *, constructor):
             shardings, is_leaf=lambda v: isinstance(v, NamedSharding))[0]}
 
     def fill(state, k):
-        for path_t, var in nnx.to_flat_state(state):
-            path = "/".join(map(str, path_t))
-            if path in chosen:
-                value = var.get_value() if hasattr(var, "get_value") else var.value
-                var.set_value(_sample(chosen[path][1], k, path, tuple(value.shape),
-                                      value.dtype, sh_by_path.get(path)))
+        variables = {"/".join(map(str, p)): var for p, var in nnx.to_flat_state(state)
+                     if "/".join(map(str, p)) in chosen}
+        items = []
+        for path, var in variables.items():
+            value = var.get_value() if hasattr(var, "get_value") else var.value
+            items.append((path, chosen[path][1], tuple(value.shape), value.dtype,
+                          sh_by_path.get(path), None))
+        for path, new in _sample_all(items, k).items():
+            variables[path].set_value(new)
         return state
 
     if constructor:
@@ -594,8 +619,9 @@ def _init_equinox(model, base, compiled, mesh):
     replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
 
     def build(k):
-        return [_sample(chosen[path][1], k, path, tuple(leaf.shape), leaf.dtype, replicated,
-                        layout) for path, leaf, layout in leaves if path in chosen]
+        new = _sample_all([(path, chosen[path][1], tuple(leaf.shape), leaf.dtype, replicated,
+                            layout) for path, leaf, layout in leaves if path in chosen], k)
+        return [new[path] for path, _, _ in leaves if path in chosen]
 
     values = iter(jax.jit(build)(base))
     new = {path: next(values) for path, _, _ in leaves if path in chosen}

@@ -71,6 +71,19 @@ def test_blocked_and_sharded_draws_equal_the_whole_draw(name, init, shape, dtype
         np.testing.assert_array_equal(np.asarray(got, np.float32), want, err_msg=str(spec))
 
 
+def test_a_group_of_parameters_is_drawn_in_one_loop_with_each_ones_values(small_blocks):
+    init, shape = jwinit.he_normal(), (64, 48)
+    keys = [jax.random.fold_in(jax.random.key(0), i) for i in range(5)]
+    want = [np.asarray(jax.jit(lambda k: init(k, shape))(k)) for k in keys]
+    sh = NamedSharding(_mesh((2, 4)), P("data", "model"))
+    for sharding in (None, sh):
+        got = jax.jit(lambda ks, s=sharding: _blocked.sample_group(init, list(ks), shape,
+                                                                   jnp.float32, s))(keys)
+        assert len(got) == 5
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), b)
+
+
 def test_only_elementwise_initializers_are_blocked():
     key = jax.random.key(0)
     assert not _blocked.available(jwinit.orthogonal(), key, (64, 64), jnp.float32)
