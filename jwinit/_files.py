@@ -2,7 +2,7 @@
 
 A temporary file is named ``.tmp-<stem>.<random><suffix>`` in the destination's folder, so a
 reader never sees a half-written file and a killed writer leaves only temporary files, which
-`experiments.io.claim_workdir` removes.
+`jwinit.experiments.io.claim_workdir` removes.
 """
 
 from __future__ import annotations

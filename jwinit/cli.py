@@ -4,8 +4,9 @@
     jwinit describe NAME D1 D2 ... [--arg k=v]    what NAME gives for a weight of shape (D1, ...)
     jwinit probe SCHEME+ACT ... [--depth L] [--width N] [--batch B] [--seeds S] [--json]
                                                   does the signal survive L layers? (one program)
-    jwinit run --config=configs/x.py[:arg] [--config.a.b=v ...] [--workdir=DIR]
-                                                  run an experiment config (see experiments/)
+    jwinit run --config=NAME[:arg] [--config.a.b=v ...] [--workdir=DIR]
+                                                  run a shipped config by name (`jwinit run
+                                                  --config=he2015`) or a config file
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _probe(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
-        from experiments.runner import run_cli
+        from jwinit.experiments.runner import run_cli
 
         return run_cli(argv[1:])
     parser = argparse.ArgumentParser(prog="jwinit", description=__doc__,

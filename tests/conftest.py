@@ -32,7 +32,7 @@ def pytest_configure(config):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print the wall time of every full config run in this session (tests/test_full_configs
     records them in pytest's cache, which xdist workers share with the controller)."""
-    from experiments.runner import shipped_configs
+    from jwinit.experiments.runner import shipped_configs
 
     cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
     if cache is None:

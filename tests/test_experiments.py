@@ -7,8 +7,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from experiments.common import agreement_threshold
 from jwinit import cli
+from jwinit.experiments.common import agreement_threshold
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -151,7 +151,7 @@ def test_linear_learning_time_to_criterion_is_exact_for_one_layer():
     import numpy as np
 
     import jwinit
-    from experiments.linear_learning import teacher, time_to_criterion
+    from jwinit.experiments.linear_learning import teacher, time_to_criterion
 
     n, lrs, crit = 8, [0.5, 2.0, 4.0], 1e-3
     out = time_to_criterion(jwinit.zeros(), 1, n, lrs, criterion=crit, max_steps=1000,
@@ -173,7 +173,7 @@ def test_linear_learning_product_and_bad_configs(tmp_path, capsys):
     import jax
     import numpy as np
 
-    from experiments.linear_learning import _product
+    from jwinit.experiments.linear_learning import _product
 
     for depth in (1, 2, 3, 5, 8):
         ws = jax.random.normal(jax.random.key(depth), (depth, 5, 5)) / np.sqrt(5)
@@ -215,7 +215,7 @@ def test_progress_bar_reports_and_stays_silent_off_a_terminal():
 
     from rich.console import Console
 
-    from experiments.common import progress_bar
+    from jwinit.experiments.common import progress_bar
 
     log = io.StringIO()
     with progress_bar("probes", console=Console(file=log, width=200)) as update:
@@ -367,7 +367,7 @@ def test_bad_experiment_configs_fail_before_any_compute(config, override, words,
 
 
 def test_coord_check_slopes_are_exact_for_power_laws():
-    from experiments.coord_check import slopes
+    from jwinit.experiments.coord_check import slopes
 
     widths = [64, 128, 512, 2048]
     exponents = np.array([[[0.0, 0.5, -0.5]]])  # (seeds, steps, layers)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from experiments.runner import run_cli, shipped_configs
+from jwinit.experiments.runner import run_cli, shipped_configs
 
 FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)

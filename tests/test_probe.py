@@ -375,7 +375,7 @@ def test_program_size_independent_of_depth():
     # A scan is one loop body whatever its length: the program for 256 layers is the program for
     # 8 layers with other loop bounds (the same operations, the same size up to a few digits);
     # an unrolled loop would be ~30 times larger. (Compile times, which follow, are measured in
-    # experiments/benchmarks, not asserted in a unit test.)
+    # benchmarks, not asserted in a unit test.)
     short, deep = _program_text(8), _program_text(256)
     ops = lambda text: collections.Counter(re.findall(r"\b(?:stablehlo|chlo|func)\.\w+", text))  # noqa: E731
     assert ops(short) == ops(deep)

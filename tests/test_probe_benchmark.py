@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from experiments.benchmarks import probe_benchmark as bench
+from benchmarks import probe_benchmark as bench
 
 
 def test_flop_count_and_workloads():

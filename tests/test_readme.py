@@ -98,7 +98,7 @@ def test_model_block_leaves_unit_variance_after_lsuv():
 
 
 def test_every_jwinit_command_in_the_readme_parses():
-    from experiments.runner import load_config, shipped_configs
+    from jwinit.experiments.runner import load_config, shipped_configs
 
     commands = [line.split("#")[0].strip() for b in blocks("bash") for line in b.splitlines()
                 if line.strip().startswith("jwinit")]

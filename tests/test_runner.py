@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from experiments.io import TEMP_PREFIX, claim_workdir
-from experiments.runner import load_config, run_cli, shipped_configs
+from jwinit.experiments.io import TEMP_PREFIX, claim_workdir
+from jwinit.experiments.runner import load_config, run_cli, shipped_configs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAST = ("--config.pairs=('he_normal+relu',)", "--config.depths=(3,)", "--config.widths=(16,)",
@@ -87,7 +87,7 @@ def test_broken_config_files_are_one_line_errors(tmp_path, capsys):
 def test_overrides_of_tuples_and_none_fields():
     config, name = load_config("he2015:smoke")
     assert name == "he2015_smoke"
-    from experiments.runner import apply_override
+    from jwinit.experiments.runner import apply_override
 
     apply_override(config, "depths", "(3, 4)")
     assert config.depths == (3, 4)

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from benchmarks import train_benchmark as bench
 from configs import glorot2010_training, he2015_training
-from experiments.benchmarks import train_benchmark as bench
 
 
 def test_grids_are_the_shipped_configs():

@@ -86,7 +86,9 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
-from experiments.common import (
+from jwinit._checks import check_choice
+from jwinit._jsonl import dumps
+from jwinit.experiments.common import (
     config_activation,
     config_choice,
     config_claim,
@@ -99,9 +101,9 @@ from experiments.common import (
     require,
     write_report,
 )
-from experiments.io import write_csv, write_json, write_text
-from experiments.training._claims import CLAIMS, best_learning_rate, check_claim, summarize
-from experiments.training._networks import (
+from jwinit.experiments.io import write_csv, write_json, write_text
+from jwinit.experiments.training._claims import CLAIMS, best_learning_rate, check_claim, summarize
+from jwinit.experiments.training._networks import (
     GRADINIT,
     LAYER_NORMS,
     LSUV,
@@ -121,9 +123,7 @@ from experiments.training._networks import (
     probe_at_init,
     recipe_variables,
 )
-from experiments.training._plots import plots
-from jwinit._checks import check_choice
-from jwinit._jsonl import dumps
+from jwinit.experiments.training._plots import plots
 
 __all__ = ["run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate", "networks",
            "Network"]

@@ -39,7 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from experiments.common import (
+from jwinit import registry
+from jwinit._cells import ResumableCells
+from jwinit.experiments.common import (
     check,
     config_int,
     config_ints,
@@ -51,9 +53,7 @@ from experiments.common import (
     require,
     write_report,
 )
-from experiments.io import save_figure, write_csv, write_json
-from jwinit import registry
-from jwinit._cells import ResumableCells
+from jwinit.experiments.io import save_figure, write_csv, write_json
 
 __all__ = ["run", "time_to_criterion", "teacher"]
 

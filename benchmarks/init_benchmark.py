@@ -25,8 +25,8 @@ N(0, 1) embeddings).
 
 Usage::
 
-    python -m experiments.benchmarks.init_benchmark                  # CPU, 8 simulated devices
-    python -m experiments.benchmarks.init_benchmark --size full      # a GPU: 7B abstract, 8192^2
+    python -m benchmarks.init_benchmark                  # CPU, 8 simulated devices
+    python -m benchmarks.init_benchmark --size full      # a GPU: 7B abstract, 8192^2
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def main() -> None:
         for method in ("flax", "jwinit"):
             if case == "7b" and method == "flax":
                 continue  # 27 GB: does not fit next to the model on one device
-            proc = subprocess.run([sys.executable, "-m", "experiments.benchmarks.init_benchmark",
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.init_benchmark",
                                    "--child", case, method], env=env, capture_output=True,
                                   text=True)
             if proc.returncode:

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from experiments.io import write_text
 from jwinit._checks import check_choice, check_int, check_real
 from jwinit.activations import get_activation
+from jwinit.experiments.io import write_text
 from jwinit.sweep import parse_pair, parse_scheme
 
 __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "parse_pair",

@@ -33,7 +33,10 @@ from typing import Any
 import numpy as np
 
 import jwinit
-from experiments.common import (
+from jwinit import theory
+from jwinit._cells import ResumableCells
+from jwinit._checks import check_real
+from jwinit.experiments.common import (
     agreement_threshold,
     check,
     config_activation,
@@ -45,10 +48,7 @@ from experiments.common import (
     require,
     write_report,
 )
-from experiments.io import save_figure, write_csv, write_json
-from jwinit import theory
-from jwinit._cells import ResumableCells
-from jwinit._checks import check_real
+from jwinit.experiments.io import save_figure, write_csv, write_json
 
 __all__ = ["run", "validate", "weights_for"]
 

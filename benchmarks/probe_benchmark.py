@@ -27,8 +27,8 @@ the wall time of the default CPU sweep, and peak device memory where the backend
 
 Usage::
 
-    python -m experiments.benchmarks.probe_benchmark --size cpu
-    python -m experiments.benchmarks.probe_benchmark --size full --precision tensorfloat32 \\
+    python -m benchmarks.probe_benchmark --size cpu
+    python -m benchmarks.probe_benchmark --size full --precision tensorfloat32 \\
         --out results.json
 """
 
@@ -619,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     global TIMING
     TIMING = args.timing
     precision = None if args.precision == "none" else args.precision
-    command = "python -m experiments.benchmarks.probe_benchmark " + " ".join(
+    command = "python -m benchmarks.probe_benchmark " + " ".join(
         sys.argv[1:] if argv is None else argv)
     results = run_benchmark(
         args.size, args.workloads, precision, args.repeats, args.baselines,

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import (
+from jwinit._jsonl import dumps
+from jwinit.experiments.common import (
     check,
     config_activation,
     config_choice,
@@ -43,9 +44,8 @@ from experiments.common import (
     require,
     write_report,
 )
-from experiments.io import save_figure, write_csv, write_json, write_text
-from experiments.training import OPTIMIZERS, optimizer_of
-from jwinit._jsonl import dumps
+from jwinit.experiments.io import save_figure, write_csv, write_json, write_text
+from jwinit.experiments.training import OPTIMIZERS, optimizer_of
 
 __all__ = ["run", "validate", "CRITICAL"]
 

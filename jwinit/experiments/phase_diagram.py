@@ -36,7 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import (
+from jwinit import sweep as jsweep
+from jwinit import theory
+from jwinit.experiments.common import (
     check,
     config_activation,
     config_int,
@@ -48,9 +50,7 @@ from experiments.common import (
     require,
     write_report,
 )
-from experiments.io import save_figure, write_csv
-from jwinit import sweep as jsweep
-from jwinit import theory
+from jwinit.experiments.io import save_figure, write_csv
 from jwinit.probe._stats import CORRELATION_PAIRS
 
 __all__ = ["run", "validate", "predicted_correlations", "extrapolate"]

@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import (
+from jwinit import sweep as jsweep
+from jwinit.activations import get_activation
+from jwinit.experiments.common import (
     check,
     config_activation,
     config_int,
@@ -40,9 +42,7 @@ from experiments.common import (
     require,
     write_report,
 )
-from experiments.io import save_figure, write_csv
-from jwinit import sweep as jsweep
-from jwinit.activations import get_activation
+from jwinit.experiments.io import save_figure, write_csv
 from jwinit.probe import REGIME_FACTOR, VERDICTS, ProbeOptions
 
 __all__ = ["run", "validate", "grid_arguments", "cell_key"]

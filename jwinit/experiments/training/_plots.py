@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import pyplot
-from experiments.io import save_figure
-from experiments.training._claims import best_row
-from experiments.training._networks import model_kind
+from jwinit.experiments.common import pyplot
+from jwinit.experiments.io import save_figure
+from jwinit.experiments.training._claims import best_row
+from jwinit.experiments.training._networks import model_kind
 
 
 def plots(results: dict[str, Any], summary: list[dict[str, Any]], config: Any, data: Any,

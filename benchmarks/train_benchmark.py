@@ -27,7 +27,7 @@ jwinit time (> 1: jwinit is faster).
 
 Usage::
 
-    python -m experiments.benchmarks.train_benchmark --size full --repeats 2 --out train_cpu.json
+    python -m benchmarks.train_benchmark --size full --repeats 2 --out train_cpu.json
 """
 
 from __future__ import annotations

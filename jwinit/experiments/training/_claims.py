@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import check
+from jwinit.experiments.common import check
 
 #: Claim kind -> number of arguments after the reference.
 CLAIMS = {"reaches": 3, "stalls": 4, "faster": 3, "saturates": 5, "better_activation": 3,

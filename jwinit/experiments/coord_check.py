@@ -45,7 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.common import (
+from jwinit._cells import ResumableCells
+from jwinit.experiments.common import (
     agreement_threshold,
     check,
     config_activation,
@@ -61,8 +62,7 @@ from experiments.common import (
     require,
     write_report,
 )
-from experiments.io import save_figure, write_csv, write_json
-from jwinit._cells import ResumableCells
+from jwinit.experiments.io import save_figure, write_csv, write_json
 
 __all__ = ["run", "validate", "CLAIMS", "PARAMETRIZATIONS", "slopes"]
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import ml_collections
 
-from experiments.io import claim_workdir, write_text
+from jwinit.experiments.io import claim_workdir, write_text
 
 __all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENTS",
            "shipped_configs"]
@@ -161,7 +161,7 @@ def _experiment(config: ml_collections.ConfigDict) -> Any:
     kind = config.get("experiment")
     if kind not in EXPERIMENTS:
         raise ConfigError(f"`config.experiment` must be one of {EXPERIMENTS}, got {kind!r}.")
-    return importlib.import_module(f"experiments.{kind}")
+    return importlib.import_module(f"jwinit.experiments.{kind}")
 
 
 def validate(config: ml_collections.ConfigDict) -> Any:
