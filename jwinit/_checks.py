@@ -235,12 +235,7 @@ def factory_name(obj: Any) -> str | None:
     A factory is what you call to *get* an initializer: ``jwinit.he_normal`` is one,
     ``jwinit.he_normal()`` is the initializer it returns.
     """
-    from jwinit import registry
-
-    for e in registry.entries():
-        if obj is e.factory:
-            return e.name
-    return None
+    return getattr(obj, "jwinit_factory_name", None)
 
 
 def check_callable_init(init: Any, argument: str, *, name: str | None = None,
@@ -328,6 +323,7 @@ def guard_factory(factory: Callable[..., Any], name: str) -> Callable[..., Any]:
             )
         return factory(*args, **kwargs)
 
+    checked.jwinit_factory_name = name  # what `factory_name` reads (no registry import here)
     return checked
 
 

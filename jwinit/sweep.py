@@ -33,7 +33,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -414,11 +413,28 @@ def _members(cells_in: list[tuple[Scheme, Activation]]) -> tuple[list[Member], l
 
 
 def sweep(
-    *args: Any,
+    schemes: Any = None,
+    activations: Any = None,
+    depths: Any = (16,),
+    widths: Any = (256,),
+    *,
+    pairs: Sequence[tuple[Any, Any]] | None = None,
+    seeds: int | Sequence[int] = 4,
+    batch: int = 256,
+    key: jax.Array | int = 0,
+    bias_init: Any = None,
+    input_dim: int | None = None,
+    precision: str | None = None,
+    remat: str = "auto",
+    input_correlation: float = 0.5,
+    saturation_threshold: float = 1e-3,
+    statistics: str = "all",
+    mesh: Mesh | None = None,
+    process_index: int | None = None,
+    process_count: int | None = None,
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Probe a grid of schemes x activations x depths x widths x seeds; return one row per cell.
 
@@ -464,7 +480,12 @@ def sweep(
       >>> len(rows)
       32
     """
-    tasks = plan(*args, **kwargs)
+    kwargs = dict(pairs=pairs, seeds=seeds, batch=batch, key=key, bias_init=bias_init,
+                  input_dim=input_dim, precision=precision, remat=remat,
+                  input_correlation=input_correlation,
+                  saturation_threshold=saturation_threshold, statistics=statistics, mesh=mesh,
+                  process_index=process_index, process_count=process_count)
+    tasks = plan(schemes, activations, depths, widths, **kwargs)
     check_bool(resume, "resume")
     path = None
     if out is not None:
@@ -492,14 +513,6 @@ def sweep(
             done += new
             progress(done, total)
     return rows
-
-
-_PLAN = inspect.signature(plan)
-sweep.__signature__ = _PLAN.replace(  # type: ignore[attr-defined]
-    parameters=[*_PLAN.parameters.values(),
-                *[p for name, p in inspect.signature(sweep).parameters.items()
-                  if name in ("out", "resume", "progress")]],
-    return_annotation="list[dict[str, Any]]")
 
 
 def _shard_path(out: Any, process_index: int | None, process_count: int | None) -> str:

@@ -53,7 +53,6 @@ References:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -105,15 +104,24 @@ __all__ = [
 ]
 
 
-def probe_program(kernel_init: Callable[..., Any], activation: str | Callable[..., Any],
-                  **kwargs: Any) -> tuple[Callable[..., Any], tuple[jax.Array, ...]]:
+def probe_program(kernel_init: Callable[..., Any], activation: str | Callable[..., Any], *,
+                  depth: int, width: int, batch: int, num_seeds: int = 1,
+                  bias_init: Callable[..., Any] | None = None, input_dim: int | None = None,
+                  precision: str | None = None, remat: str = "auto",
+                  input_correlation: float = 0.5, saturation_threshold: float = 1e-3,
+                  statistics: str = "all"
+                  ) -> tuple[Callable[..., Any], tuple[jax.Array, ...]]:
     """The jitted program `probe_mlp` runs and its arguments, for compile-time measurements.
 
     Returns ``(fn, args)`` with ``fn(*args)`` the raw statistics; ``fn.lower(*args).compile()``
     compiles it anew. Arguments as in `probe_mlp`, without `key` (seed keys from
     ``jax.random.key(0)``).
     """
-    cfg, keys, gw, gb = _setup(jax.random.key(0), kernel_init, activation, **kwargs)
+    cfg, keys, gw, gb = _setup(
+        jax.random.key(0), kernel_init, activation, depth=depth, width=width, batch=batch,
+        num_seeds=num_seeds, bias_init=bias_init, input_dim=input_dim, precision=precision,
+        remat=remat, input_correlation=input_correlation,
+        saturation_threshold=saturation_threshold, statistics=statistics)
     return program(cfg), (keys, gw, gb)
 
 
@@ -216,6 +224,3 @@ def probe_mlp(
     )
 
 
-probe_program.__signature__ = inspect.signature(probe_mlp).replace(  # type: ignore[attr-defined]
-    parameters=[p for name, p in inspect.signature(probe_mlp).parameters.items() if name != "key"],
-    return_annotation="tuple[Callable[..., Any], tuple[jax.Array, ...]]")
