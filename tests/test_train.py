@@ -254,3 +254,18 @@ def test_bad_inputs_fail_early_naming_the_argument(small, change, error, words):
         jtrain.train(model, data, **kw)
     for w in words:
         assert w in str(e.value), (w, str(e.value))
+
+
+def test_a_positional_optimizer_factory_and_numpy_numbers_are_accepted(small):
+    """optax's own factories take the learning rate first: a lambda lr: ... works as
+    functools.partial does, with the same rows; numpy scalars and arrays are numbers."""
+    kw = dict(inits={"he": "he_normal"}, steps=4, eval_every=2, batch_size=16)
+    a = jtrain.train(MLP, small, optimizer=lambda lr: optax.sgd(lr, momentum=0.9),
+                     learning_rates=np.array([0.01, 0.05]), seeds=np.int64(2), **kw)
+    b = jtrain.train(MLP, small, optimizer=functools.partial(optax.sgd, momentum=0.9),
+                     learning_rates=[np.float32(0.01), 0.05], seeds=[0, np.int64(1)], **kw)
+    assert a.runs == b.runs == [("he", 0.01, 0), ("he", 0.01, 1), ("he", 0.05, 0),
+                                ("he", 0.05, 1)]
+    np.testing.assert_array_equal(a.train_loss, b.train_loss)
+    with pytest.raises(TypeError, match="`optimizer`.*first argument"):
+        jtrain.train(MLP, small, optimizer=lambda: optax.sgd(0.1), learning_rates=[0.1], **kw)

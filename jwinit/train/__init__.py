@@ -67,8 +67,11 @@ __all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRIC
 
 
 def check_optimizer(optimizer: Any) -> Callable[..., Any]:
-    """`optimizer` if it is an optax factory taking the learning rate (``optax.sgd``,
-    ``functools.partial(optax.sgd, momentum=0.9)``, ``optax.adam``, ...)."""
+    """`optimizer` as a factory taking the learning rate by keyword (what
+    ``optax.inject_hyperparams`` needs), from an optax factory called with the learning rate as
+    its first argument, as optax's own factories take it: ``optax.sgd``,
+    ``functools.partial(optax.sgd, momentum=0.9)``, ``lambda lr: optax.sgd(lr, momentum=0.9)``,
+    ``optax.adam``, ..."""
     if isinstance(optimizer, optax.GradientTransformation):
         raise TypeError("`optimizer` must be an optax factory taking the learning rate (e.g. "
                         "optax.sgd or functools.partial(optax.sgd, momentum=0.9)), not an "
@@ -77,20 +80,40 @@ def check_optimizer(optimizer: Any) -> Callable[..., Any]:
     if not callable(optimizer):
         raise TypeError(f"`optimizer` must be an optax factory such as optax.sgd, got "
                         f"{optimizer!r}.")
+
+    def factory(learning_rate: Any) -> Any:
+        return optimizer(learning_rate)
+
+    factory.jwinit_optimizer = optimizer  # type: ignore[attr-defined]  # named in fingerprints
     try:
-        built = optimizer(learning_rate=0.1)
-        optax.inject_hyperparams(optimizer)(learning_rate=0.1)
+        built = optimizer(0.1)
+        optax.inject_hyperparams(factory)(learning_rate=0.1)
     except Exception as e:  # noqa: BLE001 - any failure means it is not such a factory
-        raise TypeError(f"`optimizer` must be an optax factory accepting `learning_rate` (e.g. "
-                        f"optax.sgd); calling optimizer(learning_rate=0.1) failed with "
+        raise TypeError(f"`optimizer` must be an optax factory taking the learning rate as its "
+                        f"first argument (e.g. optax.sgd); calling optimizer(0.1) failed with "
                         f"{type(e).__name__}: {e}") from None
     if not isinstance(built, optax.GradientTransformation):
-        raise TypeError(f"`optimizer(learning_rate=0.1)` must return an optax "
-                        f"GradientTransformation, got {type(built).__name__}.")
-    return optimizer
+        raise TypeError(f"`optimizer(0.1)` must return an optax GradientTransformation, got "
+                        f"{type(built).__name__}.")
+    return factory
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers, numpy arrays as lists (what users pass: np.float32(0.1),
+    np.array([0.01, 0.05]), np.int64(2))."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.reshape(-1)] if value.ndim else _plain(value[()])
+    if isinstance(value, np.floating):
+        return float(str(value))  # the number as written: np.float32(0.05) is 0.05, not 0.050..1
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _learning_rates(value: Any) -> list[float]:
+    value = _plain(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        value = [_plain(v) for v in value]
     values = [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
     if not isinstance(values, Sequence) or isinstance(values, str) or not values:
         raise TypeError(f"`learning_rates` must be a positive number or a non-empty sequence of "
@@ -107,6 +130,9 @@ def _learning_rates(value: Any) -> list[float]:
 
 
 def _seeds(value: Any) -> list[int]:
+    value = _plain(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        value = [_plain(v) for v in value]
     if isinstance(value, int) and not isinstance(value, bool):
         return list(range(check_int(value, "seeds", minimum=1)))
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
@@ -252,6 +278,7 @@ def initial_variables(model: Any, data: Any, *, inits: Mapping[str, Any], seeds:
 
 
 def _name_of(fn: Any) -> str:
+    fn = getattr(fn, "jwinit_optimizer", fn)
     if isinstance(fn, functools.partial):
         args = ", ".join([_name_of(fn.func), *map(repr, fn.args),
                           *(f"{k}={v!r}" for k, v in sorted(fn.keywords.items()))])
@@ -328,8 +355,9 @@ def train(
       inits: display name -> initializer, registry name, mean-field pair, rules (a mapping of
         regular expression on the parameter path to initializer, as in `jwinit.init_params`),
         or ``fn(key, x_batch) -> variables``.
-      optimizer: an optax factory taking the learning rate: ``optax.sgd``,
-        ``functools.partial(optax.sgd, momentum=0.9)``, ``optax.adam``, ...
+      optimizer: an optax factory taking the learning rate as its first argument: ``optax.sgd``,
+        ``functools.partial(optax.sgd, momentum=0.9)``, ``lambda lr: optax.sgd(lr, 0.9)``,
+        ``optax.adam``, ...
       learning_rates: one or more learning rates (> 0).
       steps: optimizer steps per run (a multiple of `eval_every`).
       seeds: a number of seeds (0, 1, ...) or the seeds themselves.
