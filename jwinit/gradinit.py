@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from jwinit._checks import check_choice, check_int, check_real
-from jwinit.model import _check_batch
+from jwinit._layers import check_batch
 from jwinit.train._program import loss_function
 
 __all__ = ["gradinit", "GradInitResult"]
@@ -166,7 +166,7 @@ def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
     batch_size = check_int(batch_size, "batch_size", minimum=2)
     tau = check_real(scale_lr, "scale_lr", low=0.0, low_open=True)
     floor = check_real(min_scale, "min_scale", low=0.0)
-    x, y = _check_batch(x), jnp.asarray(y)
+    x, y = check_batch(x), jnp.asarray(y)
     if y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] < batch_size:
         raise ValueError(f"`x` and `y` must hold the same number of examples, at least "
                          f"`batch_size` ({batch_size}); got shapes {x.shape} and {y.shape}.")

@@ -26,8 +26,8 @@ import optax
 from flax import traverse_util
 
 from jwinit._checks import check_int, check_real
+from jwinit._layers import check_batch, check_model, linen_outputs, run_model
 from jwinit.activations import get_activation
-from jwinit.model import _check_batch, _check_model, _linen_outputs, _run_model
 
 __all__ = ["greedy_pretrain"]
 
@@ -69,8 +69,8 @@ def greedy_pretrain(model: nn.Module, x: jax.Array, variables: Mapping[str, Any]
         raise TypeError(f"`model` must be a flax.linen.Module, got {type(model).__name__} (nnx "
                         "models: pre-train the linen form, or apply the layers' pre-trained "
                         "weights by hand).")
-    _check_model(model, variables)
-    x = _check_batch(x)
+    check_model(model, variables)
+    x = check_batch(x)
     phi = get_activation(activation)
     steps = check_int(steps, "steps", minimum=1)
     lr = float(check_real(learning_rate, "learning_rate", low=0.0, low_open=True))
@@ -95,10 +95,10 @@ def greedy_pretrain(model: nn.Module, x: jax.Array, variables: Mapping[str, Any]
             return next_fun(*args, **kw)
 
         with nn.intercept_methods(keep):
-            _linen_outputs(model, v, x, None, kwargs, key)
+            linen_outputs(model, v, x, None, kwargs, key)
         return [(p, seen[p]) for p in order]
 
-    layers = _run_model(lambda: inputs_of(variables), x, "greedy_pretrain")
+    layers = run_model(lambda: inputs_of(variables), x, "greedy_pretrain")
     if len(layers) < 2:
         raise ValueError("`model` has no hidden kernel layer to pre-train (only a readout).")
     for i in range(len(layers) - 1):  # the readout stays

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 import jwinit
-from jwinit.model import lsuv, signal_report
+from jwinit.data_dependent import lsuv, signal_report
 
 DEPTH, WIDTH, BATCH = 8, 256, 512
 

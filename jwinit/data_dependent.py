@@ -33,184 +33,29 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import flax
-import flax.errors
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx, traverse_util
 
 from jwinit._checks import check_callable_init, check_int, check_real, typed_key
+from jwinit._layers import (
+    check_batch,
+    check_model,
+    concrete,
+    linen_kernel,
+    linen_kernel_paths,
+    linen_outputs,
+    nnx_layers,
+    nnx_outputs,
+    run_model,
+    scalar,
+    set_linen_kernel,
+)
 
 __all__ = ["lsuv", "weight_norm_init", "signal_report", "SignalReport", "LayerSignal"]
 
 Path = tuple[Any, ...]
-
-
-# --------------------------------------------------------------------------------------------
-# checks
-
-
-def _check_model(model: Any, variables: Any) -> str:
-    if isinstance(model, nnx.Module):
-        if variables is not None:
-            raise ValueError("`variables` must be None for an nnx model (its state is inside it).")
-        if not _nnx_layers(model):
-            raise ValueError(f"`model` {type(model).__name__} has no layer with a `kernel` "
-                             "parameter; nothing to report or rescale.")
-        return "nnx"
-    if isinstance(model, nn.Module):
-        if not isinstance(variables, Mapping) or "params" not in variables:
-            raise ValueError(
-                "a linen model needs `variables`, the dict returned by `model.init(...)` with a "
-                f"'params' collection; got {type(variables).__name__}."
-            )
-        if not _linen_kernel_paths(variables):
-            raise ValueError(f"`variables` of `model` {type(model).__name__} hold no `kernel` "
-                             "parameter; nothing to report or rescale.")
-        return "linen"
-    raise TypeError(
-        f"`model` must be a flax.linen.Module or a flax.nnx.Module, got {type(model).__name__}."
-    )
-
-
-def _check_batch(x: Any) -> jax.Array:
-    if not isinstance(x, jax.Array | np.ndarray):
-        raise TypeError(f"`x` must be an array (a data batch), got {type(x).__name__}.")
-    if x.ndim < 1 or x.shape[0] < 2:
-        raise ValueError(f"`x` must be a batch of at least 2 examples, got shape {x.shape}.")
-    if (jnp.issubdtype(x.dtype, jnp.inexact) and _concrete(x)
-            and not np.all(np.isfinite(np.asarray(x)))):
-        raise ValueError("`x` holds NaN or inf values; pass a finite data batch.")
-    return jnp.asarray(x)
-
-
-def _concrete(value: Any) -> bool:
-    """False under a transformation (jit, vmap): the value is unknown, its checks are skipped."""
-    return not isinstance(value, jax.core.Tracer)
-
-
-def _scalar(value: jax.Array) -> Any:
-    """A Python float, or the traced scalar itself under jit (the report is then a pytree)."""
-    return float(value) if _concrete(value) else value
-
-
-def _run_model(run: Callable[..., Any], x: jax.Array, what: str) -> Any:
-    """`run()`, with a failure of the model on `x` (a batch of the wrong shape, variables of
-    another model) reported as a ValueError that names the batch."""
-    try:
-        return run()
-    except (TypeError, ValueError, flax.errors.FlaxError) as e:
-        kind = ValueError if isinstance(e, flax.errors.FlaxError) else type(e)
-        raise kind(f"running the model on `x` of shape {x.shape} failed ({what}): "
-                   f"{str(e).split(' (https://')[0]}") from None
-
-
-# --------------------------------------------------------------------------------------------
-# observing layer outputs
-
-
-class _Recorder:
-    """Records each kernel layer's output in first-call order, perturbed by `deltas` if given."""
-
-    def __init__(self, deltas: Mapping[Path, jax.Array] | None):
-        self.deltas = deltas
-        self.outputs: dict[Path, jax.Array] = {}
-        self.order: list[Path] = []
-
-    def __call__(self, path: Path, out: Any) -> Any:
-        if not isinstance(out, jax.Array):
-            return out
-        if self.deltas is not None and path in self.deltas:
-            out = out + self.deltas[path]
-        if path not in self.outputs:
-            self.order.append(path)
-        self.outputs[path] = out
-        return out
-
-    def layers(self) -> list[tuple[Path, jax.Array]]:
-        return [(p, self.outputs[p]) for p in self.order]
-
-
-# linen
-
-
-def _linen_kernel_paths(variables: Mapping[str, Any]) -> list[Path]:
-    flat = traverse_util.flatten_dict(dict(variables.get("params", {})))
-    return [p[:-1] for p in flat if p[-1] == "kernel"]
-
-
-def _linen_kernel(variables: Mapping[str, Any], path: Path) -> jax.Array:
-    return traverse_util.flatten_dict(dict(variables["params"]))[(*path, "kernel")]
-
-
-def _set_linen_kernel(variables: Mapping[str, Any], path: Path, value: jax.Array) -> dict:
-    params = traverse_util.flatten_dict(dict(variables["params"]))
-    params[(*path, "kernel")] = value
-    return {**variables, "params": traverse_util.unflatten_dict(params)}
-
-
-def _linen_apply_kwargs(variables: Mapping[str, Any], kwargs: Mapping[str, Any],
-                        key: jax.Array) -> dict[str, Any]:
-    out = dict(kwargs)
-    mutable = [c for c in variables if c != "params"]
-    if mutable and "mutable" not in out:
-        out["mutable"] = mutable
-    if "rngs" not in out:
-        out["rngs"] = {"dropout": key}
-    return out
-
-
-def _linen_outputs(module: nn.Module, variables, x, deltas, kwargs, key):
-    """Run `module` recording (and perturbing by `deltas`) each kernel layer's output."""
-    layers = set(_linen_kernel_paths(variables))
-    record = _Recorder(deltas)
-
-    def interceptor(next_fun, args, kw, context):
-        out = next_fun(*args, **kw)
-        path = tuple(context.module.path)
-        if context.method_name != "__call__" or path not in layers:
-            return out
-        return record(path, out)
-
-    apply_kwargs = _linen_apply_kwargs(variables, kwargs, key)
-    with nn.intercept_methods(interceptor):
-        y = module.apply(variables, x, **apply_kwargs)
-    if "mutable" in apply_kwargs and apply_kwargs["mutable"]:
-        y = y[0]
-    return y, record.layers()
-
-
-# nnx
-
-
-def _nnx_layers(model: nnx.Module) -> list[tuple[Path, nnx.Module]]:
-    return [
-        (tuple(path), mod)
-        for path, mod in nnx.iter_modules(model)
-        if isinstance(getattr(mod, "kernel", None), nnx.Param)
-    ]
-
-
-def _recording(cls: type, path: Path, record: _Recorder) -> type:
-    """A subclass of `cls` whose ``__call__`` passes its output through `record` under `path`."""
-
-    def __call__(self, *args, **kwargs):
-        return record(path, cls.__call__(self, *args, **kwargs))
-
-    return type(cls.__name__, (cls,), {"__call__": __call__, "__module__": cls.__module__})
-
-
-def _nnx_outputs(model: nnx.Module, x, deltas, kwargs):
-    """Run a private copy of `model` (nnx.split/merge) whose kernel layers record their outputs."""
-    graphdef, state = nnx.split(model)
-    copy = nnx.merge(graphdef, state)
-    record = _Recorder(deltas)
-    for path, mod in _nnx_layers(copy):
-        object.__setattr__(mod, "__class__", _recording(type(mod), path, record))
-    y = copy(x, **kwargs)
-    return y, record.layers()
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,8 +114,8 @@ def lsuv(
     References:
       Mishkin & Matas 2016, "All you need is a good init", Algorithm 1.
     """
-    kind = _check_model(model, variables)
-    x = _check_batch(x)
+    kind = check_model(model, variables)
+    x = check_batch(x)
     target = float(check_real(target, "target", low=0.0, low_open=True))
     tol = float(check_real(tol, "tol", low=0.0, high=1.0, low_open=True, high_open=True))
     max_iters = check_int(max_iters, "max_iters", minimum=1)
@@ -296,50 +141,50 @@ def _rescale_factor(var: float, target: float, tol: float, path: Path) -> float 
 
 
 def _lsuv_linen(module, variables, x, target, tol, max_iters, reinit, key, kwargs):
-    paths = _linen_kernel_paths(variables)
+    paths = linen_kernel_paths(variables)
     if reinit is not None:
         for i, p in enumerate(paths):
-            k = _linen_kernel(variables, p)
-            variables = _set_linen_kernel(
+            k = linen_kernel(variables, p)
+            variables = set_linen_kernel(
                 variables, p, reinit(jax.random.fold_in(key, i), k.shape, k.dtype))
 
     @jax.jit
     def variances(v):
-        y, outs = _linen_outputs(module, v, x, None, kwargs, key)
+        y, outs = linen_outputs(module, v, x, None, kwargs, key)
         return y, [jnp.var(o.astype(jnp.float32)) for _, o in outs]
 
     order: list[Path] = []
 
     def call_order(v):
-        order[:] = [p for p, _ in _linen_outputs(module, v, x, None, kwargs, key)[1]]
+        order[:] = [p for p, _ in linen_outputs(module, v, x, None, kwargs, key)[1]]
         return jnp.zeros(())
 
     jax.eval_shape(call_order, variables)
-    _check_output(_run_model(lambda: variances(variables)[0], x, "lsuv"))
+    _check_output(run_model(lambda: variances(variables)[0], x, "lsuv"))
     for i, p in enumerate(order):
         for _ in range(max_iters):
             factor = _rescale_factor(float(variances(variables)[1][i]), target, tol, p)
             if factor is None:
                 break
-            k = _linen_kernel(variables, p)
-            variables = _set_linen_kernel(
+            k = linen_kernel(variables, p)
+            variables = set_linen_kernel(
                 variables, p, (k.astype(jnp.float32) * factor).astype(k.dtype))
     return variables
 
 
 def _lsuv_nnx(model, x, target, tol, max_iters, reinit, key, kwargs):
-    layers = _nnx_layers(model)
+    layers = nnx_layers(model)
     if reinit is not None:
         for i, (_, mod) in enumerate(layers):
             k = mod.kernel[...]
             mod.kernel[...] = reinit(jax.random.fold_in(key, i), k.shape, k.dtype)
-    y, outs = _run_model(lambda: _nnx_outputs(model, x, None, kwargs), x, "lsuv")
+    y, outs = run_model(lambda: nnx_outputs(model, x, None, kwargs), x, "lsuv")
     _check_output(y)
     by_path = dict(layers)
     for i, (p, _) in enumerate(outs):
         mod = by_path[p]
         for _ in range(max_iters):
-            _, outs_now = _nnx_outputs(model, x, None, kwargs)
+            _, outs_now = nnx_outputs(model, x, None, kwargs)
             factor = _rescale_factor(float(jnp.var(outs_now[i][1].astype(jnp.float32))), target,
                                      tol, p)
             if factor is None:
@@ -394,8 +239,8 @@ def weight_norm_init(
       Salimans & Kingma 2016, "Weight Normalization: A Simple Reparameterization to Accelerate
       Training of Deep Neural Networks", Sec. 3.
     """
-    kind = _check_model(model, variables)
-    x = _check_batch(x)
+    kind = check_model(model, variables)
+    x = check_batch(x)
     key = jax.random.key(0) if key is None else typed_key(key, "weight_norm_init")
     kwargs = dict(apply_kwargs or {})
     if kind == "linen":
@@ -403,28 +248,28 @@ def weight_norm_init(
 
         @jax.jit
         def unit_stats(v):
-            y, outs = _linen_outputs(model, v, x, None, kwargs, key)
+            y, outs = linen_outputs(model, v, x, None, kwargs, key)
             return y, [_unit_moments(o) for _, o in outs]
 
         order: list[Path] = []
 
         def call_order(v):
-            order[:] = [p for p, _ in _linen_outputs(model, v, x, None, kwargs, key)[1]]
+            order[:] = [p for p, _ in linen_outputs(model, v, x, None, kwargs, key)[1]]
             return jnp.zeros(())
 
         jax.eval_shape(call_order, variables)
-        _check_output(_run_model(lambda: unit_stats(variables)[0], x, "weight_norm_init"))
+        _check_output(run_model(lambda: unit_stats(variables)[0], x, "weight_norm_init"))
         for i, p in enumerate(order):
             mu, sigma = unit_stats(variables)[1][i]
             params = traverse_util.flatten_dict(dict(variables["params"]))
             params = _normalized_units(params, p, mu, sigma)
             variables = {**variables, "params": traverse_util.unflatten_dict(params)}
         return variables
-    y, outs = _run_model(lambda: _nnx_outputs(model, x, None, kwargs), x, "weight_norm_init")
+    y, outs = run_model(lambda: nnx_outputs(model, x, None, kwargs), x, "weight_norm_init")
     _check_output(y)
-    by_path = dict(_nnx_layers(model))
+    by_path = dict(nnx_layers(model))
     for i, (p, _) in enumerate(outs):
-        mu, sigma = _unit_moments(_nnx_outputs(model, x, None, kwargs)[1][i][1])
+        mu, sigma = _unit_moments(nnx_outputs(model, x, None, kwargs)[1][i][1])
         mod = by_path[p]
         flat = {(*p, "kernel"): mod.kernel[...]}
         if isinstance(getattr(mod, "bias", None), nnx.Param):
@@ -471,7 +316,7 @@ def _normalized_units(flat: dict[Path, Any], path: Path, mu: jax.Array, sigma: j
 def _check_output(y: Any) -> jax.Array:
     if not isinstance(y, jax.Array):
         raise TypeError(f"the model output must be an array, got {type(y).__name__}.")
-    if _concrete(y) and not np.all(np.isfinite(np.asarray(y))):
+    if concrete(y) and not np.all(np.isfinite(np.asarray(y))):
         raise ValueError("the model output holds NaN or inf on `x` at this initialization; check "
                          "the weights' scale (the signal overflows) before reporting or LSUV.")
     return y
@@ -574,23 +419,23 @@ def signal_report(
       >>> [s.path for s in r.layers]
       [('layers_0',), ('layers_2',)]
     """
-    kind = _check_model(model, variables)
-    x = _check_batch(x)
+    kind = check_model(model, variables)
+    x = check_batch(x)
     kwargs = dict(apply_kwargs or {})
     key = jax.random.key(0) if key is None else typed_key(key, "signal_report")
 
     if kind == "linen":
         def run(deltas):
-            return _linen_outputs(model, variables, x, deltas, kwargs, key)
+            return linen_outputs(model, variables, x, deltas, kwargs, key)
 
-        kernels = {p: _linen_kernel(variables, p) for p in _linen_kernel_paths(variables)}
+        kernels = {p: linen_kernel(variables, p) for p in linen_kernel_paths(variables)}
     else:
         def run(deltas):
-            return _nnx_outputs(model, x, deltas, kwargs)
+            return nnx_outputs(model, x, deltas, kwargs)
 
-        kernels = {p: m.kernel[...] for p, m in _nnx_layers(model)}
+        kernels = {p: m.kernel[...] for p, m in nnx_layers(model)}
 
-    y, outs = _run_model(lambda: run(None), x, "signal_report")
+    y, outs = run_model(lambda: run(None), x, "signal_report")
     _check_output(y)
     g = jax.random.normal(key, y.shape, jnp.float32).astype(y.dtype)
     zeros = {p: jnp.zeros_like(o) for p, o in outs}
@@ -607,10 +452,10 @@ def signal_report(
         layers.append(LayerSignal(
             path=p,
             kernel_shape=tuple(k.shape),
-            kernel_variance=_scalar(jnp.var(k.astype(jnp.float32))),
-            mean=_scalar(jnp.mean(o32)),
-            variance=_scalar(jnp.var(o32)),
-            second_moment=_scalar(jnp.mean(o32 * o32)),
-            grad_second_moment=_scalar(jnp.mean(grads[p].astype(jnp.float32) ** 2)),
+            kernel_variance=scalar(jnp.var(k.astype(jnp.float32))),
+            mean=scalar(jnp.mean(o32)),
+            variance=scalar(jnp.var(o32)),
+            second_moment=scalar(jnp.mean(o32 * o32)),
+            grad_second_moment=scalar(jnp.mean(grads[p].astype(jnp.float32) ** 2)),
         ))
     return SignalReport(tuple(layers))
