@@ -9,13 +9,13 @@ Every initializer is a factory returning ``init(key, shape, dtype=..., out_shard
 from jwinit import data, models, presets, probe, registry, sweep, theory, train
 from jwinit._types import Initializer
 from jwinit.activations import SELU_ALPHA, SELU_LAMBDA, Activation, activation_names, get_activation
-from jwinit.critical import Critical, critical
 from jwinit.data_dependent import LayerSignal, SignalReport, lsuv, signal_report, weight_norm_init
 from jwinit.description import Description, describe
 from jwinit.distributions import constant, normal, ones, truncated_normal, uniform, zeros
+from jwinit.edge_of_chaos import Critical, critical
 from jwinit.fans import compute_fans, fans_from_einsum
 from jwinit.gains import calculate_gain, gain
-from jwinit.gradinit import GradInitResult, gradinit
+from jwinit.learned_scales import GradInitResult, gradinit
 from jwinit.pretraining import greedy_pretrain
 from jwinit.probe import ProbeResult, jacobian_singular_values, probe_mlp
 from jwinit.recipes import (

@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 import jwinit
-from jwinit.gradinit import _iteration
+from jwinit.learned_scales import _iteration
 from jwinit.models import ResidualMLP
 
 X = jax.random.normal(jax.random.key(0), (512, 12))
