@@ -19,7 +19,6 @@ FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
 
-@pytest.mark.xdist_group("full_configs")  # one after the other (see pyproject's --dist)
 @pytest.mark.parametrize("name", FULL)
 def test_full_config_reproduces_its_paper(name, tmp_path, capsys, request):
     workdir = tmp_path / name
