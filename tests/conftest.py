@@ -47,3 +47,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("-", "full-config wall times (this session)")
         for name, seconds in rows:
             terminalreporter.write_line(f"{name:<32} {seconds:7.1f} s")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The full-size configs first: with --dist=loadfile their file goes to one worker at the
+    start, and runs there one config after the other while the other worker takes every other
+    file (the longest serial piece starts first; CI's wall time is then about half its work)."""
+    items.sort(key=lambda item: item.get_closest_marker("full") is None)
