@@ -65,9 +65,9 @@ Config fields:
       accuracy is at most `fraction` of other's;
     ('fails', ref, init, activation): at every learning rate no seed reaches `target_loss` (each
       run diverges or stays above it);
-    ('lower_final_loss', ref, init, network_a, network_b, learning_rate): with the same init,
-      learning rate and seed, a's final train loss is below b's for every seed (e.g. Post-LN with
-      warmup against without).
+    ('lower_final_loss', ref, init, network_a, network_b, learning_rate): with the same init and
+      learning rate, a's median final train loss over seeds is below b's and a's is lower in
+      most seeds, seed for seed (e.g. Post-LN with warmup against without).
   A run's best learning rate: fewest median steps to the target, then lowest median final loss.
   title, paper, description, not_covered: text for the report.
 
