@@ -46,7 +46,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jwinit import _blocked
 from jwinit._checks import check_callable_init, typed_key
 
-__all__ = ["init_params", "param_paths", "compile_rules", "apply_rules", "path_key"]
+__all__ = ["init_params", "param_paths", "compile_rules", "apply_rules", "path_key", "path_name"]
 
 Rule = tuple[str, re.Pattern[str], Callable[..., Any]]
 
@@ -160,7 +160,7 @@ def apply_rules(rules: Any, params: Any, key: jax.Array, *, check: bool = True) 
     """
     compiled = rules if _is_compiled(rules) else compile_rules(rules)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-    paths = [_path_name(p) for p, _ in leaves]
+    paths = [path_name(p) for p, _ in leaves]
     chosen = _matches(compiled, paths) if check else _first_matches(compiled, paths)
     new = _sample_all([(path, chosen[path][1], tuple(leaf.shape), leaf.dtype, None, None)
                        for path, (_, leaf) in zip(paths, leaves, strict=True) if path in chosen],
@@ -184,7 +184,7 @@ def _is_compiled(rules: Any) -> bool:
         isinstance(r, tuple) and len(r) == 3 and isinstance(r[1], re.Pattern) for r in rules)
 
 
-def _path_name(keypath: tuple[Any, ...]) -> str:
+def path_name(keypath: tuple[Any, ...]) -> str:
     """'a/b/0/kernel' from a jax key path (nnx's '.value' and box internals left out)."""
     parts = []
     for k in keypath:
@@ -448,7 +448,7 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
     shardings = None
     if mesh is not None:
         def shard(keypath, leaf):
-            return _box_sharding(_path_name(keypath), leaf, mesh, pairs)
+            return _box_sharding(path_name(keypath), leaf, mesh, pairs)
 
         shardings = jax.tree_util.tree_map_with_path(shard, abstract, is_leaf=_is_box)
         flat_sh = traverse_util.flatten_dict(dict(shardings["params"]))
@@ -520,7 +520,7 @@ def _init_nnx(model, base, compiled, mesh, pairs, *, constructor):
         logical = pairs is not None
 
         def shard(keypath, var):
-            path = _path_name(keypath)
+            path = path_name(keypath)
             names = _nnx_names(var)
             value = var.get_value() if hasattr(var, "get_value") else var.value
             if names is None or not hasattr(value, "shape"):
@@ -531,7 +531,7 @@ def _init_nnx(model, base, compiled, mesh, pairs, *, constructor):
         shardings = jax.tree_util.tree_map_with_path(
             shard, abs_state, is_leaf=lambda v: isinstance(v, nnx.Variable))
     sh_by_path = {} if shardings is None else {
-        _path_name(p): s for p, s in jax.tree_util.tree_flatten_with_path(
+        path_name(p): s for p, s in jax.tree_util.tree_flatten_with_path(
             shardings, is_leaf=lambda v: isinstance(v, NamedSharding))[0]}
 
     def fill(state, k):
@@ -582,7 +582,7 @@ def _equinox_leaves(model: Any) -> list[tuple[str, Any, Callable | None]]:
             layout = _linear_layout
         elif name == "weight" and isinstance(parent, eqx.nn.Conv) and leaf.ndim >= 3:
             layout = _conv_layout
-        out.append((_path_name(keypath), leaf, layout))
+        out.append((path_name(keypath), leaf, layout))
     return out
 
 
@@ -626,5 +626,5 @@ def _init_equinox(model, base, compiled, mesh):
     values = iter(jax.jit(build)(base))
     new = {path: next(values) for path, _, _ in leaves if path in chosen}
     flat, treedef = jax.tree_util.tree_flatten_with_path(model)
-    out = [new.get(_path_name(p), leaf) if _path_name(p) in new else leaf for p, leaf in flat]
+    out = [new.get(path_name(p), leaf) if path_name(p) in new else leaf for p, leaf in flat]
     return jax.tree_util.tree_unflatten(treedef, out)

@@ -16,23 +16,9 @@ import flax.linen as nn
 import jax
 from flax import nnx
 
+from jwinit.rules import path_name
+
 __all__ = ["Functional", "path_name", "leaf_paths"]
-
-
-def path_name(keypath: tuple[Any, ...]) -> str:
-    """'a/b/0/kernel' from a jax key path (the '.value' of nnx variables left out)."""
-    parts = []
-    for k in keypath:
-        if isinstance(k, jax.tree_util.DictKey):
-            parts.append(str(k.key))
-        elif isinstance(k, jax.tree_util.SequenceKey):
-            parts.append(str(k.idx))
-        elif isinstance(k, jax.tree_util.GetAttrKey):
-            if k.name != "value":
-                parts.append(k.name)
-        else:  # FlattenedIndexKey and others
-            parts.append(str(getattr(k, "key", k)))
-    return "/".join(parts)
 
 
 def leaf_paths(tree: Any) -> list[str]:
