@@ -49,11 +49,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 import jwinit
 from jwinit import probe as jprobe
 from jwinit.activations import get_activation
-from jwinit.probe import _program
 from jwinit.sweep import plan, sweep
 
 __all__ = ["WORKLOADS", "Workload", "main", "run_benchmark", "PAIRS"]
@@ -221,8 +221,7 @@ def prepare_jwinit(w: Workload, precision: str | None, statistics: str = "all",
 
 def compile_seconds(w: Workload, precision: str | None, depth: int) -> float:
     """Lower + compile time of the workload's program at `depth` (a fresh compile)."""
-    jax.clear_caches()
-    _program._PROGRAMS.clear()
+    jax.clear_caches()  # the probe's jitted programs compile anew
     task = jwinit_task(w, precision, depth)
     t = time.perf_counter()
     task.program().lower(*task.arguments()).compile()
@@ -233,6 +232,14 @@ def compile_seconds(w: Workload, precision: str | None, depth: int) -> float:
 # naive Flax baseline
 
 
+def _dot_precision(precision: str | None) -> Any:
+    """The matmul precision jwinit's probe uses for `precision` (the baselines use the same)."""
+    if precision == "tensorfloat32" and jax.default_backend() in ("gpu", "cuda"):
+        return lax.DotAlgorithmPreset.TF32_TF32_F32
+    return {None: lax.Precision.DEFAULT, "highest": lax.Precision.HIGHEST,
+            "bfloat16": lax.DotAlgorithmPreset.BF16_BF16_F32}.get(precision, lax.Precision.HIGH)
+
+
 def prepare_flax(w: Workload, precision: str | None, depth: int | None = None
                  ) -> tuple[Callable[[], Any], dict[str, Any]]:
     """A runner for the naive Flax baseline (8 jits, a Python loop over seeds) and its compile
@@ -240,7 +247,7 @@ def prepare_flax(w: Workload, precision: str | None, depth: int | None = None
     import flax.linen as nn
 
     depth = depth or w.depth
-    dot_precision = _program.dot_precision(precision, jax.default_backend())
+    dot_precision = _dot_precision(precision)
 
     class MLP(nn.Module):
         kernel_init: Any
@@ -377,10 +384,10 @@ def prepare_torch(w: Workload, precision: str | None
 
 def prepare_matmul(n: int, precision: str | None) -> Callable[[], Any]:
     """A runner for an n^3 float32 matmul at `precision` (the hardware limit)."""
-    p = _program.dot_precision(precision, jax.default_backend())
+    p = _dot_precision(precision)
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    f = jax.jit(lambda a, b: _program.dot(a, b, p))
+    f = jax.jit(lambda a, b: jnp.matmul(a, b, precision=p, preferred_element_type=jnp.float32))
     return lambda: _block(f(a, b))
 
 
@@ -391,9 +398,9 @@ def prepare_matmul(n: int, precision: str | None) -> Callable[[], Any]:
 def bench_fit(depth: int = 1000, width: int = 4096, batch: int = 1024,
               precision: str | None = "tensorfloat32") -> dict[str, Any]:
     """One probe of a depth x width x batch He/ReLU MLP: time, remat mode and peak memory."""
-    from jwinit.probe._program import resolve_remat
-
-    remat = resolve_remat("auto", depth, width, batch, 1, 1)
+    task, = plan(pairs=[(jwinit.he_normal(), "relu")], depths=[depth], widths=[width], seeds=1,
+                 batch=batch, precision=precision)
+    remat = task.config.remat  # what remat='auto' chose for this network
     t = time.perf_counter()
     r = jprobe.probe_mlp(0, jwinit.he_normal(), "relu", depth=depth, width=width, batch=batch,
                          precision=precision)

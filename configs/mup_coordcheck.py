@@ -10,49 +10,30 @@ In muP (`jwinit.mup_rules`: readout variance 1/fan_in^2 relative to the base wid
 `jwinit.mup_optimizer`: hidden and readout learning rates scaled by base_width / width) every
 coordinate stays width-independent; only the readout starts O(width^-1/2) at init.
 
+Title: muP coordinate check: activation size against width, SP vs muP
+Paper: Yang, Hu, Babuschkin, Sidor, Liu, Farhi, Ryder, Pachocki, Chen & Gao 2022, "Tensor Programs
+  V: Tuning Large Neural Networks via Zero-Shot Hyperparameter Transfer" (Sec. 4, Fig. 5; App. D.1,
+  the coordinate check).
+Not covered: The paper checks Transformers and ResNets and then transfers learning rates across
+  widths; this config checks a 3-hidden-layer ReLU MLP on 8x8 digits and does not tune or transfer
+  hyperparameters. muP here is the initialization form of Table 3 (no output multiplier).
+
 Run: jwinit run --config=mup_coordcheck        (or mup_coordcheck:smoke)
 """
 
-import ml_collections
+from jwinit.experiments import config
 
 
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.experiment = "coord_check"
-    c.title = "muP coordinate check: activation size against width, SP vs muP"
-    c.paper = ('Yang, Hu, Babuschkin, Sidor, Liu, Farhi, Ryder, Pachocki, Chen & Gao 2022, '
-               '"Tensor Programs V: Tuning Large Neural Networks via Zero-Shot Hyperparameter '
-               'Transfer" (Sec. 4, Fig. 5; App. D.1, the coordinate check).')
-    c.not_covered = ("The paper checks Transformers and ResNets and then transfers learning "
-                     "rates across widths; this config checks a 3-hidden-layer ReLU MLP on 8x8 "
-                     "digits and does not tune or transfer hyperparameters. muP here is the "
-                     "initialization form of Table 3 (no output multiplier).")
-    c.data = "digits"
-    c.depth = 3
-    c.widths = (64, 128, 256, 512, 1024, 2048)
-    c.base_width = 64
-    c.activation = "relu"
-    c.optimizer = "adam"
-    c.learning_rate = 0.01
-    c.steps = 3
-    c.batch_size = 64
-    c.eval_batch = 64
-    c.seeds = 16
-    c.seed = 0
-    c.family_error = 0.01
-    c.claims = (
-        ("slope_at_least", "Sec. 4, Fig. 5 (SP: coordinates blow up with width after training "
-         "starts)", "SP", "after_input", (3,), 0.5),
-        ("slope_within", "Sec. 4, Fig. 5 (muP: width-independent coordinates at every step)",
-         "muP", "all_but_output", "all", 0.0, 0.1),
-        ("slope_agrees", "Table 3 (muP readout N(0, 1/fan_in^2): logits O(width^-1/2) at init)",
-         "muP", "output", (0,), -0.5),
-        ("slope_within", "Sec. 4, Fig. 5 (muP: the logits become width-independent once "
-         "trained)", "muP", "output", (3,), 0.0, 0.1),
-    )
-    if arg == "smoke":
-        c.widths = (64, 256, 1024)
-        c.seeds = 16
-    elif arg is not None:
-        raise ValueError(f"unknown config argument {arg!r}; legal: 'smoke' or none.")
-    return c
+def get_config(arg=None):
+    return config(
+        "coord_check", arg, __doc__, claims=(
+            ("slope_at_least", "Sec. 4, Fig. 5 (SP: coordinates blow up with width after "
+             "training starts)", "SP", "after_input", (3,), 0.5),
+            ("slope_within", "Sec. 4, Fig. 5 (muP: width-independent coordinates at every step)",
+             "muP", "all_but_output", "all", 0.0, 0.1),
+            ("slope_agrees", "Table 3 (muP readout N(0, 1/fan_in^2): logits O(width^-1/2) at "
+             "init)", "muP", "output", (0,), -0.5),
+            ("slope_within", "Sec. 4, Fig. 5 (muP: the logits become width-independent once "
+             "trained)", "muP", "output", (3,), 0.0, 0.1),
+        ),
+        smoke=dict(widths=(64, 256, 1024)))

@@ -9,57 +9,34 @@ units on the digits shipped with jwinit, the standard U(+-1/sqrt(n)) initializat
 followed by greedy pre-training (`jwinit.greedy_pretrain`: 300 full-batch Adam steps per layer on
 the training set), then SGD on the labels.
 
+Title: Greedy layer-wise pre-training rescues a deep sigmoid network
+Paper: Bengio, Lamblin, Popovici & Larochelle 2007, "Greedy Layer-Wise Training of Deep Networks"
+  (Sec. 3, Table 1); Erhan et al. 2010, "Why Does Unsupervised Pre-training Help Deep Learning?"
+  (Sec. 6).
+Not covered: The papers pre-train with RBMs and (denoising) autoencoders on MNIST and other sets and
+  also study generalization; this config pre-trains plain autoencoders on 8x8 digits and reports the
+  optimization effect only.
+
 Run: jwinit run --config=pretraining        (or pretraining:smoke)
 """
 
-import ml_collections
+from jwinit.experiments import config
 
 STANDARD = "variance_scaling(scale=0.3333333333333333, mode='fan_in', distribution='uniform')"
+PLAIN = "standard U(+-1/sqrt(n))"
+PRETRAINED = "standard, then greedy pre-training"
+REACHES = "Sec. 3, Table 1 (greedy pre-training, then fine-tuning, trains the deep network)"
+STALLS = ("stalls", "Sec. 3 (without pre-training the deep sigmoid network stays near chance)",
+          PLAIN, "sigmoid", 1, PRETRAINED)
 
 
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.experiment = "training"
-    c.title = "Greedy layer-wise pre-training rescues a deep sigmoid network"
-    c.paper = ('Bengio, Lamblin, Popovici & Larochelle 2007, "Greedy Layer-Wise Training of Deep '
-               'Networks" (Sec. 3, Table 1); Erhan et al. 2010, "Why Does Unsupervised '
-               'Pre-training Help Deep Learning?" (Sec. 6).')
-    c.not_covered = ("The papers pre-train with RBMs and (denoising) autoencoders on MNIST and "
-                     "other sets and also study generalization; this config pre-trains plain "
-                     "autoencoders on 8x8 digits and reports the optimization effect only.")
-    c.data = "digits"
-    c.model = "mlp"
-    c.depth = 5
-    c.width = 256
-    c.activations = ("sigmoid",)
-    c.inits = (("standard U(+-1/sqrt(n))", STANDARD),
-               ("standard, then greedy pre-training", f"pretrain:{STANDARD}"))
-    c.pretrain_steps = 300
-    c.pretrain_learning_rate = 0.01
-    c.optimizer = "sgd"
-    c.learning_rates = (0.03, 0.1, 0.3)
-    c.steps = 2000
-    c.batch_size = 16
-    c.eval_every = 100
-    c.seeds = 3
-    c.seed = 0
-    c.target_loss = 1.0
-    c.signal = False
-    c.claims = (
-        ("reaches", "Sec. 3, Table 1 (greedy pre-training, then fine-tuning, trains the deep "
-         "network)", "standard, then greedy pre-training", "sigmoid", 2000),
-        ("stalls", "Sec. 3 (without pre-training the deep sigmoid network stays near chance)",
-         "standard U(+-1/sqrt(n))", "sigmoid", 1, "standard, then greedy pre-training"),
-    )
-    if arg == "smoke":
-        c.steps = 1000
-        c.seeds = 2
-        c.learning_rates = (0.1, 0.3)
-        c.target_loss = 1.5
-        c.claims = (
-            ("reaches", c.claims[0][1], c.claims[0][2], "sigmoid", 1000),
-            c.claims[1],
-        )
-    elif arg is not None:
-        raise ValueError(f"unknown config argument {arg!r}; legal: 'smoke' or none.")
-    return c
+def get_config(arg=None):
+    return config(
+        "training", arg, __doc__, depth=5, width=256, activations=("sigmoid",),
+        inits=((PLAIN, STANDARD), (PRETRAINED, f"pretrain:{STANDARD}")),
+        pretrain_steps=300, pretrain_learning_rate=0.01,
+        optimizer="sgd", learning_rates=(0.03, 0.1, 0.3), steps=2000, batch_size=16,
+        eval_every=100, target_loss=1.0,
+        claims=(("reaches", REACHES, PRETRAINED, "sigmoid", 2000), STALLS),
+        smoke=dict(steps=1000, seeds=2, learning_rates=(0.1, 0.3), target_loss=1.5,
+                   claims=(("reaches", REACHES, PRETRAINED, "sigmoid", 1000), STALLS)))

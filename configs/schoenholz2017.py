@@ -11,28 +11,10 @@ mean-field c-map layer by layer.
 Run: jwinit run --config=schoenholz2017        (or schoenholz2017:smoke)
 """
 
-import ml_collections
+from jwinit.experiments import config
 
 
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.experiment = "phase_diagram"
-    c.activation = "tanh"
-    c.sigma_w2 = tuple(round(0.5 + 0.25 * i, 4) for i in range(15))  # 0.5 .. 4.0
-    c.sigma_b2 = (0.0, 0.05, 0.1, 0.2, 0.3)
-    c.depth = 50
-    c.widths = (512, 1024)  # two widths: the O(1/n) finite-width bias is extrapolated away
-    c.seeds = 6
-    c.batch = 64  # 32 input pairs per seed
-    c.seed = 0
-    c.input_correlation = 0.5
-    c.se_multiple = 5.0  # agreement within 5 standard errors at every layer of every cell
-    if arg == "smoke":
-        c.sigma_w2 = (0.5, 1.0, 1.5, 2.5, 4.0)
-        c.sigma_b2 = (0.0, 0.1)
-        c.depth = 20
-        c.widths = (64, 128)
-        c.seeds = 4
-    elif arg is not None:
-        raise ValueError(f"unknown config argument {arg!r}; legal: 'smoke' or none.")
-    return c
+def get_config(arg=None):
+    return config("phase_diagram", arg, smoke=dict(
+        sigma_w2=(0.5, 1.0, 1.5, 2.5, 4.0), sigma_b2=(0.0, 0.1), depth=20, widths=(64, 128),
+        seeds=4))

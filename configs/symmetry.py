@@ -8,49 +8,34 @@ Williams 1986). With zeros and tanh even the gradient of every hidden kernel is 
 3-hidden-layer tanh MLP on the digits shipped with jwinit, initialized with zeros, a constant, and
 LeCun's random normal for comparison.
 
+Title: Symmetry breaking: zero and constant initializations cannot train
+Paper: Goodfellow, Bengio & Courville 2016, "Deep Learning" (Sec. 8.4, "the need to break
+  symmetry"); Rumelhart, Hinton & Williams 1986.
+Not covered: Biases (zero here) and the readout layer may differ between units; dropout, which can
+  break symmetry by itself, is not used.
+
 Run: jwinit run --config=symmetry        (or symmetry:smoke)
 """
 
-import ml_collections
+from jwinit.experiments import config
+
+RANDOM = "LeCun normal (random)"
 
 
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.experiment = "training"
-    c.title = "Symmetry breaking: zero and constant initializations cannot train"
-    c.paper = ('Goodfellow, Bengio & Courville 2016, "Deep Learning" (Sec. 8.4, "the need to '
-               'break symmetry"); Rumelhart, Hinton & Williams 1986.')
-    c.not_covered = ("Biases (zero here) and the readout layer may differ between units; "
-                     "dropout, which can break symmetry by itself, is not used.")
-    c.data = "digits"
-    c.model = "mlp"
-    c.depth = 3
-    c.width = 64
-    c.activations = ("tanh",)
-    c.inits = (("zeros", "zeros"), ("constant 0.05", "constant(value=0.05)"),
-               ("LeCun normal (random)", "lecun_normal"))
-    c.optimizer = "momentum"
-    c.momentum = 0.9
-    c.learning_rates = (0.01, 0.1)
-    c.steps = 600
-    c.batch_size = 64
-    c.eval_every = 50
-    c.seeds = 3
-    c.seed = 0
-    c.target_loss = 0.3
-    c.signal = False
-    c.claims = (
-        ("symmetric", "Sec. 8.4 (identical units receive identical updates)", "zeros", "tanh"),
-        ("symmetric", "Sec. 8.4", "constant 0.05", "tanh"),
-        ("accuracy_below", "Sec. 8.4 (a network of identical units is one unit wide)",
-         "zeros", "tanh", 0.5, "LeCun normal (random)"),
-        ("accuracy_below", "Sec. 8.4", "constant 0.05", "tanh", 0.5, "LeCun normal (random)"),
-        ("reaches", "random initialization breaks the symmetry and trains",
-         "LeCun normal (random)", "tanh", 300),
-    )
-    if arg == "smoke":
-        c.steps = 300
-        c.seeds = 2
-    elif arg is not None:
-        raise ValueError(f"unknown config argument {arg!r}; legal: 'smoke' or none.")
-    return c
+def get_config(arg=None):
+    return config(
+        "training", arg, __doc__, depth=3, activations=("tanh",),
+        inits=(("zeros", "zeros"), ("constant 0.05", "constant(value=0.05)"),
+               (RANDOM, "lecun_normal")),
+        learning_rates=(0.01, 0.1), steps=600,
+        claims=(
+            ("symmetric", "Sec. 8.4 (identical units receive identical updates)", "zeros",
+             "tanh"),
+            ("symmetric", "Sec. 8.4", "constant 0.05", "tanh"),
+            ("accuracy_below", "Sec. 8.4 (a network of identical units is one unit wide)",
+             "zeros", "tanh", 0.5, RANDOM),
+            ("accuracy_below", "Sec. 8.4", "constant 0.05", "tanh", 0.5, RANDOM),
+            ("reaches", "random initialization breaks the symmetry and trains", RANDOM, "tanh",
+             300),
+        ),
+        smoke=dict(steps=300, seeds=2))

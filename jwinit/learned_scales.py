@@ -32,7 +32,7 @@ import optax
 
 from jwinit._checks import check_choice, check_int, check_real
 from jwinit._layers import check_batch
-from jwinit.train._program import loss_function
+from jwinit.train import loss_function
 
 __all__ = ["gradinit", "GradInitResult"]
 

@@ -417,6 +417,13 @@ def init_params(model: Any, key: Any, x: Any, rules: Any,
     return _init_nnx(model, base, compiled, mesh, pairs, constructor=kind == "nnx_constructor")
 
 
+def _rngs(key: Any) -> dict[str, Any]:
+    """``model.init``'s streams: 'params' (as ``model.init(key, x)``) and 'dropout' from the same
+    key, so that a model in training mode (``init_kwargs={'train': True}``) can be initialized;
+    `jwinit.train` starts its runs from the same."""
+    return {"params": key, "dropout": key}
+
+
 def _concrete(x: Any) -> Any:
     """`x` with every ShapeDtypeStruct leaf replaced by zeros (traceable)."""
     return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype)
@@ -425,7 +432,8 @@ def _concrete(x: Any) -> Any:
 
 def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
     try:
-        abstract = jax.eval_shape(lambda k, xs: model.init(k, _concrete(xs), **kwargs), base, x)
+        abstract = jax.eval_shape(lambda k, xs: model.init(_rngs(k), _concrete(xs), **kwargs),
+                                  base, x)
     except Exception as e:  # noqa: BLE001 - the model cannot be initialized on this batch
         raise ValueError(f"`model.init` failed on `x` of shape {np.shape(x)}: "
                          f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
@@ -456,7 +464,7 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
         flat_sh = {}
 
     def build(k, given, xs):
-        v = model.init(k, _concrete(xs), **kwargs) if given is None else given
+        v = model.init(_rngs(k), _concrete(xs), **kwargs) if given is None else given
         flat = traverse_util.flatten_dict(dict(v["params"]))
         items = []
         for path, (_, init) in chosen.items():

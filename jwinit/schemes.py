@@ -17,10 +17,20 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jwinit.probe._result import effective_sigmas
-
 __all__ = ["Scheme", "resolve_scheme", "parse_scheme", "parse_pair", "unit_closures",
-           "named_closure", "closure_label", "is_number"]
+           "named_closure", "closure_label", "is_number", "effective_sigmas"]
+
+def effective_sigmas(kernel_init: Callable[..., Any], bias_init: Callable[..., Any] | None,
+                     width: int) -> tuple[float | None, float | None]:
+    """(sigma_w2, sigma_b2) of a hidden layer by `jwinit.theory.variances_of` (exact
+    descriptions only), or (None, None) when the theory cannot describe the scheme."""
+    from jwinit.theory import variances_of
+
+    try:
+        v = variances_of(kernel_init, bias_init, width=width, estimate=False)
+    except (ValueError, TypeError):
+        return None, None
+    return v.sigma_w2, v.sigma_b2
 
 
 @dataclasses.dataclass(frozen=True)

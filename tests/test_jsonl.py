@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from jwinit._jsonl import append_rows, read_rows
+from jwinit.results import append_rows, read_rows
 
 
 def test_append_and_read_round_trip(tmp_path):

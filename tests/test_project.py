@@ -83,3 +83,50 @@ def test_cli_probe_gives_the_verdicts(capsys):
     assert "he_norml" in capsys.readouterr().err
     assert cli.main(["probe", "he_normal+relu", "--bias", "(1.0, 2.0)"]) == 2
     assert "--bias" in capsys.readouterr().err
+
+
+def _private_imports(path: pathlib.Path, package: list[str]) -> list[str]:
+    """The jwinit names `path` imports whose first private ('_x') part lies in a package that
+    does not hold `path` (jwinit._checks may be used anywhere under jwinit/;
+    jwinit.probe._program only under jwinit/probe/)."""
+    import ast
+
+    crossing = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = (package[:len(package) - node.level + 1] if node.level else [])
+            full = base + (node.module.split(".") if node.module else [])
+            names = [full + [a.name] for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name.split(".") for a in node.names]
+        else:
+            continue
+        for name in names:
+            if name[0] != "jwinit":
+                continue
+            for i, part in enumerate(name):
+                if part.startswith("_") and not part.startswith("__"):
+                    if package[:i] != name[:i]:
+                        crossing.append(".".join(name))
+                    break
+    return crossing
+
+
+def test_no_private_import_crosses_a_package():
+    """A module uses another package's private names only inside that package, and nothing
+    outside jwinit/ but the tests touches them (CONTRIBUTING, 'Private means private')."""
+    found = {}
+    for folder in ("jwinit", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            package = parts[:-1]
+            if folder != "jwinit":
+                package = []  # outside the package: no private name at all
+            bad = _private_imports(path, package)
+            if bad:
+                found[str(path.relative_to(ROOT))] = bad
+    assert found == {}
+    # the check itself finds a crossing
+    probe = ROOT / "jwinit" / "sweep.py"
+    assert _private_imports(probe, ["jwinit"]) == []
+    assert _private_imports(ROOT / "jwinit" / "probe" / "_sweep.py", ["jwinit"]) != []

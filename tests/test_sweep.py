@@ -11,8 +11,8 @@ import pytest
 from jax.sharding import Mesh
 
 import jwinit
-from jwinit import sweep as sweep_mod
-from jwinit._jsonl import dumps, read_rows
+from jwinit.probe import _sweep as sweep_mod
+from jwinit.results import dumps, read_rows
 from jwinit.sweep import plan, results_from_rows, summarize, sweep
 
 SCHEMES = ["he_normal", ("normal", {"stddev": 0.1}), (2.0, 0.0), (1.5, 0.05)]

@@ -26,7 +26,7 @@ __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "pars
 
 def require(config: Any, *names: str) -> None:
     """Every field in `names` is present."""
-    missing = [n for n in names if n not in config]
+    missing = [n for n in names if config.get(n) is None]
     if missing:
         raise ValueError(f"the config has no field(s) {', '.join(missing)}; an experiment of "
                          f"kind {config.get('experiment')!r} needs them.")

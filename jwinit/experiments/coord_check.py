@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 
-from jwinit._cells import ResumableCells
 from jwinit.experiments.common import (
     agreement_threshold,
     check,
@@ -63,8 +62,19 @@ from jwinit.experiments.common import (
     write_report,
 )
 from jwinit.experiments.io import save_figure, write_csv, write_json
+from jwinit.results import ResumableCells
 
-__all__ = ["run", "validate", "CLAIMS", "PARAMETRIZATIONS", "slopes"]
+__all__ = ["DEFAULTS", "run", "validate", "CLAIMS", "PARAMETRIZATIONS", "slopes"]
+
+#: The fields of a coordinate check and their defaults (Yang et al. 2022's check of an MLP on the
+#: shipped digits: SP against muP, widths 64 to 2048 around base width 64, 3 Adam steps).
+DEFAULTS = {
+    "title": "Coordinate check", "paper": "-", "not_covered": "",
+    "data": "digits", "depth": 3, "widths": (64, 128, 256, 512, 1024, 2048), "base_width": 64,
+    "activation": "relu", "optimizer": "adam", "learning_rate": 0.01, "steps": 3,
+    "batch_size": 64, "eval_batch": 64, "seeds": 16, "seed": 0, "family_error": 0.01,
+    "claims": (),
+}
 
 PARAMETRIZATIONS = ("SP", "muP")
 OPTIMIZERS = ("adam", "sgd")

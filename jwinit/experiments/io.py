@@ -6,7 +6,7 @@
 * A workdir is claimed for one config (``config.json``) and locked while a run uses it: a second
   run into the same workdir fails at once, naming the process that holds it.
 * JSON is standard JSON: non-finite floats are written as the strings "NaN", "Infinity",
-  "-Infinity" (see `jwinit._jsonl`), never as bare NaN.
+  "-Infinity" (see `jwinit.results`), never as bare NaN.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from jwinit._files import TEMP_PREFIX, atomic_path
-from jwinit._jsonl import append_rows, decode, dumps, read_rows
+from jwinit.results import TEMP_PREFIX, append_rows, atomic_path, decode, dumps, read_rows
 
 __all__ = ["write_text", "write_json", "read_json", "write_csv", "save_figure", "claim_workdir",
            "read_rows", "append_rows", "TEMP_PREFIX", "LOCK_NAME"]

@@ -40,7 +40,6 @@ import numpy as np
 from jax import lax
 
 from jwinit import registry
-from jwinit._cells import ResumableCells
 from jwinit.experiments.common import (
     check,
     config_int,
@@ -54,8 +53,26 @@ from jwinit.experiments.common import (
     write_report,
 )
 from jwinit.experiments.io import save_figure, write_csv, write_json
+from jwinit.results import ResumableCells
 
-__all__ = ["run", "time_to_criterion", "teacher"]
+__all__ = ["DEFAULTS", "run", "time_to_criterion", "teacher"]
+
+#: The fields of a linear-learning experiment and their defaults (Saxe et al. 2013's comparison).
+DEFAULTS = {
+    "schemes": ("orthogonal", "variance_scaling(scale=1.0, mode='fan_in', distribution='normal')"),
+    "orthogonal_scheme": "orthogonal",
+    "gaussian_scheme": "variance_scaling(scale=1.0, mode='fan_in', distribution='normal')",
+    "depths": (2, 4, 8, 16, 32, 64), "width": 32,
+    # learning rate = c / depth, c from 1 to 10^1.75 = 56 in 15 steps of x1.33
+    "lr_times_depth": tuple(float(x) for x in np.logspace(0.0, 1.75, 15)),
+    "criterion": 1e-2,  # relative error |M - P|^2 / |M|^2
+    "max_steps": 1000, "seeds": 4, "seed": 0,
+    # The checks' bounds default to the learning-rate grid's resolution r = 10^(1.75/14) = 1.33
+    # (steps(L) / steps(L/2) <= r at the deep end: `saturation_growth`; optimal lr x depth within
+    # r^2: `lr_spread`). Gaussian vs orthogonal at the largest depth: at least
+    # `gaussian_slowdown` times slower, or never reaching the criterion.
+    "saturation_growth": None, "lr_spread": None, "gaussian_slowdown": 3.0,
+}
 
 
 def teacher(key: jax.Array, width: int) -> jax.Array:
@@ -124,6 +141,10 @@ def _train(ws: jax.Array, m: jax.Array, lrs: jax.Array, criterion: jax.Array, ma
     _, t, e, curve = lax.while_loop(cond, body, (w0, jnp.asarray(0), e0, curve))
     reached = alive(e) & (e <= criterion)
     return jnp.where(reached, t.astype(jnp.float32), jnp.inf), curve
+
+
+def _or(value: Any, default: float) -> Any:
+    return default if value is None else value
 
 
 def time_to_criterion(kernel_init: Any, depth: int, width: int, learning_rates: Sequence[float],
@@ -281,7 +302,7 @@ def _checks(summary: list[dict[str, Any]], schemes: list[str], config: Any,
         elif len(t) >= 3:  # saturation needs at least three depths
             (d1, t1), (d2, t2) = t[-2], t[-1]
             growth = t2 / t1
-            bound = float(config.get("saturation_growth", ratio))
+            bound = float(_or(config.get("saturation_growth"), ratio))
             checks.append(check(
                 "orthogonal: the time to learn saturates with depth (optimal learning rate; a "
                 "doubling of the depth at the deep end costs nothing)",
@@ -292,7 +313,7 @@ def _checks(summary: list[dict[str, Any]], schemes: list[str], config: Any,
         cs = [r["median_best_lr_x_depth"] for r in summary if r["scheme"] == orth]
         if cs and None not in cs:
             spread = max(cs) / min(cs)
-            bound = float(config.get("lr_spread", ratio**2))
+            bound = float(_or(config.get("lr_spread"), ratio**2))
             inside = min(grid) < min(cs) and max(cs) < max(grid)
             checks.append(check(
                 "orthogonal: the optimal learning rate falls like 1 / depth",
@@ -304,7 +325,7 @@ def _checks(summary: list[dict[str, Any]], schemes: list[str], config: Any,
         to, tg = times(orth), times(gauss)
         d, t_o = to[-1]
         t_g = dict(tg).get(d, math.nan)
-        factor = float(config.get("gaussian_slowdown", 3.0))
+        factor = float(_or(config.get("gaussian_slowdown"), 3.0))
         checks.append(check(
             "scaled Gaussian (Var = 1/fan_in) learns far more slowly than orthogonal at the "
             "largest depth, or not at all", "Saxe et al. Sec. 4 (random Gaussian init)",

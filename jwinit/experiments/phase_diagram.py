@@ -20,8 +20,8 @@ each width (the largest within a window of 11 layers: the estimate from a few se
 divided by the number of seeds. A cell agrees with mean field when |c_ext - c_mf| <=
 `se_multiple` standard errors at every layer.
 
-Config fields: activation, sigma_w2 (tuple), sigma_b2 (tuple), depth, widths (two), seeds, batch
-(2 x the input pairs averaged; the correlation statistic uses at most 32 pairs), seed,
+Config fields: activation, sigma_w2 (tuple), sigma_b2 (tuple), depth, widths (two), seeds,
+batch_size (2 x the input pairs averaged; the correlation statistic uses at most 32 pairs), seed,
 input_correlation, se_multiple.
 Writes results.jsonl, summary.csv, report.md and plots/phase_diagram.png, plots/correlations.png.
 """
@@ -51,16 +51,30 @@ from jwinit.experiments.common import (
     write_report,
 )
 from jwinit.experiments.io import save_figure, write_csv
-from jwinit.probe._stats import CORRELATION_PAIRS
+from jwinit.probe import CORRELATION_PAIRS
 
-__all__ = ["run", "validate", "predicted_correlations", "extrapolate"]
+__all__ = ["DEFAULTS", "run", "validate", "predicted_correlations", "extrapolate"]
+
+#: The fields of a phase diagram and their defaults (Schoenholz et al. 2017's tanh grid).
+DEFAULTS = {
+    "activation": "tanh",
+    "sigma_w2": tuple(round(0.5 + 0.25 * i, 4) for i in range(15)),  # 0.5 .. 4.0
+    "sigma_b2": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "depth": 50,
+    "widths": (512, 1024),  # two widths: the O(1/n) finite-width bias is extrapolated away
+    "seeds": 6,
+    "batch_size": 64,  # 32 input pairs per seed
+    "seed": 0,
+    "input_correlation": 0.5,
+    "se_multiple": 5.0,  # agreement within 5 standard errors at every layer of every cell
+}
 
 WINDOW = 5  # layers on each side pooled for the across-seed variance
 
 
 def validate(config: Any) -> None:
     """Check every field before anything is computed or written (errors name the field)."""
-    require(config, "activation", "sigma_w2", "sigma_b2", "depth", "widths", "seeds", "batch",
+    require(config, "activation", "sigma_w2", "sigma_b2", "depth", "widths", "seeds", "batch_size",
             "seed", "input_correlation", "se_multiple")
     config_activation(config.activation, "activation")
     config_reals(config, "sigma_w2", low=0.0, low_open=True)
@@ -71,7 +85,7 @@ def validate(config: Any) -> None:
                          f"finite-width extrapolation, got {tuple(config.widths)!r}.")
     config_int(config, "depth")
     config_int(config, "seeds", minimum=2)
-    config_int(config, "batch", minimum=2)
+    config_int(config, "batch_size", minimum=2)
     config_int(config, "seed", minimum=0)
     config_real(config, "input_correlation", low=-1.0, high=1.0)
     config_real(config, "se_multiple", low=1.0)
@@ -128,7 +142,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     with progress_bar("probes", unit="probes") as update:
         rows = jsweep.sweep(
             pairs=[((sw, sb), act) for sw, sb in grid], depths=(config.depth,),
-            widths=(n1, n2), seeds=config.seeds, batch=config.batch, key=config.seed,
+            widths=(n1, n2), seeds=config.seeds, batch=config.batch_size, key=config.seed,
             input_correlation=c0, statistics="forward", out=workdir / "results.jsonl",
             resume=True, progress=update,
         )
@@ -164,7 +178,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     write_csv(workdir / "summary.csv", summary, columns)
     plots = _plot(config, sws, sbs, summary, curves, workdir / "plots")
     crit = [float(theory.critical_sigma_w2(act, sb)) for sb in sbs]
-    pairs = min(config.batch // 2, CORRELATION_PAIRS)
+    pairs = min(config.batch_size // 2, CORRELATION_PAIRS)
     reproduced = write_report(
         workdir, title=f"Order-to-chaos phase diagram of {act} networks",
         paper="Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, \"Deep Information "

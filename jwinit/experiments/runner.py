@@ -26,6 +26,7 @@ import importlib.resources
 import importlib.util
 import os
 import pathlib
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ import ml_collections
 from jwinit.experiments.io import claim_workdir, write_text
 
 __all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENTS",
-           "shipped_configs"]
+           "shipped_configs", "config", "defaults", "doc_fields"]
 
 EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learning", "training",
                "trainability", "coord_check")
@@ -58,6 +59,107 @@ shipped configs (':smoke' is the fast variant of each):
 
 class ConfigError(ValueError):
     """A config that cannot be loaded, overridden or validated (reported in one line)."""
+
+
+#: The one variant of a config other than itself.
+VARIANTS = ("smoke",)
+
+
+def defaults(kind: str) -> dict[str, Any]:
+    """Every field of experiment `kind` with its default (the kind module's ``DEFAULTS``); a
+    default of None is a field the config must set or that the kind does not always use."""
+    if kind not in EXPERIMENTS:
+        raise ValueError(f"`kind` must be one of {EXPERIMENTS}, got {kind!r}.")
+    module = importlib.import_module(f"jwinit.experiments.{kind}")
+    return {"experiment": kind, **module.DEFAULTS}
+
+
+#: The report's fields a config file's docstring may give, as "Name: text" paragraphs.
+DOC_FIELDS = {"Title": "title", "Paper": "paper", "Not covered": "not_covered"}
+
+
+def doc_fields(doc: str) -> dict[str, str]:
+    """The report's texts in a config file's docstring: each line that starts with ``Title:``,
+    ``Paper:`` or ``Not covered:``, with the indented lines under it joined, and as
+    ``description`` the rest of the docstring but its ``Run:`` lines.
+
+    Examples:
+      >>> doc_fields("A study.\n\nTitle: Deep nets\nPaper: Someone 2020,\n  Sec. 2.\n")
+      {'title': 'Deep nets', 'paper': 'Someone 2020, Sec. 2.', 'description': 'A study.'}
+    """
+    out: dict[str, str] = {}
+    rest: list[str] = []
+    field = None
+    for line in doc.strip().splitlines():
+        head, sep, text = line.partition(":")
+        if sep and (head in DOC_FIELDS or head == "Run"):
+            field = DOC_FIELDS.get(head, "run")
+            out[field] = text.strip()
+        elif field is not None and line[:1].isspace() and line.strip():
+            out[field] = f"{out[field]} {line.strip()}".strip()
+        else:
+            field = None
+            rest.append(line)
+    out.pop("run", None)
+    out["description"] = re.sub(r"\n{3,}", "\n\n", "\n".join(rest)).strip()
+    return out
+
+
+def config(kind: str, arg: str | None = None, doc: str | None = None, *, smoke: Any = None,
+           **fields: Any) -> ml_collections.ConfigDict:
+    """The config of an experiment of `kind`: the kind's `defaults`, then the report's texts in
+    the config file's docstring `doc` (`doc_fields`: title, paper, what is not covered, the
+    description), then `fields`; with ``arg='smoke'``, `smoke` over that (a dict of fields, or a
+    function of the full config returning one). A config file states only what differs from its
+    kind's defaults::
+
+        \"\"\"What the paper found, and what this config runs.
+
+        Title: ...
+        Paper: ...
+        Not covered: ...
+        \"\"\"
+        from jwinit.experiments import config
+
+        def get_config(arg=None):
+            return config("phase_diagram", arg, __doc__, depth=50,
+                          smoke=dict(depth=20, widths=(64, 128)))
+
+    Raises:
+      ValueError: a field the kind does not have (naming it and the kind's fields), or an `arg`
+        other than None and 'smoke'.
+    """
+    known = defaults(kind)
+    if doc is not None:
+        texts = doc_fields(doc)
+        fields = {**{k: v for k, v in texts.items() if k in known}, **fields}
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise ValueError(f"experiment kind {kind!r} has no field(s) {', '.join(unknown)}; its "
+                         f"fields: {', '.join(sorted(known))}.")
+    values = {**known, **fields}
+    if arg is not None:
+        if arg not in VARIANTS:
+            raise ValueError(f"unknown config argument {arg!r}; legal: 'smoke' or none.")
+        changes = smoke(ml_collections.ConfigDict(values)) if callable(smoke) else smoke
+        unknown = sorted(set(changes or {}) - set(known))
+        if unknown:
+            raise ValueError(f"`smoke` names field(s) {', '.join(unknown)} that experiment kind "
+                             f"{kind!r} does not have.")
+        values.update(changes or {})
+    return ml_collections.ConfigDict(values)
+
+
+def _with_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` with every field its kind has and it lacks set to the default (a config file
+    written out in full, or one that predates a field, runs as before)."""
+    kind = config.get("experiment")
+    if kind not in EXPERIMENTS:
+        return config
+    missing = {k: v for k, v in defaults(kind).items() if k not in config}
+    if not missing:
+        return config
+    return ml_collections.ConfigDict({**missing, **config.to_dict()})
 
 
 def shipped_configs() -> dict[str, pathlib.Path]:
@@ -111,7 +213,7 @@ def load_config(spec: str) -> tuple[ml_collections.ConfigDict, str]:
     if not isinstance(config, ml_collections.ConfigDict):
         raise ConfigError(f"get_config of {str(path)!r} must return an ml_collections.ConfigDict, "
                           f"got {type(config).__name__}.")
-    return config, path.stem + (f"_{arg}" if arg else "")
+    return _with_defaults(config), path.stem + (f"_{arg}" if arg else "")
 
 
 def _parse_value(text: str) -> Any:

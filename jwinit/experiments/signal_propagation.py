@@ -3,7 +3,7 @@
 Config fields:
   experiment: 'signal_propagation'.
   pairs: ('he_normal+relu', 'normal(stddev=0.1)+relu', ...) -- or `schemes` x `activations`.
-  depths, widths: tuples of ints.  seeds: int.  batch: int.  seed: base PRNG seed.
+  depths, widths: tuples of ints.  seeds: int.  batch_size: int.  seed: base PRNG seed.
   bias: registry name of a bias initializer or None.  precision: None/'highest'/...
   expected: (('he_normal+relu', 'preserved', 'Sec. 2.2, eq. 10'), ...) -- the paper's result for
     a pair: the regime it claims, and where it says so.
@@ -45,7 +45,18 @@ from jwinit.experiments.common import (
 from jwinit.experiments.io import save_figure, write_csv
 from jwinit.probe import REGIME_FACTOR, VERDICTS, ProbeOptions
 
-__all__ = ["run", "validate", "grid_arguments", "cell_key"]
+__all__ = ["DEFAULTS", "run", "validate", "grid_arguments", "cell_key"]
+
+#: The fields of a signal-propagation experiment and their defaults: the grid is `pairs`
+#: ('scheme+activation' strings) or `schemes` x `activations`; `names` gives display names,
+#: `expected` the claimed regime of a pair.
+DEFAULTS = {
+    "title": "Signal propagation", "paper": "-", "not_covered": "",
+    "description": "",
+    "pairs": None, "schemes": None, "activations": None, "names": (), "expected": (),
+    "depths": None, "widths": None, "seeds": 8, "batch_size": 512, "seed": 0, "bias": None,
+    "precision": None,
+}
 
 
 def cell_key(scheme: str, activation: str) -> str:
@@ -62,7 +73,7 @@ def _row_key(pair: str) -> str:
 
 def validate(config: Any) -> None:
     """Check every field before anything is computed or written (errors name the field)."""
-    require(config, "depths", "widths", "seeds", "batch")
+    require(config, "depths", "widths", "seeds", "batch_size")
     if config.get("pairs"):
         config_pairs(config, "pairs")
     else:
@@ -77,9 +88,9 @@ def validate(config: Any) -> None:
     config_ints(config, "depths")
     config_ints(config, "widths")
     config_int(config, "seeds")
-    config_int(config, "batch")
+    config_int(config, "batch_size")
     config_int(config, "seed", minimum=0)
-    ProbeOptions(batch=config.batch, precision=config.get("precision", None))
+    ProbeOptions(batch=config.batch_size, precision=config.get("precision", None))
     bias = config.get("bias", None)
     if bias is not None:
         legal = "None or the name of an initializer such as 'normal(stddev=0.05)'"
@@ -110,7 +121,7 @@ def grid_arguments(config: Any) -> dict[str, Any]:
         "depths": tuple(config.depths),
         "widths": tuple(config.widths),
         "seeds": config.seeds,
-        "batch": config.batch,
+        "batch": config.batch_size,
         "key": config.get("seed", 0),
         "precision": config.get("precision", None),
         "bias_init": config.get("bias", None),
@@ -185,7 +196,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
         paper=config.get("paper", "-"),
         setup=f"{str(config.get('description', '')).strip()}\n\nGrid: depths "
               f"{list(kw['depths'])}, widths {list(kw['widths'])}, {config.seeds} seeds, batch "
-              f"{config.batch}, precision {kw['precision']}. Regime (from the measurement): at "
+              f"size {config.batch_size}, precision {kw['precision']}. Regime (from the "
+              "measurement): at "
               "its steady per-layer rate (the slope over the last half of the layers) a signal "
               f"that would change more than {REGIME_FACTOR:g}x over the depth is vanishing or "
               "exploding, else preserved (`jwinit.probe.Assessment`). Separately, the measured "

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from jwinit._jsonl import dumps
 from jwinit.experiments.common import (
     check,
     config_activation,
@@ -46,8 +45,22 @@ from jwinit.experiments.common import (
 )
 from jwinit.experiments.io import save_figure, write_csv, write_json, write_text
 from jwinit.experiments.training import OPTIMIZERS, optimizer_of
+from jwinit.results import dumps
 
-__all__ = ["run", "validate", "CRITICAL"]
+__all__ = ["DEFAULTS", "run", "validate", "CRITICAL"]
+
+#: The fields of a trainability experiment and their defaults (Schoenholz et al. 2017, Sec. 5, on
+#: the shipped digits).
+DEFAULTS = {
+    "title": "Trainability against the depth scale", "paper": "-", "not_covered": "",
+    "data": "digits", "activation": "tanh", "sigma_b2": 0.05,
+    # sigma_w2 = 8 has 6 xi_c = 28: at depth 60 it is the chaotic-side cell a factor 2 beyond
+    # the boundary; sigma_w2 = 1 (6 xi_c = 22) is the ordered-side one at depths 45 and 60.
+    "sigma_w2": (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0),
+    "depths": (10, 20, 30, 45, 60), "width": 64,
+    "optimizer": "momentum", "momentum": 0.9, "learning_rate": 1e-3, "steps": 600,
+    "batch_size": 64, "eval_every": 200, "seeds": 2, "seed": 0, "threshold": 0.5, "band": 2.0,
+}
 
 #: The display name of `jwinit.critical`'s initialization in the grid.
 CRITICAL = "critical"

@@ -71,8 +71,18 @@ from jwinit.probe._program import (
     seed_keys,
     single_key,
 )
-from jwinit.probe._result import ProbeResult, effective_sigmas, make_result
-from jwinit.probe._stats import STATS, TABLE, Statistic
+from jwinit.probe._result import ProbeResult, make_result
+from jwinit.probe._stats import CORRELATION_PAIRS, STATS, TABLE, Statistic
+from jwinit.probe._sweep import (
+    CELL_FIELDS,
+    SUMMARY_COLUMNS,
+    Task,
+    default_mesh,
+    plan,
+    results_from_rows,
+    summarize,
+    sweep,
+)
 from jwinit.probe._verdict import (
     PHASES,
     REGIME_FACTOR,
@@ -81,6 +91,7 @@ from jwinit.probe._verdict import (
     finite_width_tolerance,
     theory_tolerance,
 )
+from jwinit.schemes import effective_sigmas
 
 __all__ = [
     "PRECISIONS",
@@ -101,6 +112,15 @@ __all__ = [
     "probe_program",
     "jacobian_singular_values",
     "finite_width_tolerance",
+    "CORRELATION_PAIRS",
+    "sweep",
+    "plan",
+    "Task",
+    "summarize",
+    "results_from_rows",
+    "default_mesh",
+    "CELL_FIELDS",
+    "SUMMARY_COLUMNS",
 ]
 
 

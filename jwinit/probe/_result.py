@@ -17,7 +17,7 @@ import numpy as np
 from jwinit.probe._stats import STATS, TABLE
 from jwinit.probe._verdict import Assessment, assess
 
-__all__ = ["ProbeResult", "make_result", "effective_sigmas", "predict_profile"]
+__all__ = ["ProbeResult", "make_result", "predict_profile"]
 
 #: Every per-layer statistic of a result: the forward ones and 'backward'.
 FIELDS: tuple[str, ...] = tuple(s.name for s in TABLE)
@@ -131,18 +131,6 @@ def make_result(stats: np.ndarray, back: np.ndarray, *, cfg: Any, seeds: tuple[i
         sigma_b2=sigma_b2, seeds=seeds, kernel_init=kernel_init, bias_init=bias_init,
     )
 
-
-def effective_sigmas(kernel_init: Callable[..., Any], bias_init: Callable[..., Any] | None,
-                     width: int) -> tuple[float | None, float | None]:
-    """(sigma_w2, sigma_b2) of a hidden layer by `jwinit.theory.variances_of` (exact
-    descriptions only), or (None, None) when the theory cannot describe the scheme."""
-    from jwinit.theory import variances_of
-
-    try:
-        v = variances_of(kernel_init, bias_init, width=width, estimate=False)
-    except (ValueError, TypeError):
-        return None, None
-    return v.sigma_w2, v.sigma_b2
 
 
 def predict_profile(result: Any) -> tuple[np.ndarray, np.ndarray] | None:

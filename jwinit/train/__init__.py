@@ -51,15 +51,16 @@ import numpy as np
 import optax
 
 from jwinit._checks import check_bool, check_int, typed_key
-from jwinit._files import atomic_path
 from jwinit.data import Dataset, as_dataset
-from jwinit.train._inits import InitSpec, apply_rules, check_patterns, resolve_inits
+from jwinit.results import atomic_path
+from jwinit.train._inits import ZERO, InitSpec, apply_rules, check_patterns, resolve_inits
 from jwinit.train._model import Functional, leaf_paths
-from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program
+from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program, loss_function
 from jwinit.train._result import TrainResult, steps_to
 
 __all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "steps_to",
-           "check_optimizer", "run_keys"]
+           "check_optimizer", "run_keys", "check_inits", "resolve_inits", "InitSpec",
+           "loss_function", "ZERO"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -240,6 +241,35 @@ def run_keys(key: Any, seed: int) -> tuple[jax.Array, jax.Array]:
     """(init key, data key) of seed `seed`: ``fold_in(fold_in(key, seed), 0)`` and ``... 1)``."""
     base = jax.random.fold_in(typed_key(key, "key"), seed)
     return jax.random.fold_in(base, 0), jax.random.fold_in(base, 1)
+
+
+def check_inits(inits: Mapping[str, Any], model: Any = None, x: Any = None, *,
+                train_kwargs: Mapping[str, Any] | None = None) -> list[InitSpec]:
+    """Resolve `inits` as `train` does and check it, without computing anything: every name,
+    initializer and pattern; with `model` and an input batch `x`, every pattern must match a
+    parameter of `model` (shapes only, by ``jax.eval_shape``). Returns the resolved entries in
+    order (`InitSpec`: ``name``, ``kind`` 'rules' or 'variables', ``rules`` as (pattern,
+    initializer or `ZERO`) with the first match winning, ``rule_for(path)``).
+
+    Raises:
+      ValueError, TypeError: naming the entry of `inits` (and the model's parameters, for a
+        pattern that matches none).
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=2, width=16, output_dim=3)
+      >>> spec, = jwinit.train.check_inits({'he': 'he_normal'}, model, jnp.zeros((4, 8)))
+      >>> spec.kind, spec.rule_for('Dense_1/bias') is jwinit.train.ZERO
+      ('rules', True)
+    """
+    specs = resolve_inits(inits)
+    if model is not None:
+        if x is None:
+            raise TypeError("`check_inits`: a `model` needs its input batch `x` (an array or a "
+                            "jax.ShapeDtypeStruct) to know its parameters.")
+        fm = Functional(model, x, train_kwargs=train_kwargs)
+        params, _ = jax.eval_shape(fm.default_variables, jax.random.key(0))
+        check_patterns(specs, params)
+    return specs
 
 
 def initial_variables(model: Any, data: Any, *, inits: Mapping[str, Any], seeds: Any = 3,

@@ -87,7 +87,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from jwinit._checks import check_choice
-from jwinit._jsonl import dumps
 from jwinit.experiments.common import (
     config_activation,
     config_choice,
@@ -124,9 +123,29 @@ from jwinit.experiments.training._networks import (
     recipe_variables,
 )
 from jwinit.experiments.training._plots import plots
+from jwinit.results import dumps
 
-__all__ = ["run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate", "networks",
-           "Network"]
+__all__ = ["DEFAULTS", "run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate",
+           "networks", "Network"]
+
+#: The fields of a training experiment and their defaults. Which of the model fields count
+#: depends on `model`: 'mlp' `depth`; 'residual' `blocks`, `branch_layers`, `norms`;
+#: 'transformer' `networks`, `heads`, `mlp_dim`; 'rnn' none. The `pretrain_*` and `gradinit_*`
+#: fields count when an init is 'pretrain:...' or 'gradinit:...'.
+DEFAULTS = {
+    "title": "Training", "paper": "-", "not_covered": "",
+    "data": "digits", "data_options": None,
+    "model": "mlp", "depth": None, "blocks": None, "branch_layers": 2, "norms": (None,),
+    "networks": None, "heads": None, "mlp_dim": None, "width": 64, "activations": ("relu",),
+    "inits": None,
+    "optimizer": "momentum", "momentum": 0.9, "clip_norm": None,
+    "learning_rates": (0.003, 0.01, 0.03), "steps": 500, "batch_size": 64, "eval_every": 50,
+    "eval_examples": 4096, "seeds": 3, "seed": 0, "target_loss": 0.3, "signal": False,
+    "claims": (),
+    "pretrain_steps": 300, "pretrain_learning_rate": 0.01,
+    "gradinit_steps": 50, "gradinit_learning_rate": 0.01, "gradinit_gamma": 1.0,
+    "gradinit_scale_lr": 0.05,
+}
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -233,19 +252,15 @@ def _validate_model(config: Any, kind: str) -> None:
 
 def _check_rules_match(config: Any, data: Any, inits: list[tuple[str, Any]]) -> None:
     """Every pattern of a dict of rules matches a parameter of every network (shapes only)."""
-    import jax
     import jax.numpy as jnp
 
-    from jwinit.train._inits import check_patterns, resolve_inits
-    from jwinit.train._model import Functional
+    from jwinit.train import check_inits
 
-    specs = resolve_inits({n: v for n, v in inits if isinstance(v, dict)})
+    rules = {n: v for n, v in inits if isinstance(v, dict)}
     for net in networks(config):
-        fn = Functional(net.build(config, data), jnp.asarray(data.x_train[:2]),
-                        train_kwargs=net.train_kwargs)
-        params, _ = jax.eval_shape(fn.default_variables, jax.random.key(0))
         try:
-            check_patterns(specs, params)
+            check_inits(rules, net.build(config, data), jnp.asarray(data.x_train[:2]),
+                        train_kwargs=net.train_kwargs)
         except ValueError as e:
             raise ValueError(f"`config.inits` (network {net.name!r}): {e}") from None
 
@@ -255,7 +270,7 @@ def validate(config: Any) -> None:
     require(config, "data", "width", "activations", "inits", "optimizer",
             "learning_rates", "steps", "batch_size", "eval_every", "seeds", "seed",
             "target_loss", "signal", "claims")
-    from jwinit.train._inits import resolve_inits
+    from jwinit.train import check_inits
 
     config_data(config)
     options = config.get("data_options", None)
@@ -292,8 +307,8 @@ def validate(config: Any) -> None:
         if s in RECIPES and RECIPES[s] != kind:
             raise ValueError(f"`config.inits`: {s!r} is a recipe for whole {RECIPES[s]} models; "
                              f"it needs config.model = {RECIPES[s]!r}, not {kind!r}.")
-    resolve_inits({n: base_scheme(s) for n, s in inits
-                   if base_scheme(s) is not None})  # unknown names fail
+    check_inits({n: base_scheme(s) for n, s in inits
+                 if base_scheme(s) is not None})  # unknown names fail
     if any(isinstance(v, dict) for _, v in inits):
         _check_rules_match(config, data, inits)
     config_choice(config, "optimizer", OPTIMIZERS)
@@ -375,7 +390,7 @@ def _known_at_init(model: Any, net: Network, spec: Any, value: Any, x: Any,
                    config: Any) -> dict[str, Any]:
     """The output RMS at init and, for an MLP whose init is per-tensor, the probe and theory."""
     import jwinit
-    from jwinit.train._inits import ZERO
+    from jwinit.train import ZERO
 
     info: dict[str, Any] = {"probe_regime": "-", "xi_c": math.nan}
     kernel = None if spec is None else spec.rule_for("Dense_1/kernel")
@@ -413,13 +428,13 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     import jax.numpy as jnp
 
     import jwinit
-    from jwinit.train._inits import resolve_inits
+    from jwinit.train import check_inits
 
     workdir = pathlib.Path(workdir)
     data = _dataset(config)
     inits = _inits(config)
-    specs = {s.name: s for s in resolve_inits({n: base_scheme(v) for n, v in inits
-                                               if base_scheme(v) is not None})}
+    specs = {s.name: s for s in check_inits({n: base_scheme(v) for n, v in inits
+                                             if base_scheme(v) is not None})}
     nets = networks(config)
     steps = int(config.steps)
     x_init = jnp.asarray(data.x_train[:256])

@@ -174,12 +174,12 @@ def output_rms(model: Any, variables: Any, x: Any, net: Network) -> float:
 
 
 def spec_variables(model: Any, net: Network, spec: Any, key: Any, x: Any) -> dict[str, Any]:
-    """The model's own variables for `key` with `spec`'s rules applied to its parameters: where
-    LSUV, pre-training and GradInit start, and what a plain init trains from."""
-    from jwinit.train._inits import apply_rules
+    """The variables `jwinit.train` starts a rules entry from (`jwinit.init_params` with `spec`'s
+    rules, for `key`): where LSUV, pre-training and GradInit start, and what a plain init trains
+    from."""
+    import jwinit
 
-    v = dict(model.init({"params": key, "dropout": key}, x, **net.train_kwargs))
-    return {**v, "params": apply_rules(spec, v["params"], key)}
+    return jwinit.init_params(model, key, x, dict(spec.rules), init_kwargs=net.train_kwargs)
 
 
 def lsuv_variables(model: Any, net: Network, spec: Any) -> Callable[..., Any]:
@@ -235,10 +235,11 @@ def gradinit_variables(model: Any, net: Network, spec: Any, config: Any,
 
 def initial_variables(model: Any, net: Network, spec: Any, value: Any, x: Any,
                       seed: int) -> Any:
-    """Seed 0's initial variables of one (network, init), with the keys `jwinit.train` uses."""
-    import jax
+    """Seed 0's initial variables of one (network, init), with the key `jwinit.train` uses
+    (`jwinit.train.run_keys`)."""
+    import jwinit
 
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 0), 0)
+    key = jwinit.train.run_keys(seed, 0)[0]
     if callable(value) and not isinstance(value, str):
         return value(key, x)
     return spec_variables(model, net, spec, key, x)
