@@ -16,7 +16,7 @@ from jwinit.experiments.runner import load_config, run_cli, shipped_configs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAST = ("--config.pairs=('he_normal+relu',)", "--config.depths=(3,)", "--config.widths=(16,)",
-        "--config.seeds=2", "--config.batch=8")
+        "--config.seeds=2", "--config.batch_size=8")
 
 
 def test_every_config_ships_with_the_package():
@@ -160,8 +160,55 @@ def test_results_are_standard_json(tmp_path):
     # normal(stddev=1) + relu at width 16 overflows nowhere, but log ratios of a dead network do:
     assert run_cli(["--config=he2015:smoke", "--config.pairs=('zeros+relu',)",
                     "--config.depths=(3,)", "--config.widths=(16,)", "--config.seeds=2",
-                    "--config.batch=8", "--config.expected=()", f"--workdir={workdir}"]) == 0
+                    "--config.batch_size=8", "--config.expected=()", f"--workdir={workdir}"]) == 0
     text = (workdir / "results.jsonl").read_text()
     for line in text.splitlines():
         json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c} in results.jsonl"))
     assert '"-Infinity"' in text or '"NaN"' in text  # the non-finite log ratios, as strings
+
+
+def test_a_config_states_only_what_differs_from_its_kinds_defaults(tmp_path):
+    from jwinit.experiments import config, defaults
+    from jwinit.experiments.runner import EXPERIMENTS
+
+    for kind in EXPERIMENTS:  # every kind has its defaults, each of them a field of the kind
+        d = defaults(kind)
+        assert d["experiment"] == kind and len(d) > 5, kind
+    doc = ("A study.\n\nTitle: Deep nets\nPaper: Someone 2020,\n  Sec. 2.\n"
+           "Not covered: the rest.\n\nRun: jwinit run --config=x\n")
+    c = config("training", None, doc, depth=7, smoke=lambda c: {"depth": c.depth + 1})
+    assert (c.title, c.paper, c.not_covered, c.depth) == ("Deep nets", "Someone 2020, Sec. 2.",
+                                                          "the rest.", 7)
+    assert c.eval_examples == defaults("training")["eval_examples"] == 4096
+    assert config("training", "smoke", doc, depth=7, smoke=lambda c: {"depth": c.depth + 1}
+                  ).depth == 8
+    with pytest.raises(ValueError, match=r"no field\(s\) dept;"):
+        config("training", None, dept=7)
+    with pytest.raises(ValueError, match="unknown config argument 'big'"):
+        config("training", "big")
+    with pytest.raises(ValueError, match="`smoke` names field"):
+        config("training", "smoke", smoke={"widht": 3})
+    with pytest.raises(ValueError, match="`kind` must be one of"):
+        config("nope")
+    # a config file written out in full without a newer field runs with its default
+    path = tmp_path / "old.py"
+    full = {k: v for k, v in load_config("symmetry")[0].to_dict().items()
+            if k != "eval_examples"}
+    path.write_text(f"import ml_collections\n\ndef get_config(arg=None):\n"
+                    f"    return ml_collections.ConfigDict({full!r})\n")
+    old, _ = load_config(str(path))
+    assert old.eval_examples == 4096 and old.depth == 3
+
+
+def test_shipped_configs_carry_their_report_texts():
+    """Every shipped config's title, paper and 'not covered' come from its docstring, and every
+    field it sets is one of its kind's."""
+    from jwinit.experiments import defaults
+
+    for name in shipped_configs():
+        c, _ = load_config(name)
+        assert set(c.keys()) == set(defaults(c.experiment)), name
+        if "title" in c:
+            assert c.title and c.title != defaults(c.experiment)["title"], name
+            assert c.paper != "-" and c.not_covered, name
+            assert "Run:" not in c.get("description", "") + c.not_covered, name

@@ -44,6 +44,7 @@ from jwinit.experiments.common import (
 )
 from jwinit.experiments.io import save_figure, write_csv
 from jwinit.probe import REGIME_FACTOR, VERDICTS, ProbeOptions
+from jwinit.schemes import resolve_scheme
 
 __all__ = ["DEFAULTS", "run", "validate", "grid_arguments", "cell_key"]
 
@@ -67,7 +68,7 @@ def cell_key(scheme: str, activation: str) -> str:
 def _row_key(pair: str) -> str:
     """The key the sweep's rows will carry for a config pair 'scheme+activation'."""
     scheme, act = parse_pair(pair)
-    label = jsweep.resolve_scheme(scheme, None, 8).label
+    label = resolve_scheme(scheme, None, 8).label
     return cell_key(label, get_activation(act).label)
 
 
