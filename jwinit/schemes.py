@@ -18,7 +18,49 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["Scheme", "resolve_scheme", "parse_scheme", "parse_pair", "unit_closures",
-           "named_closure", "closure_label", "is_number", "effective_sigmas"]
+           "named_closure", "closure_label", "is_number", "effective_sigmas", "LSUV", "PRETRAIN",
+           "GRADINIT", "PREFIXES", "RECIPES", "base_scheme", "split_prefix"]
+
+#: prefix of LSUV (`jwinit.lsuv`) started from a scheme: 'lsuv:orthogonal'
+LSUV = "lsuv:"
+#: prefix of greedy layer-wise pre-training (`jwinit.greedy_pretrain`): 'pretrain:lecun_uniform'
+PRETRAIN = "pretrain:"
+#: prefix of GradInit (`jwinit.gradinit`) started from a scheme: 'gradinit:he_normal'
+GRADINIT = "gradinit:"
+#: the data-dependent prefixes, in the order they are recognized
+PREFIXES = (LSUV, PRETRAIN, GRADINIT)
+#: whole-model recipes whose rules depend on the depth (`fixup_rules`, `t_fixup_rules`,
+#: `deepnet_rules`), and the model kind each needs
+RECIPES = {"fixup": "residual", "t_fixup": "transformer", "deepnet": "transformer"}
+
+
+def split_prefix(scheme: Any) -> tuple[str | None, Any]:
+    """(prefix, the scheme after it) of a training scheme: ``'lsuv:orthogonal'`` ->
+    ``('lsuv:', 'orthogonal')``; a scheme without a prefix (or not a string) -> ``(None, scheme)``.
+
+    Examples:
+      >>> split_prefix('gradinit:he_normal'), split_prefix('he_normal')
+      (('gradinit:', 'he_normal'), (None, 'he_normal'))
+    """
+    if isinstance(scheme, str):
+        for prefix in PREFIXES:
+            if scheme.startswith(prefix):
+                return prefix, scheme[len(prefix):]
+    return None, scheme
+
+
+def base_scheme(scheme: Any) -> Any:
+    """What a training scheme samples from: the scheme after an 'lsuv:' / 'pretrain:' /
+    'gradinit:' prefix, a mapping of rules itself, or None for a depth-dependent recipe
+    (`RECIPES`), whose rules come from the model.
+
+    Examples:
+      >>> base_scheme('lsuv:orthogonal'), base_scheme('fixup'), base_scheme('he_normal')
+      ('orthogonal', None, 'he_normal')
+    """
+    if isinstance(scheme, str) and scheme in RECIPES:
+        return None
+    return split_prefix(scheme)[1]
 
 def effective_sigmas(kernel_init: Callable[..., Any], bias_init: Callable[..., Any] | None,
                      width: int) -> tuple[float | None, float | None]:

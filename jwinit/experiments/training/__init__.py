@@ -103,15 +103,10 @@ from jwinit.experiments.common import (
 from jwinit.experiments.io import write_csv, write_json, write_text
 from jwinit.experiments.training._claims import CLAIMS, best_learning_rate, check_claim, summarize
 from jwinit.experiments.training._networks import (
-    GRADINIT,
     LAYER_NORMS,
-    LSUV,
     MODELS,
     NORMS,
-    PRETRAIN,
-    RECIPES,
     Network,
-    base_scheme,
     gradinit_variables,
     initial_variables,
     lsuv_variables,
@@ -124,6 +119,7 @@ from jwinit.experiments.training._networks import (
 )
 from jwinit.experiments.training._plots import plots
 from jwinit.results import dumps
+from jwinit.schemes import GRADINIT, LSUV, PRETRAIN, RECIPES, base_scheme
 
 __all__ = ["DEFAULTS", "run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate",
            "networks", "Network"]

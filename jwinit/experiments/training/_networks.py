@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 MODELS = ("mlp", "residual", "rnn", "transformer")
@@ -15,29 +15,7 @@ NORM_NAMES = {"batch": "BatchNorm", "layer": "LayerNorm"}
 LAYER_NORMS = (None, "pre", "post", "deepnorm")
 LAYER_NORM_NAMES = {None: "no LayerNorm", "pre": "Pre-LN", "post": "Post-LN",
                     "deepnorm": "DeepNorm"}
-#: whole-model recipes whose rules depend on the depth, and the model kind each needs
-RECIPES = {"fixup": "residual", "t_fixup": "transformer", "deepnet": "transformer"}
-#: the scheme name of Fixup as whole-model rules (residual models only)
-FIXUP = "fixup"
-#: prefix of LSUV started from a scheme ('lsuv:orthogonal')
-LSUV = "lsuv:"
-#: prefix of greedy layer-wise pre-training started from a scheme ('pretrain:lecun_uniform')
-PRETRAIN = "pretrain:"
-#: prefix of GradInit started from a scheme ('gradinit:he_normal')
-GRADINIT = "gradinit:"
-
-
-def base_scheme(scheme: str | Mapping[str, str]) -> str | Mapping[str, str] | None:
-    """What a config entry samples from: the scheme after an 'lsuv:' / 'pretrain:' prefix, the
-    mapping of rules itself, or None for a depth-dependent recipe (`RECIPES`)."""
-    if not isinstance(scheme, str):
-        return scheme
-    if scheme in RECIPES:
-        return None
-    for prefix in (LSUV, PRETRAIN, GRADINIT):
-        if scheme.startswith(prefix):
-            return scheme[len(prefix):]
-    return scheme
+#: the scheme grammar (prefixes, whole-model recipes) is `jwinit.schemes`
 
 
 @dataclasses.dataclass(frozen=True)
