@@ -180,7 +180,7 @@ def jwinit_task(w: Workload, precision: str | None, depth: int | None = None,
                 statistics: str = "all", remat: str = "auto"):
     tasks = plan(
         pairs=[(jwinit_scheme(s), a) for s, a in PAIRS], depths=[depth or w.depth],
-        widths=[w.width], seeds=w.seeds, batch=w.batch, precision=precision,
+        widths=[w.width], seeds=w.seeds, batch_size=w.batch, precision=precision,
         statistics=statistics, remat=remat,
     )
     assert len(tasks) == 1, "a workload is one compiled program"
@@ -399,10 +399,10 @@ def bench_fit(depth: int = 1000, width: int = 4096, batch: int = 1024,
               precision: str | None = "tensorfloat32") -> dict[str, Any]:
     """One probe of a depth x width x batch He/ReLU MLP: time, remat mode and peak memory."""
     task, = plan(pairs=[(jwinit.he_normal(), "relu")], depths=[depth], widths=[width], seeds=1,
-                 batch=batch, precision=precision)
+                 batch_size=batch, precision=precision)
     remat = task.config.remat  # what remat='auto' chose for this network
     t = time.perf_counter()
-    r = jprobe.probe_mlp(0, jwinit.he_normal(), "relu", depth=depth, width=width, batch=batch,
+    r = jprobe.probe_mlp(0, jwinit.he_normal(), "relu", depth=depth, width=width, batch_size=batch,
                          precision=precision)
     seconds = time.perf_counter() - t
     return {"depth": depth, "width": width, "batch": batch, "remat": remat,

@@ -17,6 +17,7 @@ import functools
 import math
 import numbers
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -338,3 +339,26 @@ def check_pattern(value: Any, name: str) -> str:
     except re.error as e:
         raise ValueError(f"`{name}`: {value!r} is not a regular expression ({e}).") from None
     return value
+
+
+def renamed(**old_to_new: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Keep a renamed keyword argument working for one release: ``@renamed(num_seeds='seeds')``
+    maps ``num_seeds=`` to ``seeds=`` with a DeprecationWarning naming both; passing both is a
+    TypeError. The signature shown is the new one (``functools.wraps``)."""
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"`{fn.__name__}` got both `{old}` (its old name) and "
+                                        f"`{new}`; pass `{new}` only.")
+                    warnings.warn(f"`{fn.__name__}({old}=...)` is deprecated and will be "
+                                  f"removed in the next release; use `{new}=...`.",
+                                  DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return inner
+
+    return wrap

@@ -2,7 +2,7 @@
 
     jwinit list [--markdown]                      every registered initializer
     jwinit describe NAME D1 D2 ... [--arg k=v]    what NAME gives for a weight of shape (D1, ...)
-    jwinit probe SCHEME+ACT ... [--depth L] [--width N] [--batch B] [--seeds S] [--json]
+    jwinit probe SCHEME+ACT ... [--depth L] [--width N] [--batch_size B] [--seeds S] [--json]
                                                   does the signal survive L layers? (one program)
     jwinit run --config=NAME[:arg] [--config.a.b=v ...] [--workdir=DIR]
                                                   run a shipped config by name (`jwinit run
@@ -88,7 +88,7 @@ def _probe(args: argparse.Namespace) -> int:
     from jwinit._checks import check_int
     from jwinit.probe import REGIME_FACTOR
 
-    for flag in ("depth", "width", "batch", "seeds"):
+    for flag in ("depth", "width", "batch_size", "seeds"):
         check_int(getattr(args, flag), f"--{flag}", minimum=1)
     check_int(args.seed, "--seed", minimum=0)
     pairs = [jsweep.parse_pair(p) for p in args.pairs]
@@ -101,7 +101,7 @@ def _probe(args: argparse.Namespace) -> int:
         bias = registry.make(spec) if isinstance(spec, str) else registry.make(spec[0], **spec[1])
     start = time.perf_counter()
     rows = jsweep.sweep(pairs=pairs, depths=(args.depth,), widths=(args.width,),
-                        seeds=args.seeds, batch=args.batch, key=args.seed, bias_init=bias,
+                        seeds=args.seeds, batch_size=args.batch_size, key=args.seed, bias_init=bias,
                         precision=args.precision)
     seconds = time.perf_counter() - start
     summary = jsweep.summarize(rows)
@@ -113,7 +113,7 @@ def _probe(args: argparse.Namespace) -> int:
 
     colour = {"preserved": "green", "vanishing": "blue", "exploding": "red"}
     table = Table(title=f"signal through {args.depth} layers of width {args.width} "
-                        f"(batch {args.batch}, {args.seeds} seeds)")
+                        f"(batch size {args.batch_size}, {args.seeds} seeds)")
     table.add_column("scheme + activation", overflow="fold")
     for col in ("forward", "theory", "backward", "theory", "regime", "theory regime",
                 "phase (depth scale)", "agrees"):
@@ -171,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="e.g. he_normal+relu 'normal(stddev=0.1)+tanh' '(1.76, 0.05)+tanh'")
     p.add_argument("--depth", type=int, default=64)
     p.add_argument("--width", type=int, default=512)
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch_size", "--batch", type=int, default=256, dest="batch_size",
+                   help="inputs per seed (--batch is its old name)")
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     p.add_argument("--bias", default=None, help="bias initializer, e.g. 'normal(stddev=0.05)'")

@@ -21,7 +21,7 @@ round-robin by ``jax.process_index()``; each process runs its share on its local
 returns (and writes) its own rows.
 
 Rows are plain dicts (JSON-ready): the cell ``scheme, activation, depth, width, seed``, what else
-changes its values ``bias, key, batch, input_dim, precision, input_correlation,
+changes its values ``bias, key, batch_size, input_dim, precision, input_correlation,
 saturation_threshold, statistics`` (`CELL_FIELDS` together), ``sigma_w2, sigma_b2``, the per-layer
 lists of every statistic of `jwinit.probe.TABLE` (``forward, mean, variance, channel_sq_mean,
 channel_var, dead, saturated, correlation, backward``) and the summaries ``log_forward =

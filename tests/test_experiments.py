@@ -9,6 +9,7 @@ import pytest
 
 from jwinit import cli
 from jwinit.experiments.common import agreement_threshold
+from jwinit.experiments.runner import load_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -120,11 +121,15 @@ def test_linear_learning_reproduces_saxe_depth_independent_learning(tmp_path):
     assert len(checks) == 4
     assert all(c["passed"] for c in checks), checks
     rows = {(r["scheme"].split("(")[0], int(r["depth"])): r for r in read_summary(workdir)}
-    # orthogonal learns at every depth in under 200 steps; the scaled Gaussian stalls when deep
-    # (its error is still above 0.05 after max_steps at depth 32)
-    assert all(float(rows[("orthogonal", d)]["median_steps"]) < 200 for d in (2, 16, 32))
+    # orthogonal reaches the criterion at every depth within the step budget, and at depth 32
+    # faster than the scaled Gaussian at depth 16; the Gaussian stalls when deep: its error after
+    # max_steps at depth 32 is still above the criterion
+    cfg = load_config(f"{ROOT / 'configs' / 'saxe2013.py'}:smoke")[0]
+    steps = {d: float(rows[("orthogonal", d)]["median_steps"]) for d in (2, 16, 32)}
+    assert all(s <= cfg.max_steps for s in steps.values()), steps
+    assert steps[32] < float(rows[("variance_scaling", 16)]["median_steps"])
     assert rows[("variance_scaling", 32)]["median_steps"] == "inf"
-    assert float(rows[("variance_scaling", 32)]["median_final_error"]) > 0.05
+    assert float(rows[("variance_scaling", 32)]["median_final_error"]) > cfg.criterion
     for name in ("plots/time_vs_depth.png", "plots/learning_curves.png", "report.md"):
         assert (workdir / name).stat().st_size > 0, name
 

@@ -59,7 +59,7 @@ def chi2_rel_se(entries: int) -> float:
 @pytest.fixture(scope="module")
 def he_relu() -> ProbeResult:
     return probe_mlp(jax.random.key(0), jwinit.he_normal(), "relu", depth=32, width=WIDTH,
-                     batch=128, num_seeds=SEEDS)
+                     batch_size=128, seeds=SEEDS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_he_relu_preserves_forward_and_backward_second_moments(he_relu):
 def test_glorot_relu_halves_per_layer():
     # Square layers: Glorot Var W = 1 / width, so q^{l+1} = q^l / 2 (and so do the gradients).
     r = probe_mlp(jax.random.key(1), jwinit.glorot_normal(), "relu", depth=8, width=WIDTH,
-                  batch=128, num_seeds=SEEDS)
+                  batch_size=128, seeds=SEEDS)
     step_f = np.mean(np.log(r.forward[:, 1:] / r.forward[:, :-1]), axis=0)
     step_b = np.mean(np.log(r.backward[:, :-1] / r.backward[:, 1:]), axis=0)
     for steps in (step_f, step_b):
@@ -101,7 +101,7 @@ def test_glorot_relu_halves_per_layer():
 
 def test_orthogonal_linear_chain_is_an_isometry():
     s = jacobian_singular_values(jax.random.key(0), jwinit.orthogonal(), "linear", depth=16,
-                                 width=64, num_seeds=2)
+                                 width=64, seeds=2)
     assert s.shape == (2, 64)
     np.testing.assert_allclose(s, 1.0, atol=2e-4)
     # A Gaussian linear chain with the same variance is far from isometric (the spectrum of a
@@ -113,7 +113,7 @@ def test_orthogonal_linear_chain_is_an_isometry():
 
 def test_jax_initializer_and_custom_activation_work():
     r = probe_mlp(0, jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal"),
-                  lambda x: jnp.maximum(x, 0), depth=3, width=32, batch=8)
+                  lambda x: jnp.maximum(x, 0), depth=3, width=32, batch_size=8)
     assert np.all(np.isfinite(r.forward)) and r.activation.startswith("custom")
     assert r.prediction() is None  # a custom activation has no closed-form prediction
 
@@ -156,7 +156,7 @@ def test_tanh_matches_theory_predict(sigma_w2, sigma_b2):
         sigma_w2 = float(theory.critical_sigma_w2("tanh", sigma_b2))
     depth, width, seeds = 24, 512, 4
     r = probe_mlp(jax.random.key(2), jwinit.variance_scaling(sigma_w2, "fan_in", "normal"),
-                  "tanh", depth=depth, width=width, batch=64, num_seeds=seeds,
+                  "tanh", depth=depth, width=width, batch_size=64, seeds=seeds,
                   bias_init=jwinit.normal(math.sqrt(sigma_b2)), precision="highest")
     pred = theory.predict((sigma_w2, sigma_b2), "tanh", depth, first_layer_bias=True)
     pf, pb = np.asarray(pred.forward, np.float64), np.asarray(pred.backward, np.float64)
@@ -185,7 +185,7 @@ def test_verdicts_on_clear_cases():
         ((25.0, 0.0), "tanh"),  # deep in the chaotic phase: gradients explode
         ("he_normal", "relu"),
     ]
-    rows = sweep(pairs=pairs, depths=32, widths=256, seeds=2, batch=32)
+    rows = sweep(pairs=pairs, depths=32, widths=256, seeds=2, batch_size=32)
     got = {(s["scheme"], s["activation"]): s["verdict"] for s in summarize(rows)}
     assert got == {
         ("normal(stddev=0.01)", "relu"): "vanishing",
@@ -269,7 +269,7 @@ def regime_rows():
     from jwinit.sweep import summarize, sweep
 
     pairs = [(s, a) for s, a, _ in REGIMES]
-    return {w: summarize(sweep(pairs=pairs, depths=16, widths=w, seeds=2, batch=32))
+    return {w: summarize(sweep(pairs=pairs, depths=16, widths=w, seeds=2, batch_size=32))
             for w in (256, 1024, 2048)}
 
 
@@ -304,7 +304,7 @@ def test_agreement_with_theory_is_reported_apart_from_the_regime(regime_rows):
 def test_dead_signals_are_vanishing(scheme, numerics, activation):
     from jwinit.sweep import summarize, sweep
 
-    [s] = summarize(sweep(pairs=[(scheme, activation)], depths=8, widths=64, seeds=2, batch=8))
+    [s] = summarize(sweep(pairs=[(scheme, activation)], depths=8, widths=64, seeds=2, batch_size=8))
     assert s["verdict"] == s["forward_verdict"] == s["backward_verdict"] == "vanishing"
     assert s["numerics"] == numerics
 
@@ -313,7 +313,7 @@ def test_an_overflowing_forward_pass_is_exploding_in_both_directions():
     from jwinit.sweep import summarize, sweep
 
     [s] = summarize(sweep(pairs=[(("normal", {"stddev": 1.0}), "relu")], depths=32, widths=1024,
-                          seeds=2, batch=8))
+                          seeds=2, batch_size=8))
     assert s["numerics"] == "overflow"
     # NaN gradients behind an overflow are not small gradients
     assert s["forward_verdict"] == s["backward_verdict"] == "exploding"
@@ -352,9 +352,9 @@ def test_no_weight_stack_and_sqrt_memory():
     width, batch = 64, 8
     d = 256
     layer_fn, layer_args = probe_mod.probe_program(
-        jwinit.he_normal(), "relu", depth=d, width=width, batch=batch, remat="layer")
+        jwinit.he_normal(), "relu", depth=d, width=width, batch_size=batch, remat="layer")
     sqrt_fn, sqrt_args = probe_mod.probe_program(
-        jwinit.he_normal(), "relu", depth=d, width=width, batch=batch, remat="sqrt")
+        jwinit.he_normal(), "relu", depth=d, width=width, batch_size=batch, remat="sqrt")
     big_layer = _largest_intermediate(layer_fn, layer_args)
     big_sqrt = _largest_intermediate(sqrt_fn, sqrt_args)
     # Never a (depth, width, width) stack of weights: the largest array is the per-layer carry
@@ -367,7 +367,7 @@ def test_no_weight_stack_and_sqrt_memory():
 
 def _program_text(depth: int) -> str:
     fn, args = probe_mod.probe_program(jwinit.he_normal(), "relu", depth=depth, width=64,
-                                       batch=16, num_seeds=2, remat="layer")
+                                       batch_size=16, seeds=2, remat="layer")
     return fn.lower(*args).as_text()
 
 
@@ -383,7 +383,7 @@ def test_program_size_independent_of_depth():
     assert abs(len(deep) - len(short)) <= 0.01 * len(short)
 
 
-VARIANT = dict(depth=9, width=32, batch=8, num_seeds=2)
+VARIANT = dict(depth=9, width=32, batch_size=8, seeds=2)
 
 
 @pytest.fixture(scope="module")
@@ -412,8 +412,8 @@ def test_kept_weights_give_the_rows_of_resampled_weights(scheme, activation):
 
 def _sampling_ops(remat: str) -> int:
     """How many random-bit generations the compiled probe program contains."""
-    fn, args = probe_mod.probe_program(jwinit.he_normal(), "relu", depth=8, width=32, batch=8,
-                                       num_seeds=2, remat=remat)
+    fn, args = probe_mod.probe_program(jwinit.he_normal(), "relu", depth=8, width=32, batch_size=8,
+                                       seeds=2, remat=remat)
     jaxpr = jax.make_jaxpr(fn)(*args)
     count = [0]
 
@@ -451,7 +451,7 @@ def test_remat_auto_chooses_by_the_memory_budget():
     assert resolve_remat("layer", d, n, b, rows, seeds, kernels=kernels, budget=1) == "layer"
     # the probe's own choice on this machine: a small network keeps its weights
     task = jwinit.sweep.plan(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2,
-                             batch=4)[0]
+                             batch_size=4)[0]
     assert task.config.remat == "none"
 
 
@@ -480,7 +480,7 @@ def test_bfloat16_precision_is_close_to_float32(reference):
     # then moves by 2 (2u / sqrt(3)) / sqrt(256) per layer, and the errors of successive layers
     # add up as a random walk (tanh with lecun_normal is contractive). 5 standard errors.
     u = 2.0**-8
-    per_layer = 2 * (2 * u / math.sqrt(3)) / math.sqrt(VARIANT["batch"] * VARIANT["width"])
+    per_layer = 2 * (2 * u / math.sqrt(3)) / math.sqrt(VARIANT["batch_size"] * VARIANT["width"])
     tol = 5 * per_layer * np.sqrt(np.arange(1, VARIANT["depth"] + 1))
     rel = np.abs(bf.forward / reference.forward - 1)
     assert np.all(rel <= tol), (rel.max(axis=0), tol)
@@ -491,7 +491,7 @@ def test_bfloat16_precision_is_close_to_float32(reference):
 # argument errors, before any compute
 
 
-GOOD = dict(depth=4, width=16, batch=4)
+GOOD = dict(depth=4, width=16, batch_size=4)
 
 
 @pytest.mark.parametrize(
@@ -500,8 +500,8 @@ GOOD = dict(depth=4, width=16, batch=4)
         (dict(depth=0), ValueError, ["`depth`", ">= 1", "0"]),
         (dict(width=0), ValueError, ["`width`", ">= 1"]),
         (dict(depth=2.5), TypeError, ["`depth`", "2.5"]),
-        (dict(batch=-1), ValueError, ["`batch`"]),
-        (dict(num_seeds=0), ValueError, ["`num_seeds`"]),
+        (dict(batch_size=-1), ValueError, ["`batch`"]),
+        (dict(seeds=0), ValueError, ["`num_seeds`"]),
         (dict(activation="relu6"), ValueError, ["`activation`", "relu6", "tanh"]),
         (dict(activation=3), TypeError, ["`activation`"]),
         (dict(kernel_init="he_normal"), TypeError, ["`kernel_init`", "he_normal"]),

@@ -59,7 +59,7 @@ def test_parse_kwargs():
 
 def test_cli_probe_gives_the_verdicts(capsys):
     args = ["probe", "he_normal+relu", "normal(stddev=0.05)+relu", "(4.0, 0.0)+relu",
-            "--depth", "24", "--width", "128", "--batch", "64", "--seeds", "2"]
+            "--depth", "24", "--width", "128", "--batch_size", "64", "--seeds", "2"]
     assert cli.main([*args, "--json"]) == 0
     rows = {(r["scheme"], r["activation"]): r for r in json.loads(capsys.readouterr().out)}
     assert len(rows) == 3

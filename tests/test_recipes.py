@@ -399,11 +399,11 @@ def test_role_recipes_contract(e, mesh):
 def test_argument_errors():
     with pytest.raises(ValueError, match=r"`activation`.*\('linear', 'identity', 'relu'\)"):
         jwinit.random_walk("tanh")
-    with pytest.raises(ValueError, match=r"`layers_per_branch` must be an int >= 2, got 1"):
+    with pytest.raises(ValueError, match=r"`branch_layers` must be an int >= 2, got 1"):
         jwinit.fixup(8, 1)
-    with pytest.raises(ValueError, match=r"`num_branches` must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"`blocks` must be an int >= 1"):
         jwinit.fixup(0, 2)
-    with pytest.raises(TypeError, match="`num_branches` must be an int"):
+    with pytest.raises(TypeError, match="`blocks` must be an int"):
         jwinit.fixup(8.0, 2)
     with pytest.raises(TypeError, match="`base` of `fixup` must be an initializer"):
         jwinit.fixup(8, 2, base="he_normal")

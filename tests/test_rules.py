@@ -153,12 +153,19 @@ def test_fixup_keeps_the_residual_stream_of_any_depth_at_the_stem(blocks):
     want = 2.0 / 128 * scale**2
     assert abs(var - want) < 4 * want * math.sqrt(2 / k.size)
     if blocks == 4:
-        he = model.init(jax.random.key(8), x)
-        head_in = _head_input(model, he, x)
-        h0 = x @ he["params"]["stem"]["kernel"] + he["params"]["stem"]["bias"][None, :]
-        hl = head_in  # relu(h_L); E[relu(h)^2] = E[h^2] / 2 for a symmetric h
-        ratio = float(jnp.mean(hl**2)) / float(jnp.mean(jax.nn.relu(h0) ** 2))
-        assert abs(math.log2(ratio) - blocks) < 0.5, ratio
+        # He: E[h_{l+1}^2] = E[h_l^2] + E[F(h_l)^2] = 2 E[h_l^2] over the weights, so
+        # E[relu(h_L)^2] / E[relu(h_0)^2] = 2^L (relu halves both: the h's are symmetric). The
+        # ratio of the means over 32 seeds, within 4 standard errors (delta method).
+        a, b = [], []
+        for seed in range(32):
+            he = model.init(jax.random.key(100 + seed), x)
+            h0 = x @ he["params"]["stem"]["kernel"] + he["params"]["stem"]["bias"][None, :]
+            a.append(float(jnp.mean(_head_input(model, he, x) ** 2)))
+            b.append(float(jnp.mean(jax.nn.relu(h0) ** 2)))
+        a, b = np.asarray(a), np.asarray(b)
+        ratio = a.mean() / b.mean()
+        se = ratio * math.sqrt(np.var(a / a.mean() - b / b.mean(), ddof=1) / len(a))
+        assert abs(ratio - 2.0**blocks) < 4 * se, (ratio, se)
 
 
 def test_lsuv_follows_call_order_with_names_that_do_not_sort():
@@ -402,8 +409,9 @@ def _linear_reconstruction_error(code, a):
 
 def test_greedy_pretraining_learns_codes_that_keep_the_input():
     """A 16-unit sigmoid layer on the 64-pixel digits: the best linear reconstruction of the
-    input from its codes explains far more of the input after pre-training (the autoencoder
-    finds a principal subspace) than from the random init; the readout is untouched."""
+    input from its codes comes close to the principal-subspace optimum after pre-training (the
+    autoencoder finds a principal subspace), not from the random init; the readout is
+    untouched."""
     data = jwinit.data.digits()
     x = jnp.asarray(data.x_train[:1024])
     model = jwinit.models.MLP(depth=2, width=16, output_dim=10, activation="sigmoid")
@@ -415,7 +423,13 @@ def test_greedy_pretraining_learns_codes_that_keep_the_input():
 
     before = _linear_reconstruction_error(code(v0["params"]), x)
     after = _linear_reconstruction_error(code(v["params"]), x)
-    assert after < 0.8 * before, (before, after)
+    # the baseline: the best that 16 linear codes can do is the top-16 principal subspace
+    a = np.asarray(x, np.float64) - np.asarray(x, np.float64).mean(axis=0)
+    s2 = np.linalg.svd(a, compute_uv=False) ** 2
+    pca = 1.0 - s2[:16].sum() / s2.sum()
+    # pre-training closes most of the gap between the random codes and that optimum (measured:
+    # 0.51 -> 0.28 against 0.25); more than half is asserted
+    assert after < (before + pca) / 2, (before, after, pca)
     np.testing.assert_array_equal(v["params"]["Dense_2"]["kernel"],
                                   v0["params"]["Dense_2"]["kernel"])
     assert not np.array_equal(v["params"]["Dense_1"]["kernel"], v0["params"]["Dense_1"]["kernel"])

@@ -2,11 +2,6 @@
 blocked sampling, Newton-Schulz orthogonal, across processes."""
 
 import math
-import os
-import pathlib
-import socket
-import subprocess
-import sys
 
 import equinox as eqx
 import flax.linen as nn
@@ -14,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _processes import run_two_processes
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -411,6 +407,7 @@ jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processe
 import numpy as np, jax.numpy as jnp, jwinit
 from jwinit import _blocked
 from jax.sharding import Mesh
+
 _blocked.MIN_ELEMENTS, _blocked.BLOCK_ELEMENTS = 64, 256
 assert jax.process_count() == 2 and len(jax.devices()) == 8 and len(jax.local_devices()) == 4
 mesh = Mesh(np.array(jax.devices()).reshape(2, 4), ("data", "model"))
@@ -433,24 +430,8 @@ jax.distributed.shutdown()
 
 
 def test_two_processes_hold_only_their_shards_with_the_single_process_values(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # 4 local devices each
-    for var in ("http_proxy", "https_proxy", "grpc_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        env.pop(var, None)
-    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
     out = tmp_path / "shards"
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(i), str(port), str(out)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for i in range(2)]
-    try:
-        logs = [p.communicate(timeout=300)[0].decode() for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert all(p.returncode == 0 for p in procs), logs
+    run_two_processes(_WORKER, out, devices=4)
     want = _leaves(jwinit.init_params(jwinit.models.Decoder(**TINY), jax.random.key(1), TOKENS,
                                       RULES))
     covered = [np.zeros(w.shape, bool) for w in want]

@@ -8,6 +8,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from _processes import run_two_processes
 from jax.sharding import Mesh
 
 import jwinit
@@ -16,7 +17,7 @@ from jwinit.results import dumps, read_rows
 from jwinit.sweep import plan, results_from_rows, summarize, sweep
 
 SCHEMES = ["he_normal", ("normal", {"stddev": 0.1}), (2.0, 0.0), (1.5, 0.05)]
-GRID = dict(depths=[4], widths=[16], seeds=5, batch=8)
+GRID = dict(depths=[4], widths=[16], seeds=5, batch_size=8)
 BIAS = jwinit.normal(0.1)  # one closure object: every sweep below reuses the compiled programs
 
 
@@ -37,12 +38,12 @@ def all_devices() -> Mesh:
 
 
 def test_the_default_mesh_uses_only_the_devices_the_seeds_fill():
-    [few] = plan(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch=8)
+    [few] = plan(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch_size=8)
     assert few.mesh.devices.size == 1  # 2 seeds fit one chunk: no padding to 8 devices
-    [many] = plan(["he_normal"], ["relu"], depths=[4], widths=[1024], seeds=64, batch=256)
+    [many] = plan(["he_normal"], ["relu"], depths=[4], widths=[1024], seeds=64, batch_size=256)
     assert many.mesh.devices.size == 8
-    rows = sweep(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch=8)
-    explicit = sweep(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch=8,
+    rows = sweep(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch_size=8)
+    explicit = sweep(["he_normal"], ["relu"], depths=[4], widths=[16], seeds=2, batch_size=8,
                      mesh=all_devices())
     assert json.dumps(rows) == json.dumps(explicit)
 
@@ -118,7 +119,7 @@ assert jax.process_index() == pid and jax.process_count() == 2
 import jwinit
 from jwinit.sweep import sweep
 sweep(["he_normal", ("normal", {"stddev": 0.1})], ["relu", "tanh"],
-      bias_init=jwinit.normal(0.1), depths=[4], widths=[16], seeds=5, batch=8, out=out)
+      bias_init=jwinit.normal(0.1), depths=[4], widths=[16], seeds=5, batch_size=8, out=out)
 jax.distributed.shutdown()
 """
 
@@ -126,35 +127,13 @@ jax.distributed.shutdown()
 def test_two_processes_with_jax_distributed_split_the_grid(tmp_path):
     """Two real processes after jax.distributed.initialize: each writes its share (split by
     jax.process_index()) to <stem>.p<index>.jsonl; together they equal one process's sweep."""
-    import os
-    import pathlib
-    import socket
-    import subprocess
-    import sys
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # 2 local devices each
-    for var in ("http_proxy", "https_proxy", "grpc_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        env.pop(var, None)  # the coordinator is on the loopback interface
-    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
     out = tmp_path / "rows.jsonl"
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(i), str(port), str(out)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for i in range(2)]
-    try:
-        logs = [p.communicate(timeout=300)[0].decode() for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert all(p.returncode == 0 for p in procs), logs
+    run_two_processes(_WORKER, out, devices=2)
     parts = [read_rows(tmp_path / f"rows.p{i}.jsonl") for i in range(2)]
     assert parts[0] and parts[1]
     assert not out.exists()
     reference = sweep(["he_normal", ("normal", {"stddev": 0.1})], ["relu", "tanh"],
-                      bias_init=BIAS, depths=[4], widths=[16], seeds=5, batch=8)
+                      bias_init=BIAS, depths=[4], widths=[16], seeds=5, batch_size=8)
     merged = sorted(json.dumps(r, sort_keys=True) for p in parts for r in p)
     assert merged == sorted(json.dumps(r, sort_keys=True) for r in reference)
 
@@ -165,7 +144,7 @@ def test_accelerator_code_path_matches_the_cpu_path(sharded_rows, monkeypatch):
     up to float32 rounding of the differently blocked matmuls."""
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     [task] = plan(SCHEMES, ["relu", "tanh"], bias_init=BIAS, **GRID)
-    per_seed = task.config.num_rows * GRID["batch"]
+    per_seed = task.config.num_rows * GRID["batch_size"]
     monkeypatch.setattr(sweep_mod, "TARGET_ROWS", 2 * per_seed)
     [task] = plan(SCHEMES, ["relu", "tanh"], bias_init=BIAS, **GRID)
     assert task.config.backend == "gpu" and task.config.seed_chunk == 2
@@ -179,7 +158,7 @@ def test_accelerator_code_path_matches_the_cpu_path(sharded_rows, monkeypatch):
 
 def test_resume_skips_done_cells(tmp_path):
     out = tmp_path / "rows.jsonl"
-    kw = dict(depths=4, widths=8, batch=4, mesh=one_device())
+    kw = dict(depths=4, widths=8, batch_size=4, mesh=one_device())
     first = sweep(["he_normal"], ["relu"], seeds=2, out=out, **kw)
     assert len(out.read_text().splitlines()) == 2
     ran = []
@@ -206,14 +185,14 @@ def test_resume_skips_done_cells(tmp_path):
 
 
 @pytest.mark.parametrize("change", [
-    dict(batch=6), dict(key=1), dict(precision="highest"), dict(bias_init=jwinit.normal(0.2)),
+    dict(batch_size=6), dict(key=1), dict(precision="highest"), dict(bias_init=jwinit.normal(0.2)),
     dict(input_dim=12), dict(input_correlation=0.2), dict(statistics="second_moments"),
     dict(saturation_threshold=0.5),
 ], ids=lambda c: next(iter(c)))
 def test_resume_reuses_a_row_only_when_everything_that_changes_it_matches(change, tmp_path,
                                                                         monkeypatch):
     out = tmp_path / "rows.jsonl"
-    kw = dict(depths=3, widths=8, batch=4, seeds=2, mesh=one_device(), out=out)
+    kw = dict(depths=3, widths=8, batch_size=4, seeds=2, mesh=one_device(), out=out)
     first = sweep(["he_normal"], ["relu"], **kw)
     changed = sweep(["he_normal"], ["relu"], **{**kw, **change}, resume=True)
     assert len(out.read_text().splitlines()) == 4  # recomputed and appended, not reused
@@ -275,6 +254,7 @@ def test_bad_arguments_raise_before_compute(kwargs, error, words, monkeypatch):
 _QR_WORKER = """
 import sys, jax, jax.numpy as jnp, numpy as np, jwinit
 from jax.sharding import Mesh, PartitionSpec as P
+
 assert len(jax.devices()) == 8
 name, kind = sys.argv[1], sys.argv[2]
 if kind == "conv":
@@ -285,7 +265,7 @@ if kind == "conv":
     f = jax.jit(jax.shard_map(draw, mesh=mesh, in_specs=P("s"), out_specs=P("s")))
     print(float(jnp.sum(f(jax.random.split(jax.random.key(0), 64)) ** 2)))
 else:
-    rows = jwinit.sweep.sweep([name], ["tanh"], depths=4, widths=16, batch=8, seeds=64)
+    rows = jwinit.sweep.sweep([name], ["tanh"], depths=4, widths=16, batch_size=8, seeds=64)
     print(len(rows))
 """
 
@@ -320,15 +300,15 @@ def test_a_large_grid_of_pairs_is_split_into_tasks_of_one_program(monkeypatch, t
     """75 (sigma_w2, sigma_b2) cells of one activation: tasks of 8 rows (the last one padded)
     that share one compiled program, whose rows are written as each task finishes."""
     grid = [((1.0 + 0.1 * i, 0.05), "tanh") for i in range(20)]
-    tasks = plan(pairs=grid, depths=3, widths=16, seeds=2, batch=8)
+    tasks = plan(pairs=grid, depths=3, widths=16, seeds=2, batch_size=8)
     assert [len(t.cells) for t in tasks] == [8, 8, 4]
     assert len({t.config for t in tasks}) == 1  # one compiled program for all of them
     done = []
-    rows = sweep(pairs=grid, depths=3, widths=16, seeds=2, batch=8, out=tmp_path / "r.jsonl",
+    rows = sweep(pairs=grid, depths=3, widths=16, seeds=2, batch_size=8, out=tmp_path / "r.jsonl",
                  progress=lambda d, t: done.append(d))
     assert done == [0, 16, 32, 40]  # rows (cells x seeds) after each task
     monkeypatch.setattr(sweep_mod, "CPU_ROWS_PER_TASK", 100)
-    whole = sweep(pairs=grid, depths=3, widths=16, seeds=2, batch=8)
+    whole = sweep(pairs=grid, depths=3, widths=16, seeds=2, batch_size=8)
     assert [r["scheme"] for r in rows] == [r["scheme"] for r in whole]
     for a, b in zip(rows, whole, strict=True):
         np.testing.assert_allclose(a["forward"], b["forward"], rtol=1e-6)

@@ -1,6 +1,7 @@
 """jwinit.train: one compiled program for many runs, divergence, devices, resume, bad inputs."""
 
 import functools
+import math
 
 import flax.linen as nn
 import jax
@@ -202,12 +203,15 @@ def test_nnx_and_batchnorm_models_train(small):
     kw = dict(inits={"he": "he_normal", "ortho": jwinit.orthogonal()}, optimizer=SGD,
               learning_rates=[0.05], steps=60, seeds=2, eval_every=30)
     r = jtrain.train(NNXNet(nnx.Rngs(0)), small, **kw)
-    assert np.all(r.test_accuracy[:, -1] > 0.6)
+    # learned: test accuracy above chance (1/10) by more than 5 binomial standard errors of the
+    # 200 test examples
+    above_chance = 0.1 + 5 * math.sqrt(0.1 * 0.9 / len(small.y_test))
+    assert np.all(r.test_accuracy[:, -1] > above_chance)
     assert r.rest["bn"]["mean"][...].shape == (4, 32)  # batch statistics were updated
     assert np.all(np.abs(r.rest["bn"]["mean"][...]) > 0)
     lin = jtrain.train(LinenBN(), small, train_kwargs={"train": True},
                        eval_kwargs={"train": False}, **kw)
-    assert np.all(lin.test_accuracy[:, -1] > 0.6)
+    assert np.all(lin.test_accuracy[:, -1] > above_chance)
     assert np.all(np.abs(lin.rest["batch_stats"]["BatchNorm_0"]["mean"]) > 0)
 
 

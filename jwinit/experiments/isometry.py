@@ -141,7 +141,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                     if cell not in done:  # a rerun resumes: finished cells are read back
                         s = jwinit.jacobian_singular_values(
                             config.seed, weights_for(kind, sw2), act, depth=depth,
-                            width=config.width, num_seeds=config.seeds, bias_init=bias,
+                            width=config.width, seeds=config.seeds, bias_init=bias,
                             output="activation", input_q=input_q, dtype="float64",
                         )
                         done.add([{**cell,

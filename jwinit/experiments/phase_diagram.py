@@ -142,7 +142,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     with progress_bar("probes", unit="probes") as update:
         rows = jsweep.sweep(
             pairs=[((sw, sb), act) for sw, sb in grid], depths=(config.depth,),
-            widths=(n1, n2), seeds=config.seeds, batch=config.batch_size, key=config.seed,
+            widths=(n1, n2), seeds=config.seeds, batch_size=config.batch_size, key=config.seed,
             input_correlation=c0, statistics="forward", out=workdir / "results.jsonl",
             resume=True, progress=update,
         )

@@ -122,7 +122,7 @@ def grid_arguments(config: Any) -> dict[str, Any]:
         "depths": tuple(config.depths),
         "widths": tuple(config.widths),
         "seeds": config.seeds,
-        "batch": config.batch_size,
+        "batch_size": config.batch_size,
         "key": config.get("seed", 0),
         "precision": config.get("precision", None),
         "bias_init": config.get("bias", None),

@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jwinit._checks import check_callable_init, check_initializer, check_int
+from jwinit._checks import check_callable_init, check_initializer, check_int, renamed
 from jwinit.probe._jacobian import OUTPUTS, jacobian_singular_values
 from jwinit.probe._options import PRECISIONS, REMAT, STATISTICS, ProbeOptions
 from jwinit.probe._program import (
@@ -124,8 +124,9 @@ __all__ = [
 ]
 
 
+@renamed(batch="batch_size", num_seeds="seeds")
 def probe_program(kernel_init: Callable[..., Any], activation: str | Callable[..., Any], *,
-                  depth: int, width: int, batch: int, num_seeds: int = 1,
+                  depth: int, width: int, batch_size: int, seeds: int = 1,
                   bias_init: Callable[..., Any] | None = None, input_dim: int | None = None,
                   precision: str | None = None, remat: str = "auto",
                   input_correlation: float = 0.5, saturation_threshold: float = 1e-3,
@@ -138,20 +139,21 @@ def probe_program(kernel_init: Callable[..., Any], activation: str | Callable[..
     ``jax.random.key(0)``).
     """
     cfg, keys, gw, gb = _setup(
-        jax.random.key(0), kernel_init, activation, depth=depth, width=width, batch=batch,
-        num_seeds=num_seeds, bias_init=bias_init, input_dim=input_dim, precision=precision,
+        jax.random.key(0), kernel_init, activation, depth=depth, width=width,
+        batch_size=batch_size, seeds=seeds, bias_init=bias_init, input_dim=input_dim,
+        precision=precision,
         remat=remat, input_correlation=input_correlation,
         saturation_threshold=saturation_threshold, statistics=statistics)
     return program(cfg), (keys, gw, gb)
 
 
-def _setup(key: Any, kernel_init: Any, activation: Any, *, depth: int, width: int, batch: int,
-           num_seeds: int = 1, bias_init: Any = None, **options: Any):
-    options = ProbeOptions(batch=batch, **options)
+def _setup(key: Any, kernel_init: Any, activation: Any, *, depth: int, width: int,
+           batch_size: int, seeds: int = 1, bias_init: Any = None, **options: Any):
+    options = ProbeOptions(batch_size=batch_size, **options)
     key = single_key(key, "probe_mlp")
     depth = check_int(depth, "depth", minimum=1)
     width = check_int(width, "width", minimum=1)
-    num_seeds = check_int(num_seeds, "num_seeds", minimum=1)
+    num_seeds = check_int(seeds, "seeds", minimum=1)
     act = resolve_activation(activation)
     input_dim = options.input_dim_for(width)
     check_initializer(kernel_init, "kernel_init", (input_dim, width))
@@ -167,6 +169,7 @@ def _setup(key: Any, kernel_init: Any, activation: Any, *, depth: int, width: in
     return cfg, keys, ones, ones
 
 
+@renamed(batch="batch_size", num_seeds="seeds")
 def probe_mlp(
     key: jax.Array | int,
     kernel_init: Callable[..., Any],
@@ -174,8 +177,8 @@ def probe_mlp(
     *,
     depth: int,
     width: int,
-    batch: int,
-    num_seeds: int = 1,
+    batch_size: int,
+    seeds: int = 1,
     bias_init: Callable[..., Any] | None = None,
     input_dim: int | None = None,
     precision: str | None = None,
@@ -196,8 +199,8 @@ def probe_mlp(
       activation: a name from `jwinit.activation_names()` or an elementwise callable.
       depth: number of layers (>= 1).
       width: units per layer (>= 1).
-      batch: inputs per seed (>= 1; pairs (2i, 2i + 1) give the correlation statistic).
-      num_seeds: independent networks, vmapped (>= 1).
+      batch_size: inputs per seed (>= 1; pairs (2i, 2i + 1) give the correlation statistic).
+      seeds: independent networks, vmapped (>= 1); seed s uses ``fold_in(key, s)``.
       bias_init: initializer of the biases, or None for no bias.
       input_dim: dimension of x (default `width`).
       precision: matmul precision, one of `PRECISIONS`: 'highest' (float32), 'tensorfloat32'
@@ -211,7 +214,7 @@ def probe_mlp(
         the backward pass (`backward` NaN).
 
     Returns:
-      A `ProbeResult` with (num_seeds, depth) arrays.
+      A `ProbeResult` with (seeds, depth) arrays.
 
     Raises:
       ValueError, TypeError: a bad argument, named with its value and the legal values, before
@@ -219,7 +222,7 @@ def probe_mlp(
 
     Examples:
       >>> r = jwinit.probe_mlp(jax.random.key(0), jwinit.he_normal(), 'relu', depth=64,
-      ...                      width=512, batch=256, num_seeds=4)
+      ...                      width=512, batch_size=256, seeds=4)
       >>> r.forward.shape
       (4, 64)
       >>> r.verdict()
@@ -229,8 +232,8 @@ def probe_mlp(
       Schoenholz et al. 2017; Pennington et al. 2017; Brock et al. 2021.
     """
     cfg, keys, gw, gb = _setup(
-        key, kernel_init, activation, depth=depth, width=width, batch=batch,
-        num_seeds=num_seeds, bias_init=bias_init, input_dim=input_dim, precision=precision,
+        key, kernel_init, activation, depth=depth, width=width, batch_size=batch_size,
+        seeds=seeds, bias_init=bias_init, input_dim=input_dim, precision=precision,
         remat=remat, input_correlation=input_correlation,
         saturation_threshold=saturation_threshold, statistics=statistics)
     stats, back = program(cfg)(keys, gw, gb)
@@ -239,7 +242,7 @@ def probe_mlp(
     act = cfg.members[0].activation
     return make_result(
         stats, back, scheme=getattr(kernel_init, "__name__", type(kernel_init).__name__),
-        activation=act.label, cfg=cfg, seeds=tuple(range(num_seeds)), sigma_w2=sw2,
+        activation=act.label, cfg=cfg, seeds=tuple(range(keys.shape[0])), sigma_w2=sw2,
         sigma_b2=sb2, kernel_init=kernel_init, bias_init=bias_init,
     )
 

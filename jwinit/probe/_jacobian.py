@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jwinit._checks import check_choice, check_initializer, check_int, check_real
+from jwinit._checks import check_choice, check_initializer, check_int, check_real, renamed
 from jwinit.probe._options import PRECISIONS
 from jwinit.probe._program import (
     MAX_PROGRAMS,
@@ -36,6 +36,7 @@ _JAC_PROGRAMS: collections.OrderedDict[tuple[Any, ...], Callable[..., Any]] = (
 )
 
 
+@renamed(num_seeds="seeds")
 def jacobian_singular_values(
     key: jax.Array | int,
     kernel_init: Callable[..., Any],
@@ -43,7 +44,7 @@ def jacobian_singular_values(
     *,
     depth: int,
     width: int,
-    num_seeds: int = 1,
+    seeds: int = 1,
     bias_init: Callable[..., Any] | None = None,
     input_dim: int | None = None,
     precision: str | None = "highest",
@@ -62,7 +63,7 @@ def jacobian_singular_values(
       key: a PRNG key (or int seed).
       kernel_init, activation, depth, width, bias_init, input_dim, precision: as in `probe_mlp`
         (the default precision here is 'highest': isometry is a statement about exact products).
-      num_seeds: independent networks.
+      seeds: independent networks.
       output: 'preactivation' or 'activation'.
       input_q: the second moment of the input entries. To start the network at its fixed point
         q* (as the mean-field Jacobian spectrum assumes), pass (q* - sigma_b2) / sigma_w2.
@@ -72,7 +73,7 @@ def jacobian_singular_values(
         rather than rounding noise.
 
     Returns:
-      float64 array (num_seeds, min(input_dim, width)), singular values in descending order.
+      float64 array (seeds, min(input_dim, width)), singular values in descending order.
 
     Examples:
       >>> s = jwinit.jacobian_singular_values(jax.random.key(0), jax.nn.initializers.orthogonal(),
@@ -86,7 +87,7 @@ def jacobian_singular_values(
     key = single_key(key, "jacobian_singular_values")
     depth = check_int(depth, "depth", minimum=1)
     width = check_int(width, "width", minimum=1)
-    num_seeds = check_int(num_seeds, "num_seeds", minimum=1)
+    num_seeds = check_int(seeds, "seeds", minimum=1)
     input_dim = width if input_dim is None else check_int(input_dim, "input_dim", minimum=1)
     precision = check_choice(precision, "precision", PRECISIONS)
     check_choice(output, "output", OUTPUTS)

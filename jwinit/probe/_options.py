@@ -31,7 +31,7 @@ class ProbeOptions:
     """How a probe measures, for every (depth, width) it runs.
 
     Attributes:
-      batch: inputs per seed (>= 1; pairs (2i, 2i + 1) give the correlation statistic).
+      batch_size: inputs per seed (>= 1; pairs (2i, 2i + 1) give the correlation statistic).
       input_dim: dimension of x (None: the width of each network).
       precision: matmul precision, one of `PRECISIONS`.
       remat: 'auto', 'none', 'layer' or 'sqrt' (memory of the backward pass; see
@@ -45,7 +45,7 @@ class ProbeOptions:
       ValueError, TypeError: a bad option, named with its value and the legal values.
     """
 
-    batch: int = 256
+    batch_size: int = 256
     input_dim: int | None = None
     precision: str | None = None
     remat: str = "auto"
@@ -55,7 +55,7 @@ class ProbeOptions:
 
     def __post_init__(self) -> None:
         canon: dict[str, Any] = {
-            "batch": check_int(self.batch, "batch", minimum=1),
+            "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
             "input_dim": None if self.input_dim is None else check_int(
                 self.input_dim, "input_dim", minimum=1),
             "precision": check_choice(self.precision, "precision", PRECISIONS),

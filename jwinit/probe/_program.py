@@ -119,9 +119,9 @@ class Config:
         rows = sum(m.rows for m in members)
         return cls(
             members=tuple(members), depth=depth, width=width,
-            input_dim=options.input_dim_for(width), batch=options.batch,
+            input_dim=options.input_dim_for(width), batch=options.batch_size,
             precision=options.precision,
-            remat=resolve_remat(options.remat, depth, width, options.batch, rows,
+            remat=resolve_remat(options.remat, depth, width, options.batch_size, rows,
                                 seeds_per_device, kernels=len(_kernel_groups(members))),
             input_correlation=options.input_correlation,
             saturation_threshold=options.saturation_threshold, backend=jax.default_backend(),

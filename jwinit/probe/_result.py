@@ -67,7 +67,7 @@ class _ProbeResultMethods:
 
         Examples:
           >>> r = jwinit.probe_mlp(jax.random.key(0), jwinit.he_normal(), 'relu', depth=32,
-          ...                      width=256, batch=256, num_seeds=4)
+          ...                      width=256, batch_size=256, seeds=4)
           >>> r.verdict()
           'preserved'
         """
@@ -83,7 +83,7 @@ _META: list[tuple[str, Any, Any]] = [
     ("activation", str, ""),
     ("depth", int, 0),
     ("width", int, 0),
-    ("batch", int, 0),
+    ("batch_size", int, 0),
     ("input_dim", int, 0),
     ("precision", str | None, None),
     ("input_correlation", float, 0.5),
@@ -94,14 +94,14 @@ _META: list[tuple[str, Any, Any]] = [
     ("bias_init", Callable | None, dataclasses.field(default=None, repr=False, compare=False)),
 ]
 
-_DOC = """Per-layer statistics of a probed MLP; every array has shape (num_seeds, depth).
+_DOC = """Per-layer statistics of a probed MLP; every array has shape (seeds, depth).
 
 Column l describes the pre-activation h^{l+1} (the output of layer l + 1).
 
 Attributes:
 {stats}
   scheme, activation: labels.
-  depth, width, batch, input_dim: the network.
+  depth, width, batch_size, input_dim: the network.
   precision: the matmul precision.
   input_correlation: the correlation of the input pairs.
   sigma_w2, sigma_b2: the mean-field variances (width * Var(W) of a hidden layer and Var(b)) when
@@ -126,7 +126,7 @@ def make_result(stats: np.ndarray, back: np.ndarray, *, cfg: Any, seeds: tuple[i
     fields = {name: np.asarray(stats[..., i], np.float64) for i, name in enumerate(STATS)}
     return ProbeResult(
         **fields, backward=np.asarray(back, np.float64), scheme=scheme, activation=activation,
-        depth=cfg.depth, width=cfg.width, batch=cfg.batch, input_dim=cfg.input_dim,
+        depth=cfg.depth, width=cfg.width, batch_size=cfg.batch, input_dim=cfg.input_dim,
         precision=cfg.precision, input_correlation=cfg.input_correlation, sigma_w2=sigma_w2,
         sigma_b2=sigma_b2, seeds=seeds, kernel_init=kernel_init, bias_init=bias_init,
     )

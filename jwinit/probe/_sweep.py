@@ -13,7 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jwinit._checks import check_bool, check_callable_init, check_initializer, check_int
+from jwinit._checks import (
+    check_bool,
+    check_callable_init,
+    check_initializer,
+    check_int,
+    renamed,
+)
 from jwinit.activations import Activation
 from jwinit.probe._options import ProbeOptions
 from jwinit.probe._program import (
@@ -43,7 +49,7 @@ __all__ = ["sweep", "plan", "Task", "Scheme", "summarize", "results_from_rows", 
            "parse_scheme", "parse_pair", "CELL_FIELDS", "SUMMARY_COLUMNS"]
 
 #: The row fields that identify a cell: everything that changes the values of a row.
-CELL_FIELDS = ("scheme", "activation", "depth", "width", "seed", "bias", "key", "batch",
+CELL_FIELDS = ("scheme", "activation", "depth", "width", "seed", "bias", "key", "batch_size",
                "input_dim", "precision", "input_correlation", "saturation_threshold", "statistics")
 
 
@@ -200,6 +206,7 @@ def _seeds(seeds: Any) -> list[int]:
     return out
 
 
+@renamed(batch="batch_size")
 def plan(
     schemes: Any = None,
     activations: Any = None,
@@ -208,7 +215,7 @@ def plan(
     *,
     pairs: Sequence[tuple[Any, Any]] | None = None,
     seeds: int | Sequence[int] = 4,
-    batch: int = 256,
+    batch_size: int = 256,
     key: jax.Array | int = 0,
     bias_init: Any = None,
     input_dim: int | None = None,
@@ -226,7 +233,7 @@ def plan(
     depths = [check_int(d, "depths", minimum=1) for d in _as_list(depths, "depths")]
     widths = [check_int(w, "widths", minimum=1) for w in _as_list(widths, "widths")]
     seed_list = _seeds(seeds)
-    options = ProbeOptions(batch, input_dim, precision, remat, input_correlation,
+    options = ProbeOptions(batch_size, input_dim, precision, remat, input_correlation,
                            saturation_threshold, statistics)
     own_mesh = mesh is None
     mesh = _check_mesh(mesh)
@@ -257,7 +264,7 @@ def plan(
         bias = (named_closure(bias_init, {}, "bias_init") if isinstance(bias_init, str)
                 else check_callable_init(bias_init, "bias_init"))
     fixed = {"key": [int(v) for v in np.asarray(jax.random.key_data(key)).ravel()],
-             "batch": options.batch, "precision": options.precision,
+             "batch_size": options.batch_size, "precision": options.precision,
              "input_correlation": options.input_correlation,
              "saturation_threshold": options.saturation_threshold,
              "statistics": options.statistics}
@@ -281,14 +288,14 @@ def plan(
                     check_initializer(s.kernel, "schemes", (width, width))
                 if s.bias is not None:
                     check_initializer(s.bias, "bias_init", (width,))
-            for cfg_members, cells in _row_groups(*_members(cells_in), options.batch):
+            for cfg_members, cells in _row_groups(*_members(cells_in), options.batch_size):
                 mine = []
                 for seed in seed_list:
                     if work % pcount == pindex:
                         mine.append(seed)
                     work += 1
                 rows = sum(m.rows for m in cfg_members)
-                chunk = seed_chunk_for(rows, options.batch, len(seed_list))
+                chunk = seed_chunk_for(rows, options.batch_size, len(seed_list))
                 cfg = Config.build(cfg_members, depth, width, options, seeds_per_device=chunk,
                                    seed_chunk=chunk)
                 # Seeds are padded to a multiple of (devices x chunk); with the default mesh, use
@@ -385,6 +392,7 @@ def _members(cells_in: list[tuple[Scheme, Activation]]) -> tuple[list[Member], l
     return list(ordered), cells
 
 
+@renamed(batch="batch_size")
 def sweep(
     schemes: Any = None,
     activations: Any = None,
@@ -393,7 +401,7 @@ def sweep(
     *,
     pairs: Sequence[tuple[Any, Any]] | None = None,
     seeds: int | Sequence[int] = 4,
-    batch: int = 256,
+    batch_size: int = 256,
     key: jax.Array | int = 0,
     bias_init: Any = None,
     input_dim: int | None = None,
@@ -419,7 +427,7 @@ def sweep(
       depths, widths: ints or sequences of ints (>= 1).
       pairs: instead of `schemes` x `activations`, explicit ``(scheme, activation)`` pairs.
       seeds: a count (seeds 0 .. n-1) or a sequence of distinct ints >= 0.
-      batch: inputs per seed.
+      batch_size: inputs per seed.
       key: base PRNG key (or int); seed s uses ``fold_in(key, s)``.
       bias_init: a bias closure or registry name for the closure schemes (None: no bias).
       input_dim: dimension of the input (default: the width).
@@ -453,7 +461,7 @@ def sweep(
       >>> len(rows)
       32
     """
-    kwargs = dict(pairs=pairs, seeds=seeds, batch=batch, key=key, bias_init=bias_init,
+    kwargs = dict(pairs=pairs, seeds=seeds, batch_size=batch_size, key=key, bias_init=bias_init,
                   input_dim=input_dim, precision=precision, remat=remat,
                   input_correlation=input_correlation,
                   saturation_threshold=saturation_threshold, statistics=statistics, mesh=mesh,
@@ -514,7 +522,8 @@ def results_from_rows(rows: Iterable[Mapping[str, Any]]
                   for name in (*STATS, "backward")}
         out[k] = ProbeResult(
             **arrays, scheme=first["scheme"], activation=first["activation"],
-            depth=int(first["depth"]), width=int(first["width"]), batch=int(first["batch"]),
+            depth=int(first["depth"]), width=int(first["width"]),
+            batch_size=int(first["batch_size"]),
             input_dim=int(first["input_dim"]), precision=first.get("precision"),
             input_correlation=float(first.get("input_correlation", 0.5)),
             sigma_w2=first.get("sigma_w2"), sigma_b2=first.get("sigma_b2"),

@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from jwinit._checks import renamed
+
 __all__ = ["VERDICTS", "PHASES", "REGIME_FACTOR", "Assessment", "assess", "steady_rate",
            "regime", "theory_tolerance", "finite_width_tolerance"]
 
@@ -57,7 +59,8 @@ PHASES = ("ordered", "critical", "chaotic")
 REGIME_FACTOR = 10.0
 
 
-def theory_tolerance(depth: int, width: int, num_seeds: int = 1) -> float:
+@renamed(num_seeds="seeds")
+def theory_tolerance(depth: int, width: int, seeds: int = 1) -> float:
     """How far (in log units) a measured total log ratio may lie from the mean-field prediction.
 
     ``2.5 (L - 1) / n + 4 sqrt(5 (L - 1) / (n S))``: after L - 1 random layers of width n the log
@@ -67,12 +70,13 @@ def theory_tolerance(depth: int, width: int, num_seeds: int = 1) -> float:
     plus 1e-3 for float32 rounding.
     """
     steps = max(depth - 1, 0)
-    return 2.5 * steps / width + 4.0 * math.sqrt(5.0 * steps / (width * num_seeds)) + 1e-3
+    return 2.5 * steps / width + 4.0 * math.sqrt(5.0 * steps / (width * seeds)) + 1e-3
 
 
-def finite_width_tolerance(depth: int, width: int, num_seeds: int = 1) -> float:
+@renamed(num_seeds="seeds")
+def finite_width_tolerance(depth: int, width: int, seeds: int = 1) -> float:
     """Alias of `theory_tolerance` (kept for code written against earlier versions)."""
-    return theory_tolerance(depth, width, num_seeds)
+    return theory_tolerance(depth, width, seeds)
 
 
 def _log_profile(values: np.ndarray) -> np.ndarray:

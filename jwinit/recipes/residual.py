@@ -9,7 +9,7 @@ from jwinit._builders import (
     derived,
     named_constant,
 )
-from jwinit._checks import check_int
+from jwinit._checks import check_int, renamed
 from jwinit._types import DTypeLike, Initializer
 from jwinit.registry import register
 from jwinit.variance import he_normal
@@ -23,12 +23,13 @@ __all__ = ["fixup", "fixup_scale", "fixup_branch_output", "fixup_classifier", "f
 # Fixup (Zhang, Dauphin & Ma 2019)
 
 
-def fixup_scale(num_branches: int, layers_per_branch: int) -> float:
+@renamed(num_branches="blocks", layers_per_branch="branch_layers")
+def fixup_scale(blocks: int, branch_layers: int) -> float:
     """The Fixup factor L^(-1 / (2m - 2)) for L residual branches of m layers each (m >= 2).
 
     Args:
-      num_branches: L (>= 1).
-      layers_per_branch: m (>= 2).
+      blocks: L (>= 1).
+      branch_layers: m (>= 2).
 
     Returns:
       The multiplier of the base initializer's standard deviation (see :func:`fixup`).
@@ -37,19 +38,20 @@ def fixup_scale(num_branches: int, layers_per_branch: int) -> float:
       >>> jwinit.fixup_scale(16, 2)
       0.25
     """
-    big_l = check_int(num_branches, "num_branches", minimum=1)
-    m = check_int(layers_per_branch, "layers_per_branch", minimum=2)
+    big_l = check_int(blocks, "blocks", minimum=1)
+    m = check_int(branch_layers, "branch_layers", minimum=2)
     return float(big_l ** (-1.0 / (2 * m - 2)))
 
 
 @register(
     distribution="base scaled by L^(-1/(2m-2))", variance="Var(base) L^(-1/(m-1))",
     fan_mode="base's", paper="Zhang, Dauphin & Ma 2019 (Fixup)", kind="matrix", min_ndim=2,
-    example={"num_branches": 16, "layers_per_branch": 2},
+    example={"blocks": 16, "branch_layers": 2},
 )
+@renamed(num_branches="blocks", layers_per_branch="branch_layers")
 def fixup(
-    num_branches: int,
-    layers_per_branch: int,
+    blocks: int,
+    branch_layers: int,
     base: Initializer | None = None,
     dtype: DTypeLike = None,
 ) -> Initializer:
@@ -68,8 +70,8 @@ def fixup(
     (bottlenecks) L^(-1/4).
 
     Args:
-      num_branches: L, the number of residual branches (>= 1).
-      layers_per_branch: m, weight layers per branch (>= 2).
+      blocks: L, the number of residual branches (>= 1).
+      branch_layers: m, weight layers per branch (>= 2).
       base: the initializer to scale (default `jwinit.he_normal()`); its fans apply.
       dtype: default dtype.
 
@@ -85,13 +87,13 @@ def fixup(
       Zhang, Dauphin & Ma 2019, "Fixup Initialization: Residual Learning Without
       Normalization".
     """
-    factor = fixup_scale(num_branches, layers_per_branch)
+    factor = fixup_scale(blocks, branch_layers)
     base = he_normal() if base is None else base
     return derived(base, name="fixup", factor=factor, dtype=dtype,
-                    extra={"num_branches": num_branches,
-                           "layers_per_branch": layers_per_branch},
-                    params={"num_branches": num_branches,
-                            "layers_per_branch": layers_per_branch})
+                    extra={"blocks": blocks,
+                           "branch_layers": branch_layers},
+                    params={"blocks": blocks,
+                            "branch_layers": branch_layers})
 
 
 @register(distribution="constant 0", variance="0", paper="Zhang, Dauphin & Ma 2019 (Fixup)",
@@ -135,19 +137,20 @@ def fixup_classifier(dtype: DTypeLike = None) -> Initializer:
 # whole-model rules (for jwinit.init_params)
 
 
-def fixup_rules(num_blocks: int, layers_per_branch: int, *, block: str = r"block_\d+",
+@renamed(num_blocks="blocks", layers_per_branch="branch_layers")
+def fixup_rules(blocks: int, branch_layers: int, *, block: str = r"block_\d+",
                 branch_last: str | None = None, classifier: str = "head",
                 base: Callable[..., Any] | None = None) -> dict[str, Callable[..., Any]]:
     """Fixup (Zhang, Dauphin & Ma 2019, Sec. 3) as rules for :func:`init_params`.
 
-    For a residual network of L = `num_blocks` branches of m = `layers_per_branch` layers without
+    For a residual network of L = `blocks` branches of m = `branch_layers` layers without
     normalization: the last layer of every branch and the classifier start at zero, the other
     branch layers are `base` (He normal by default) scaled by L^(-1/(2m-2)); biases zero. Other
     parameters (the stem) keep the model's own initialization. At init every residual branch adds
     zero, so the residual stream keeps the stem's variance at any depth.
 
     Args:
-      num_blocks, layers_per_branch: L and m (m >= 2).
+      blocks, branch_layers: L and m (m >= 2).
       block: regular expression of a block's name (``jwinit.models.ResidualMLP``: 'block_<i>').
       branch_last: regular expression of the last branch layer inside a block (default: the
         m-th Dense, ``f'Dense_{m-1}'``).
@@ -163,8 +166,8 @@ def fixup_rules(num_blocks: int, layers_per_branch: int, *, block: str = r"block
     """
     from jwinit.distributions import zeros
 
-    big_l = check_int(num_blocks, "num_blocks", minimum=1)
-    m = check_int(layers_per_branch, "layers_per_branch", minimum=2)
+    big_l = check_int(blocks, "blocks", minimum=1)
+    m = check_int(branch_layers, "branch_layers", minimum=2)
     for value, name in ((block, "block"), (classifier, "classifier")):
         if not isinstance(value, str):
             raise TypeError(f"`{name}` must be a regular expression string, got {value!r}.")

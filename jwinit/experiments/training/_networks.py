@@ -127,8 +127,8 @@ def probe_at_init(kernel: Any, bias: Any, activation: str, depth: int,
     out: dict[str, Any] = {"probe_regime": "-", "xi_c": math.nan, "sigma_w2": math.nan}
     if depth < 2:
         return out
-    r = jwinit.probe_mlp(0, kernel, activation, depth=depth, width=width, batch=256,
-                         num_seeds=4, bias_init=bias, statistics="second_moments")
+    r = jwinit.probe_mlp(0, kernel, activation, depth=depth, width=width, batch_size=256,
+                         seeds=4, bias_init=bias, statistics="second_moments")
     out["probe_regime"] = r.verdict()
     sw2 = float(jwinit.describe(kernel, (width, width)).variance) * width
     sb2 = 0.0 if bias is None else float(jwinit.describe(bias, (width,)).variance)
