@@ -5,6 +5,7 @@ import math
 import pathlib
 import re
 
+import numpy as np
 import pytest
 
 import jwinit
@@ -130,3 +131,29 @@ def test_no_private_import_crosses_a_package():
     probe = ROOT / "jwinit" / "sweep.py"
     assert _private_imports(probe, ["jwinit"]) == []
     assert _private_imports(ROOT / "jwinit" / "probe" / "_sweep.py", ["jwinit"]) != []
+
+
+def test_old_argument_names_still_work_with_a_deprecation_warning():
+    """One name per quantity: seeds, batch_size, blocks, branch_layers. The old keywords give
+    the same result for one release, with a warning naming the new one."""
+    import jax
+
+    kw = dict(depth=3, width=16)
+    new = jwinit.probe_mlp(jax.random.key(0), jwinit.he_normal(), "relu", batch_size=8, seeds=2,
+                           **kw)
+    with pytest.warns(DeprecationWarning, match=r"`probe_mlp\(num_seeds=...\)`.*`seeds=...`"):
+        old = jwinit.probe_mlp(jax.random.key(0), jwinit.he_normal(), "relu", batch=8,
+                               num_seeds=2, **kw)
+    np.testing.assert_array_equal(old.forward, new.forward)
+    assert new.batch_size == 8 and new.num_seeds == 2
+    with pytest.raises(TypeError, match="both `num_seeds`"):
+        jwinit.probe_mlp(0, jwinit.he_normal(), "relu", batch_size=8, seeds=2, num_seeds=2, **kw)
+    with pytest.warns(DeprecationWarning, match="layers_per_branch"):
+        assert jwinit.fixup_scale(16, layers_per_branch=2) == jwinit.fixup_scale(16, 2) == 0.25
+    with pytest.warns(DeprecationWarning, match="num_blocks"):
+        assert jwinit.fixup_rules(num_blocks=4, branch_layers=2).keys() == \
+            jwinit.fixup_rules(4, 2).keys()
+    with pytest.warns(DeprecationWarning, match="batch"):
+        rows = jwinit.sweep.sweep(pairs=[("he_normal", "relu")], depths=[3], widths=[8],
+                                  seeds=1, batch=4)
+    assert rows[0]["batch_size"] == 4

@@ -110,3 +110,17 @@ def test_every_jwinit_command_in_the_readme_parses():
             continue
         assert spec.split(":")[0] in shipped_configs(), command
         load_config(spec)
+
+
+def test_config_example_is_a_valid_config(tmp_path):
+    """README's own config file loads by path, takes its report texts from its docstring, and
+    passes the training kind's validation (and its :smoke variant too)."""
+    from jwinit.experiments.runner import load_config, validate
+
+    path = tmp_path / "he_vs_glorot.py"
+    path.write_text(blocks("python")[block_using("def get_config")])
+    for spec in (str(path), f"{path}:smoke"):
+        c, _ = load_config(spec)
+        validate(c)
+        assert c.title == "He vs Glorot at depth 30" and c.paper == "He et al. 2015, Sec. 2.2."
+    assert c.width == 64 and c.depth == 30 and c.eval_every == 50  # smoke, over the defaults
