@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jwinit._checks import check_bool, check_int, typed_key
+from jwinit._checks import check_bool, check_choice, check_int, typed_key
 from jwinit.data import Dataset, as_dataset
 from jwinit.results import atomic_path
 from jwinit.train._inits import ZERO, InitSpec, apply_rules, check_patterns, resolve_inits
@@ -58,7 +58,8 @@ from jwinit.train._model import Functional, leaf_paths
 from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program, loss_function
 from jwinit.train._result import TrainResult, steps_to
 
-__all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "steps_to",
+__all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS",
+           "steps_to",
            "check_optimizer", "run_keys", "check_inits", "resolve_inits", "InitSpec",
            "loss_function", "ZERO"]
 
@@ -375,6 +376,7 @@ def train(
     mesh: jax.sharding.Mesh | None = None,
     runs_per_group: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    stepping: str = "auto",
 ) -> TrainResult:
     """Train every (init, learning rate, seed) run of one model in one compiled program.
 
@@ -407,6 +409,13 @@ def train(
         one after the other. The results depend on the runs and this number only, not on the
         devices or the mesh.
       progress: ``progress(done_steps, steps)``, first with the steps a resume starts from.
+      stepping: 'scan' runs the `eval_every` steps between evaluations in one compiled
+        ``lax.scan`` (one dispatch per interval); 'loop' compiles one step and dispatches it from
+        Python (XLA:CPU runs convolutions inside a scan several times slower than outside one,
+        jax-ml/jax#12868); 'auto' (default) is 'loop' for a model with a convolution on CPU and
+        'scan' otherwise. Both compute the same steps from the same keys (the rows agree to
+        float32 rounding: XLA may fuse a step differently inside a loop); `TrainResult.stepping`
+        says which ran.
 
     Returns:
       A `TrainResult`.
@@ -433,6 +442,7 @@ def train(
         raise TypeError(f"`progress` must be None or a callable progress(done_steps, steps), "
                         f"got {progress!r}.")
     signal_batch = check_int(signal_batch, "signal_batch", minimum=2)
+    stepping = check_choice(stepping, "stepping", STEPPINGS)
     base = typed_key(key, "train")
     if base.shape != ():
         raise ValueError(f"`key` must be a single key, got shape {base.shape}.")
@@ -442,6 +452,9 @@ def train(
     params0, rest0 = jax.eval_shape(fm.default_variables, jax.random.key(0))  # structure only
     check_patterns(specs, params0)
     _check_output(fm, params0, rest0, dataset, batch_size)
+    if stepping == "auto":
+        stepping = ("loop" if jax.default_backend() == "cpu"
+                    and _has_convolution(fm, params0, rest0, x_batch) else "scan")
 
     # -- every run's initial state ---------------------------------------------------------------
     runs = [(s.name, lr, seed) for s in specs for lr in lrs for seed in seed_list]
@@ -470,7 +483,8 @@ def train(
             return tree
         return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], extra, 0)]), tree)
 
-    program = Program(fm, optimizer, dataset.task, batch_size, every, signal, mesh, group)
+    program = Program(fm, optimizer, dataset.task, batch_size, every, signal, mesh, group,
+                      stepping)
     params, rest, lr_arr, run_data_keys = pad(params), pad(rest), pad(lr_arr), pad(run_data_keys)
     state = {"params": params, "rest": rest,
              "opt_state": program.init_optimizer(params, lr_arr),
@@ -540,7 +554,31 @@ def train(
         runs=runs, eval_steps=eval_steps, diverged_step=diverged, signal=sig,
         signal_layers=layers, params=take(state["params"]), rest=take(state["rest"]),
         task=dataset.task, compile_seconds=compile_seconds,
-        seconds=time.perf_counter() - t_start, chunk_traces=program.traces, **arrays)
+        seconds=time.perf_counter() - t_start, chunk_traces=program.traces, stepping=stepping,
+        **arrays)
+
+
+#: How `train` steps: 'auto', 'scan' (a scan per evaluation interval) or 'loop' (a step per call).
+STEPPINGS = ("auto", "scan", "loop")
+
+
+def _has_convolution(fm: Functional, params: Any, rest: Any, x: jax.Array) -> bool:
+    """Whether the model's training forward pass has a convolution (any nested jaxpr)."""
+    def forward(p, r):
+        return fm.apply(p, r, x, train=True, key=jax.random.key(0))[0]
+
+    def walk(jaxpr: Any) -> bool:
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "conv_general_dilated":
+                return True
+            for value in eqn.params.values():
+                for sub in value if isinstance(value, tuple | list) else (value,):
+                    sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr's jaxpr
+                    if hasattr(sub, "eqns") and walk(sub):
+                        return True
+        return False
+
+    return walk(jax.make_jaxpr(forward)(params, rest).jaxpr)
 
 
 def _signal_layers(fm: Functional, params: Any, rest: Any, x: jax.Array) -> list[str]:

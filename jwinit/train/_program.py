@@ -74,6 +74,10 @@ class Program:
       group: runs vmapped together; a device runs its groups one after the other (``lax.map``),
         so every run is computed with the same shapes whatever the number of devices, and the
         results do not depend on it.
+      stepping: 'scan' (the `chunk` steps of a call in one ``lax.scan``, then the evaluation:
+        one dispatch per chunk) or 'loop' (one compiled step dispatched `chunk` times, then the
+        evaluation: XLA:CPU runs convolutions inside a scan far slower than outside one,
+        jax-ml/jax#12868). Both compute the same steps from the same keys.
     """
 
     fm: Functional
@@ -84,6 +88,7 @@ class Program:
     signal: bool
     mesh: jax.sharding.Mesh | None
     group: int = 1
+    stepping: str = "scan"  # 'scan': one program per chunk; 'loop': one per step
     traces: int = 0  # how many times the chunk program was traced (compiled)
 
     def __post_init__(self) -> None:
@@ -140,6 +145,17 @@ class Program:
     def _run_chunk(self, state: dict[str, Any], t0: jax.Array, data: dict[str, jax.Array]
                    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """One run: `chunk` steps from step t0, then an evaluation."""
+        state = self._advance(state, t0, data, self.chunk)
+        return state, self._evaluate(state["params"], state["rest"], data)
+
+    def _run_step(self, state: dict[str, Any], t0: jax.Array, data: dict[str, jax.Array]
+                  ) -> dict[str, Any]:
+        """One run: one step at step t0 (the 'loop' stepping), no evaluation."""
+        return self._advance(state, t0, data, 1)
+
+    def _advance(self, state: dict[str, Any], t0: jax.Array, data: dict[str, jax.Array],
+                 n: int) -> dict[str, Any]:
+        """One run: `n` optimizer steps from step t0 (a ``lax.scan``; one step is not a loop)."""
         n_train = data["x_train"].shape[0]
 
         def step(carry, t):
@@ -169,11 +185,10 @@ class Program:
             return carry, None
 
         carry = (state["params"], state["rest"], state["opt_state"], state["diverged"])
-        steps = t0 + jnp.arange(self.chunk, dtype=jnp.int32)
-        (params, rest, opt_state, diverged), _ = lax.scan(step, carry, steps)
-        new_state = {**state, "params": params, "rest": rest, "opt_state": opt_state,
-                     "diverged": diverged}
-        return new_state, self._evaluate(params, rest, data)
+        steps = t0 + jnp.arange(n, dtype=jnp.int32)
+        (params, rest, opt_state, diverged), _ = lax.scan(step, carry, steps, unroll=n == 1)
+        return {**state, "params": params, "rest": rest, "opt_state": opt_state,
+                "diverged": diverged}
 
     def _run_eval(self, state: dict[str, Any], data: dict[str, jax.Array]) -> dict[str, Any]:
         return self._evaluate(state["params"], state["rest"], data)
@@ -203,7 +218,7 @@ class Program:
                              out_specs=runs, check_vma=False)
 
     def _build_chunk(self) -> Callable[..., Any]:
-        body = self._sharded(self._run_chunk, 2)
+        body = self._sharded(self._run_step if self.stepping == "loop" else self._run_chunk, 2)
 
         def counted(state, t0, data):
             self.traces += 1
@@ -235,10 +250,16 @@ class Program:
 
     def run_chunk(self, state: dict[str, Any], t0: int, data: dict[str, jax.Array]
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Advance every run by `chunk` steps from step `t0`; returns (state, metrics)."""
+        """Advance every run by `chunk` steps from step `t0`; returns (state, metrics). With
+        'loop' stepping the compiled program is one step, dispatched `chunk` times from Python
+        (asynchronously: the host does not wait between steps), then the evaluation."""
         if getattr(self, "_compiled", None) is None:
             self.compile(state, data)
-        return self._compiled(state, jnp.asarray(t0, jnp.int32), data)
+        if self.stepping == "scan":
+            return self._compiled(state, jnp.asarray(t0, jnp.int32), data)
+        for t in range(t0, t0 + self.chunk):
+            state = self._compiled(state, jnp.asarray(t, jnp.int32), data)
+        return state, self.evaluate(state, data)
 
     def evaluate(self, state: dict[str, Any], data: dict[str, jax.Array]) -> dict[str, Any]:
         """Metrics of every run at its current parameters (the step-0 evaluation)."""

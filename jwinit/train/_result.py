@@ -40,6 +40,8 @@ class TrainResult:
       task: 'classification' or 'regression'.
       compile_seconds, seconds: the chunk program's compile time and the whole call's wall time.
       chunk_traces: how many times the chunk program was traced (1: one program for all runs).
+      stepping: how the steps ran: 'scan' (one compiled program per evaluation interval) or
+        'loop' (one compiled step dispatched from Python); see `jwinit.train.train`.
     """
 
     runs: list[tuple[str, float, int]]
@@ -57,6 +59,7 @@ class TrainResult:
     compile_seconds: float = math.nan
     seconds: float = math.nan
     chunk_traces: int = 0
+    stepping: str = "scan"
 
     @property
     def inits(self) -> list[str]:
