@@ -105,15 +105,17 @@ def path_key(key: jax.Array, path: str) -> jax.Array:
 
 
 def _sample(init: Any, key: jax.Array, path: str, shape: tuple[int, ...], dtype: Any,
-            sharding: NamedSharding | None = None, layout: Callable | None = None) -> jax.Array:
-    """The value of one matched parameter (traceable): blocked where the initializer allows it."""
+            sharding: NamedSharding | None = None, layout: Callable | None = None, *,
+            blocked: bool = True) -> jax.Array:
+    """The value of one matched parameter (traceable): blocked where the initializer allows it
+    (and `blocked`)."""
     dtype = np.dtype(dtype)
     if init is ZERO:
         value = jnp.zeros(shape, dtype)
         return value if sharding is None else jax.lax.with_sharding_constraint(value, sharding)
     k = path_key(key, path)
     draw_shape = shape if layout is None else layout(shape, None)
-    if layout is None and _blocked.available(init, k, shape, dtype):
+    if blocked and layout is None and _blocked.available(init, k, shape, dtype):
         return _blocked.sample(init, k, shape, dtype, sharding)
     value = init(k, draw_shape, dtype)
     if tuple(value.shape) != tuple(draw_shape):
@@ -133,30 +135,34 @@ def _sample(init: Any, key: jax.Array, path: str, shape: tuple[int, ...], dtype:
 
 
 def _sample_all(items: list[tuple[str, Any, tuple[int, ...], Any, Any, Callable | None]],
-                key: jax.Array) -> dict[str, jax.Array]:
+                key: jax.Array, *, blocked: bool = True) -> dict[str, jax.Array]:
     """{path: value} for (path, init, shape, dtype, sharding, layout) items. Parameters that the
     same elementwise initializer draws with the same shape, dtype and sharding (every layer's
     MLP kernel, say) are drawn in one blocked loop: the same values, a fraction of the program
-    to compile."""
+    to compile (`blocked=False`: each whole, the same values again; for op-by-op sampling,
+    where a blocked loop is many small dispatches)."""
     out: dict[str, jax.Array] = {}
     groups: dict[tuple[Any, ...], list[tuple[str, jax.Array]]] = {}
     for path, init, shape, dtype, sharding, layout in items:
-        if init is not ZERO and layout is None:
+        if blocked and init is not ZERO and layout is None:
             k = path_key(key, path)
             if _blocked.available(init, k, shape, dtype):
                 groups.setdefault((id(init), init, shape, np.dtype(dtype), sharding), []).append(
                     (path, k))
                 continue
-        out[path] = _sample(init, key, path, shape, dtype, sharding, layout)
+        out[path] = _sample(init, key, path, shape, dtype, sharding, layout, blocked=blocked)
     for (_, init, shape, dtype, sharding), members in groups.items():
         values = _blocked.sample_group(init, [k for _, k in members], shape, dtype, sharding)
         out.update({path: v for (path, _), v in zip(members, values, strict=True)})
     return out
 
 
-def apply_rules(rules: Any, params: Any, key: jax.Array, *, check: bool = True) -> Any:
+def apply_rules(rules: Any, params: Any, key: jax.Array, *, check: bool = True,
+                blocked: bool = True) -> Any:
     """`params` (a pytree) with every parameter a rule covers re-sampled by the key-by-path
     contract; traceable (vmap it over keys for several seeds). Paths as `param_paths` gives them.
+    `blocked=False` draws every parameter whole (the same values; see `_blocked`), which is
+    faster op by op, outside ``jit``.
     """
     compiled = rules if _is_compiled(rules) else compile_rules(rules)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
@@ -164,7 +170,7 @@ def apply_rules(rules: Any, params: Any, key: jax.Array, *, check: bool = True) 
     chosen = _matches(compiled, paths) if check else _first_matches(compiled, paths)
     new = _sample_all([(path, chosen[path][1], tuple(leaf.shape), leaf.dtype, None, None)
                        for path, (_, leaf) in zip(paths, leaves, strict=True) if path in chosen],
-                      key)
+                      key, blocked=blocked)
     out = [new.get(path, leaf) for path, (_, leaf) in zip(paths, leaves, strict=True)]
     return jax.tree_util.tree_unflatten(treedef, out)
 

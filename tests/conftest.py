@@ -71,7 +71,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The full-size configs first: with --dist=loadfile their file goes to one worker at the
-    start, and runs there one config after the other while the other worker takes every other
-    file (the longest serial piece starts first; CI's wall time is then about half its work)."""
+    """The full-size configs first (their two halves, one class each: with --dist=loadscope and
+    --no-loadscope-reorder each worker starts one half, the longest pieces of CI, and then takes
+    the other files as it frees up; CI's wall time is then about half its work)."""
     items.sort(key=lambda item: item.get_closest_marker("full") is None)

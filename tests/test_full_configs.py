@@ -18,9 +18,29 @@ from jwinit.experiments.runner import run_cli, shipped_configs
 FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
+#: Wall seconds of each full config in CI (2 cores, one per xdist worker), to split them into two
+#: halves of about equal time, one per worker class below; a config not listed counts 300 s.
+SECONDS = {"mup_coordcheck": 353, "fixup2019": 334, "tfixup2020": 263, "irnn2015": 193,
+           "glorot2010_training": 164, "pennington2017": 143, "schoenholz2017_trainability": 122,
+           "lsuv2016": 106, "pretraining": 100, "gradinit2021": 98, "he2015_training": 80,
+           "saxe2013": 78, "schoenholz2017": 74, "he2015": 24, "glorot2010": 20, "symmetry": 11}
 
-@pytest.mark.parametrize("name", FULL)
-def test_full_config_reproduces_its_paper(name, tmp_path, capsys, request):
+
+def _halves(names: list[str]) -> tuple[list[str], list[str]]:
+    """Longest first, each to the half with less time so far."""
+    halves: tuple[list[str], list[str]] = ([], [])
+    load = [0, 0]
+    for name in sorted(names, key=lambda n: (-SECONDS.get(n, 300), n)):
+        i = 0 if load[0] <= load[1] else 1
+        halves[i].append(name)
+        load[i] += SECONDS.get(name, 300)
+    return halves
+
+
+FIRST, SECOND = _halves(FULL)
+
+
+def _reproduces(name, tmp_path, capsys, request):
     workdir = tmp_path / name
     assert run_cli([f"--config={name}", f"--workdir={workdir}"]) == 0, capsys.readouterr().err
     report = (workdir / "report.md").read_text()
@@ -32,3 +52,23 @@ def test_full_config_reproduces_its_paper(name, tmp_path, capsys, request):
         request.config.cache.set(f"jwinit/wall_time/{name}", [seconds, time.time()])
     stamp = json.loads((workdir / "config.json").read_text())
     assert stamp.get("experiment"), stamp
+
+
+# Two classes, two xdist scopes (`--dist=loadscope`): each half runs on its own worker, its
+# configs one after the other, while the other worker runs the other half.
+class TestFullConfigsFirstHalf:
+    @pytest.mark.parametrize("name", FIRST)
+    def test_full_config_reproduces_its_paper(self, name, tmp_path, capsys, request):
+        _reproduces(name, tmp_path, capsys, request)
+
+
+class TestFullConfigsSecondHalf:
+    @pytest.mark.parametrize("name", SECOND)
+    def test_full_config_reproduces_its_paper(self, name, tmp_path, capsys, request):
+        _reproduces(name, tmp_path, capsys, request)
+
+
+def test_every_config_is_in_one_half():
+    assert sorted(FIRST + SECOND) == FULL and not set(FIRST) & set(SECOND)
+    load = [sum(SECONDS.get(n, 300) for n in h) for h in (FIRST, SECOND)]
+    assert abs(load[0] - load[1]) <= max(SECONDS.get(n, 300) for n in FULL)

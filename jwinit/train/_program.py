@@ -155,7 +155,7 @@ class Program:
 
     def _advance(self, state: dict[str, Any], t0: jax.Array, data: dict[str, jax.Array],
                  n: int) -> dict[str, Any]:
-        """One run: `n` optimizer steps from step t0 (a ``lax.scan``; one step is not a loop)."""
+        """One run: `n` optimizer steps from step t0 (a ``lax.scan``; one step is no loop)."""
         n_train = data["x_train"].shape[0]
 
         def step(carry, t):
@@ -185,8 +185,11 @@ class Program:
             return carry, None
 
         carry = (state["params"], state["rest"], state["opt_state"], state["diverged"])
-        steps = t0 + jnp.arange(n, dtype=jnp.int32)
-        (params, rest, opt_state, diverged), _ = lax.scan(step, carry, steps, unroll=n == 1)
+        if n == 1:  # no loop at all: XLA:CPU runs a convolution in a loop body far slower
+            (params, rest, opt_state, diverged), _ = step(carry, t0)
+        else:
+            steps = t0 + jnp.arange(n, dtype=jnp.int32)
+            (params, rest, opt_state, diverged), _ = lax.scan(step, carry, steps)
         return {**state, "params": params, "rest": rest, "opt_state": opt_state,
                 "diverged": diverged}
 
