@@ -84,7 +84,7 @@ def doc_fields(doc: str) -> dict[str, str]:
     ``description`` the rest of the docstring but its ``Run:`` lines.
 
     Examples:
-      >>> doc_fields("A study.\n\nTitle: Deep nets\nPaper: Someone 2020,\n  Sec. 2.\n")
+      >>> doc_fields("A study.\\n\\nTitle: Deep nets\\nPaper: Someone 2020,\\n  Sec. 2.\\n")
       {'title': 'Deep nets', 'paper': 'Someone 2020, Sec. 2.', 'description': 'A study.'}
     """
     out: dict[str, str] = {}

@@ -156,8 +156,10 @@ def spec_variables(model: Any, net: Network, spec: Any, key: Any, x: Any) -> dic
     rules, for `key`): where LSUV, pre-training and GradInit start, and what a plain init trains
     from."""
     import jwinit
+    from jwinit.train import ZERO
 
-    return jwinit.init_params(model, key, x, dict(spec.rules), init_kwargs=net.train_kwargs)
+    rules = {p: jwinit.zeros() if init is ZERO else init for p, init in spec.rules}
+    return jwinit.init_params(model, key, x, rules, init_kwargs=net.train_kwargs)
 
 
 def lsuv_variables(model: Any, net: Network, spec: Any) -> Callable[..., Any]:
