@@ -189,7 +189,7 @@ def validate(config: Any) -> tuple[list[tuple[str, Any]], list[int], list[float]
         config_int(config, name)
     config_int(config, "seed", minimum=0)
     for name in ("saturation_growth", "gaussian_slowdown", "lr_spread"):
-        if name in config:
+        if config.get(name) is not None:  # None: the grid resolution (see `run`)
             config_real(config, name, low=1.0)
     return schemes, depths, lrs
 

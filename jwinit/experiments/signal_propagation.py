@@ -91,7 +91,7 @@ def validate(config: Any) -> None:
     config_int(config, "seeds")
     config_int(config, "batch_size")
     config_int(config, "seed", minimum=0)
-    ProbeOptions(batch=config.batch_size, precision=config.get("precision", None))
+    ProbeOptions(batch_size=config.batch_size, precision=config.get("precision", None))
     bias = config.get("bias", None)
     if bias is not None:
         legal = "None or the name of an initializer such as 'normal(stddev=0.05)'"
