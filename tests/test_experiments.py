@@ -124,12 +124,12 @@ def test_linear_learning_reproduces_saxe_depth_independent_learning(tmp_path):
     # orthogonal reaches the criterion at every depth within the step budget, and at depth 32
     # faster than the scaled Gaussian at depth 16; the Gaussian stalls when deep: its error after
     # max_steps at depth 32 is still above the criterion
-    cfg = load_config(f"{ROOT / 'configs' / 'saxe2013.py'}:smoke")[0]
+    smoke = load_config(f"{ROOT / 'configs' / 'saxe2013.py'}:smoke")[0]
     steps = {d: float(rows[("orthogonal", d)]["median_steps"]) for d in (2, 16, 32)}
-    assert all(s <= cfg.max_steps for s in steps.values()), steps
+    assert all(s <= smoke.max_steps for s in steps.values()), steps
     assert steps[32] < float(rows[("variance_scaling", 16)]["median_steps"])
     assert rows[("variance_scaling", 32)]["median_steps"] == "inf"
-    assert float(rows[("variance_scaling", 32)]["median_final_error"]) > cfg.criterion
+    assert float(rows[("variance_scaling", 32)]["median_final_error"]) > smoke.criterion
     for name in ("plots/time_vs_depth.png", "plots/learning_curves.png", "report.md"):
         assert (workdir / name).stat().st_size > 0, name
 
