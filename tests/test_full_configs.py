@@ -18,12 +18,12 @@ from jwinit.experiments.runner import run_cli, shipped_configs
 FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
-#: Wall seconds of each full config in CI (2 cores, one per xdist worker), to split them into two
+#: Wall seconds of each full config in CI (one core each, December 2026), to split them into two
 #: halves of about equal time, one per worker class below; a config not listed counts 300 s.
-SECONDS = {"mup_coordcheck": 353, "fixup2019": 334, "tfixup2020": 263, "irnn2015": 193,
-           "glorot2010_training": 164, "pennington2017": 143, "schoenholz2017_trainability": 122,
-           "lsuv2016": 106, "pretraining": 100, "gradinit2021": 98, "he2015_training": 80,
-           "saxe2013": 78, "schoenholz2017": 74, "he2015": 24, "glorot2010": 20, "symmetry": 11}
+SECONDS = {"mup_coordcheck": 482, "fixup2019": 335, "tfixup2020": 313, "irnn2015": 304,
+           "lsuv2016": 248, "glorot2010_training": 194, "schoenholz2017_trainability": 184,
+           "gradinit2021": 175, "pennington2017": 175, "pretraining": 169, "he2015_training": 150,
+           "schoenholz2017": 127, "saxe2013": 78, "he2015": 49, "glorot2010": 22, "symmetry": 20}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:
