@@ -43,7 +43,9 @@ import numpy as np
 from flax import nnx, traverse_util
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jwinit import _blocked
+from jwinit._blocked import available as blocked_available
+from jwinit._blocked import sample as blocked_sample
+from jwinit._blocked import sample_group as blocked_sample_group
 from jwinit._checks import check_callable_init, typed_key
 
 __all__ = ["init_params", "param_paths", "compile_rules", "apply_rules", "path_key", "path_name"]
@@ -115,8 +117,8 @@ def _sample(init: Any, key: jax.Array, path: str, shape: tuple[int, ...], dtype:
         return value if sharding is None else jax.lax.with_sharding_constraint(value, sharding)
     k = path_key(key, path)
     draw_shape = shape if layout is None else layout(shape, None)
-    if blocked and layout is None and _blocked.available(init, k, shape, dtype):
-        return _blocked.sample(init, k, shape, dtype, sharding)
+    if blocked and layout is None and blocked_available(init, k, shape, dtype):
+        return blocked_sample(init, k, shape, dtype, sharding)
     value = init(k, draw_shape, dtype)
     if tuple(value.shape) != tuple(draw_shape):
         raise ValueError(f"`rules`: the initializer for {path!r} returned shape "
@@ -146,13 +148,13 @@ def _sample_all(items: list[tuple[str, Any, tuple[int, ...], Any, Any, Callable 
     for path, init, shape, dtype, sharding, layout in items:
         if blocked and init is not ZERO and layout is None:
             k = path_key(key, path)
-            if _blocked.available(init, k, shape, dtype):
+            if blocked_available(init, k, shape, dtype):
                 groups.setdefault((id(init), init, shape, np.dtype(dtype), sharding), []).append(
                     (path, k))
                 continue
         out[path] = _sample(init, key, path, shape, dtype, sharding, layout, blocked=blocked)
     for (_, init, shape, dtype, sharding), members in groups.items():
-        values = _blocked.sample_group(init, [k for _, k in members], shape, dtype, sharding)
+        values = blocked_sample_group(init, [k for _, k in members], shape, dtype, sharding)
         out.update({path: v for (path, _), v in zip(members, values, strict=True)})
     return out
 

@@ -56,8 +56,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from jwinit._checks import check_callable_init, check_choice, check_int, check_reals
-from jwinit.theory import _cores
 from jwinit.theory._batching import cast, compiled
+from jwinit.theory._cores import (
+    assemble_phase,
+    c_star_core,
+    critical_core,
+    jacobian_core,
+    local_core,
+    pair_core,
+    phase_core,
+    predict_core,
+    star_core,
+)
 from jwinit.theory._moments import ActivationLike, Moments, moments
 from jwinit.theory._variances import MeanFieldVariances, variances_of
 
@@ -109,8 +119,8 @@ def _phase(m: Moments, sigma_w2: Any, sigma_b2: Any) -> tuple[jax.Array, ...]:
     """
     sw, sb = cast(sigma_w2, sigma_b2)
     if isinstance(sw, jax.core.Tracer) or isinstance(sb, jax.core.Tracer):
-        return compiled(_cores.phase_core, m)(sw, sb)
-    qs, c1, cq = compiled(_cores.star_core, m)(sw, sb, jnp.ones_like(sw))
+        return compiled(phase_core, m)(sw, sb)
+    qs, c1, cq = compiled(star_core, m)(sw, sb, jnp.ones_like(sw))
     chaotic = np.asarray(jnp.isfinite(qs) & (c1 > 1))
     cs = jnp.where(jnp.isfinite(qs), jnp.ones_like(qs), jnp.nan)
     kd = jnp.zeros_like(qs)
@@ -124,7 +134,7 @@ def _phase(m: Moments, sigma_w2: Any, sigma_b2: Any) -> tuple[jax.Array, ...]:
     for steps, cheap in ((2, True), (100, False)):
         if not idx.size:
             break
-        c, k, done = compiled(_cores.c_star_core, m, max_iter=steps, cheap_start=cheap)(
+        c, k, done = compiled(c_star_core, m, max_iter=steps, cheap_start=cheap)(
             *(a[idx] for a in flat), c0)
         done = np.asarray(done)
         if steps == 100:
@@ -133,7 +143,7 @@ def _phase(m: Moments, sigma_w2: Any, sigma_b2: Any) -> tuple[jax.Array, ...]:
         cs = cs.at[idx[done]].set(c[done])
         kd = kd.at[idx[done]].set(k[done])
         idx, c0 = idx[~done], c[~done]
-    return _cores.assemble_phase(sw, qs, c1, cq, cs.reshape(qs.shape), kd.reshape(qs.shape))
+    return assemble_phase(sw, qs, c1, cq, cs.reshape(qs.shape), kd.reshape(qs.shape))
 
 
 def _slope(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, q: Any, degree: int | None,
@@ -143,9 +153,9 @@ def _slope(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, q: Any, deg
     check_reals(sigma_w2, "sigma_w2")
     check_reals(sigma_b2, "sigma_b2")
     if q is None:
-        return compiled(_cores.star_core, m)(*cast(sigma_w2, sigma_b2, 1.0))[index]
+        return compiled(star_core, m)(*cast(sigma_w2, sigma_b2, 1.0))[index]
     check_reals(q, "q")
-    return compiled(_cores.local_core, m)(*cast(sigma_w2, sigma_b2, q))[index]
+    return compiled(local_core, m)(*cast(sigma_w2, sigma_b2, q))[index]
 
 
 def _pair(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, c: Any, q: Any,
@@ -156,13 +166,13 @@ def _pair(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, c: Any, q: A
     check_reals(sigma_b2, "sigma_b2")
     check_reals(c, "c", low=-1.0, high=1.0, legal="in [-1, 1]")
     q = _q_or_star(m, sigma_w2, sigma_b2, q)
-    return compiled(_cores.pair_core, m)(*cast(sigma_w2, sigma_b2, q, c))[index]
+    return compiled(pair_core, m)(*cast(sigma_w2, sigma_b2, q, c))[index]
 
 
 def _q_or_star(m: Moments, sigma_w2: Any, sigma_b2: Any, q: Any) -> Any:
     """`q` validated, or q* (from the shared fixed-point program) when it is None."""
     if q is None:
-        return compiled(_cores.star_core, m)(*cast(sigma_w2, sigma_b2, 1.0))[0]
+        return compiled(star_core, m)(*cast(sigma_w2, sigma_b2, 1.0))[0]
     check_reals(q, "q")
     return q
 
@@ -199,7 +209,7 @@ def q_map(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, q: Any, *,
     m = moments(activation, degree)
     for name, v in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2), ("q", q)):
         check_reals(v, name)
-    return compiled(_cores.local_core, m)(*cast(sigma_w2, sigma_b2, q))[0]
+    return compiled(local_core, m)(*cast(sigma_w2, sigma_b2, q))[0]
 
 
 def fixed_point(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, *, q0: Any = 1.0,
@@ -228,7 +238,7 @@ def fixed_point(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, *, q0:
     m = moments(activation, degree)
     for name, v in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2), ("q0", q0)):
         check_reals(v, name)
-    return compiled(_cores.star_core, m)(*cast(sigma_w2, sigma_b2, q0))[0]
+    return compiled(star_core, m)(*cast(sigma_w2, sigma_b2, q0))[0]
 
 
 def chi1(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, *, q: Any = None,
@@ -457,7 +467,7 @@ def critical_sigma_w2(activation: ActivationLike, sigma_b2: Any = 0.0, *,
     m = moments(activation, degree)
     check_reals(sigma_b2, "sigma_b2")
     (sb,) = cast(sigma_b2)
-    return compiled(_cores.critical_core, m)(sb)
+    return compiled(critical_core, m)(sb)
 
 
 class JacobianSpectrum(NamedTuple):
@@ -504,7 +514,7 @@ def jacobian_spectrum(activation: ActivationLike, sigma_w2: Any, sigma_b2: Any, 
     check_reals(sigma_w2, "sigma_w2")
     check_reals(sigma_b2, "sigma_b2")
     _check_depth(depth, static=False)
-    core = compiled(_cores.jacobian_core, m, orthogonal=weights == "orthogonal")
+    core = compiled(jacobian_core, m, orthogonal=weights == "orthogonal")
     q = _q_or_star(m, sigma_w2, sigma_b2, q)
     return JacobianSpectrum(*core(*cast(sigma_w2, sigma_b2, depth, q)))
 
@@ -601,7 +611,7 @@ def predict(kernel_init: Any, activation: ActivationLike, depth: int, *, bias_in
             f"{kernel_init!r}."
         )
     sw, sb, sw1, q0 = cast(sw, sb, sw1, input_q)
-    core = compiled(_cores.predict_core, m, depth=depth,
+    core = compiled(predict_core, m, depth=depth,
                      first_layer_bias=bool(first_layer_bias))
     forward, backward = core(sw, sb, sw1, q0)
     return Prediction(forward, backward, sw, sb)
