@@ -1,33 +1,36 @@
-"""Benchmark of the one-program trainer against the way a user writes the same grid by hand.
+"""Benchmark of the trainer against the training loop a user writes by hand, for five model kinds.
 
-Workloads, each the grid of a shipped training config on the shipped digits (every init, learning
-rate and seed; an evaluation of train loss, test loss and test accuracy every `eval_every` steps):
+Every kind trains on data that ships with jwinit, with SGD with momentum 0.9, batch 64 and an
+evaluation (loss and accuracy on the training and the test set) every 50 steps:
 
-* ``he2015``: configs/he2015_training.py -- a ReLU MLP of depth 30 and width 128, SGD with momentum
-  0.9, 2 inits x 3 learning rates x 4 seeds = 24 runs of 1000 steps, batch 64 (compute-bound: about
-  190 MFLOP per step in 90 small matmuls);
-* ``glorot2010``: configs/glorot2010_training.py, tanh -- a MLP of depth 4 and width 256, plain SGD,
-  2 inits x 4 learning rates x 3 seeds = 24 runs of 2000 steps, batch 16 (about 25 MFLOP per step:
-  the per-step dispatch of a Python loop matters).
+* ``mlp``: `jwinit.models.MLP`, ReLU, depth 30, width 128, on the digits;
+* ``cnn``: two 3x3 convolutions of 16 and 32 channels (ReLU) and a Dense head, on the digits as
+  8x8 images;
+* ``resnet``: `jwinit.models.ResNet`, stages (1, 1), 16 channels, on the digits as 8x8 images;
+* ``transformer``: `jwinit.models.Transformer`, 2 Pre-LN blocks of width 32, 4 heads, MLP 64,
+  on `jwinit.data.majority` (sequences of 12 tokens);
+* ``rnn``: `jwinit.models.RNN`, tanh, width 64, on the digits as sequences of 8 rows.
 
-``--size smoke`` is the configs' smoke variants, ``--size tiny`` a test of the script itself.
+Two cases per kind, timed in one process, interleaved over ``--repeats`` rounds, every figure the
+whole call a user makes (data on the device, initialization, compiles, the steps, evaluations):
 
-Measured in one process, side by side, interleaved over ``--repeats`` rounds:
+* **1 run** (He init, learning rate 0.05, seed 0): ``jwinit.train.train`` against `plain_loop`;
+* **a grid of 12 runs** (He, LeCun and Glorot inits x learning rates 0.05 and 0.01 x 2 seeds): one
+  ``train`` call against 12 plain runs done one after another (`plain_grid`: one compiled step per
+  learning rate, reused by every init and seed; one compiled evaluation).
 
-* jwinit: ``jwinit.train.train`` -- one compiled program for all runs (parameters stacked and
-  vmapped, steps in a ``lax.scan``); wall time of the whole call, its compile time, and the compile
-  time of the same program for 1 run and for the whole grid (it must not grow with the runs);
-* the hand-written loop: a Python loop over inits, learning rates and seeds; for each learning rate
-  an ``optax.sgd(lr, momentum=0.9)`` and its own ``jax.jit`` train step (as a user writes
-  ``@jax.jit def step(params, opt_state, x, y)``), a jitted evaluation, mini-batches drawn with
-  replacement, and the same number of steps and evaluations; wall time including its compiles.
+The plain loop is the one a competent user writes, printed by ``--show-loop``: one ``jax.jit``
+step (``optax``, batch indices drawn on the device from a key, ``jax.value_and_grad``), a Python
+loop over steps, a jitted evaluation every 50 steps. Its initialization is the model's own
+``init`` under ``jax.jit``, then every kernel re-drawn with the run's initializer and every bias
+zero, in one more jitted call.
 
-Both do the same arithmetic (same model, batch, steps and evaluations); the ratio is loop time /
-jwinit time (> 1: jwinit is faster).
+Goals (issue "trainer speed"): 1 run <= 1.1x the plain loop's time; the grid <= 0.7x the 12 plain
+runs'. ``--size tiny`` is a test of the script itself (few steps).
 
 Usage::
 
-    python -m benchmarks.train_benchmark --size full --repeats 2 --out train_cpu.json
+    python -m benchmarks.train_benchmark --repeats 3 --out benchmarks/train_results_cpu.json
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.metadata
+import inspect
 import json
 import os
 import platform
@@ -42,133 +46,184 @@ import sys
 import time
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 import jwinit
-from configs import glorot2010_training, he2015_training
-from jwinit.schemes import named_closure, parse_scheme
 
-#: workload name -> its config module
-WORKLOADS = {"he2015": he2015_training, "glorot2010": glorot2010_training}
+__all__ = ["KINDS", "SIZES", "CNN", "workload", "plain_loop", "plain_grid", "run_trainer",
+           "run_benchmark", "main"]
 
-__all__ = ["WORKLOADS", "grid", "run_jwinit", "run_loop", "compile_scaling", "run_benchmark",
-           "main"]
-
-
-def grid(workload: str, size: str) -> dict[str, Any]:
-    """The benchmark grid of a workload: its config ('full' or 'smoke'), or a tiny one."""
-    if workload not in WORKLOADS:
-        raise ValueError(f"`workload` must be one of {sorted(WORKLOADS)}, got {workload!r}.")
-    if size not in ("full", "smoke", "tiny"):
-        raise ValueError(f"`size` must be 'full', 'smoke' or 'tiny', got {size!r}.")
-    c = WORKLOADS[workload].get_config("smoke" if size == "smoke" else None)
-    g = {"workload": workload, "depth": c.depth, "width": c.width,
-         "activation": c.activations[0], "inits": {n: s for n, s in c.inits},
-         "learning_rates": list(c.learning_rates), "steps": c.steps, "seeds": c.seeds,
-         "batch_size": c.batch_size, "eval_every": c.eval_every,
-         "momentum": c.momentum if c.optimizer == "momentum" else None}
-    if size == "tiny":
-        g.update(depth=3, width=16, learning_rates=g["learning_rates"][:2], steps=20, seeds=2,
-                 eval_every=10)
-    return g
+#: The model kinds, in the order of the table.
+KINDS = ("mlp", "cnn", "resnet", "transformer", "rnn")
+#: size -> (steps, eval_every)
+SIZES = {"full": (400, 50), "tiny": (20, 10)}
+#: The grid's inits and learning rates (x 2 seeds = 12 runs); the single run is the first of each.
+INITS = {"he": jwinit.he_normal(), "lecun": jwinit.lecun_normal(),
+         "glorot": jwinit.glorot_uniform()}
+LEARNING_RATES = (0.05, 0.01)
+SEEDS = 2
+BATCH = 64
+MOMENTUM = 0.9
 
 
-def _initializer(text: str) -> Any:
-    spec = parse_scheme(text)
-    name, kwargs = (spec, {}) if isinstance(spec, str) else spec
-    return named_closure(name, kwargs, "scheme")
+class CNN(nn.Module):
+    """Two 3x3 convolutions of 16 and 32 channels (ReLU, 'SAME') on 8x8 images, a Dense head."""
+
+    output_dim: int = 10
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.reshape(x.shape[0], 8, 8, 1)
+        x = nn.relu(nn.Conv(16, (3, 3))(x))
+        x = nn.relu(nn.Conv(32, (3, 3))(x))
+        return nn.Dense(self.output_dim)(x.reshape(x.shape[0], -1))
 
 
-def _optimizer(g: dict[str, Any]) -> Any:
-    if g["momentum"] is None:
-        return optax.sgd
-    return functools.partial(optax.sgd, momentum=g["momentum"])
+def workload(kind: str) -> tuple[nn.Module, jwinit.data.Dataset]:
+    """The model and the shipped data of a kind."""
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {KINDS}, got {kind!r}.")
+    if kind == "transformer":
+        data = jwinit.data.majority()
+        return jwinit.models.Transformer(vocab_size=8, length=12, layers=2, dim=32, heads=4,
+                                         mlp_dim=64, output_dim=data.output_dim), data
+    data = jwinit.data.digits()
+    if kind == "mlp":
+        return jwinit.models.MLP(depth=30, width=128, output_dim=10, activation="relu"), data
+    if kind == "cnn":
+        return CNN(10), data
+    if kind == "resnet":
+        return jwinit.models.ResNet(stages=(1, 1), channels=16, output_dim=10,
+                                    image_shape=(8, 8, 1)), data
+    x_train, y_train, x_test, y_test = data
+    seq = jwinit.data.Dataset(x_train.reshape(-1, 8, 8), y_train, x_test.reshape(-1, 8, 8), y_test)
+    return jwinit.models.RNN(width=64, output_dim=10), seq
 
 
-def _model(g: dict[str, Any], kernel_init: Any = None) -> jwinit.models.MLP:
-    kw = {} if kernel_init is None else {"kernel_init": kernel_init}
-    return jwinit.models.MLP(depth=g["depth"], width=g["width"], output_dim=10,
-                             activation=g["activation"], **kw)
+# ------------------------------------------------------------------------------------------------
+# the plain loop (printed by --show-loop)
 
 
-def run_jwinit(g: dict[str, Any], data: Any) -> dict[str, float]:
-    """One `jwinit.train.train` call over the whole grid."""
-    t0 = time.perf_counter()
-    r = jwinit.train.train(
-        _model(g), data, inits={n: _initializer(s) for n, s in g["inits"].items()},
-        optimizer=_optimizer(g),
-        learning_rates=g["learning_rates"], steps=g["steps"], seeds=g["seeds"],
-        batch_size=g["batch_size"], eval_every=g["eval_every"])
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "compile_seconds": float(r.compile_seconds),
-            "runs": len(r.runs), "chunk_traces": r.chunk_traces,
-            "final_test_accuracy_median": float(np.median(r.test_accuracy[:, -1]))}
-
-
-def run_loop(g: dict[str, Any], data: Any) -> dict[str, float]:
-    """The hand-written baseline: a Python loop over runs, a jitted optax step per learning rate."""
-    t0 = time.perf_counter()
+def plain_loop(model, data, kernel_init, learning_rate, seed, steps, eval_every, compiled=None):
+    """One run the way a user writes it: returns the test accuracy at every evaluation and its
+    compiled functions (`plain_grid` passes them to the next run: one step per learning rate,
+    one initialization per initializer, one evaluation)."""
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
-    n = x_train.shape[0]
-    finals = []
-    steps_run = 0
-    for scheme in g["inits"].values():
-        model = _model(g, _initializer(scheme))
+    compiled = {} if compiled is None else compiled
+    tx = optax.sgd(learning_rate, momentum=MOMENTUM)
 
-        def loss_fn(params, x, y, model=model):
-            logits = model.apply({"params": params}, x)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    def loss_fn(params, x, y):
+        logits = model.apply({"params": params}, x)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
-        @jax.jit
-        def evaluate(params, model=model, loss_fn=loss_fn):
-            logits = model.apply({"params": params}, x_test)
-            test_loss = optax.softmax_cross_entropy_with_integer_labels(logits, y_test).mean()
-            accuracy = (logits.argmax(-1) == y_test).mean()
-            return loss_fn(params, x_train, y_train), test_loss, accuracy
+    @jax.jit
+    def step(params, opt_state, key):
+        idx = jax.random.randint(key, (BATCH,), 0, x_train.shape[0])
+        loss, grads = jax.value_and_grad(loss_fn)(params, x_train[idx], y_train[idx])
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
 
-        for lr in g["learning_rates"]:
-            tx = _optimizer(g)(lr)
+    @jax.jit
+    def evaluate(params):
+        out_train = model.apply({"params": params}, x_train)
+        out_test = model.apply({"params": params}, x_test)
+        return (optax.softmax_cross_entropy_with_integer_labels(out_train, y_train).mean(),
+                (out_train.argmax(-1) == y_train).mean(),
+                optax.softmax_cross_entropy_with_integer_labels(out_test, y_test).mean(),
+                (out_test.argmax(-1) == y_test).mean())
 
-            @jax.jit
-            def step(params, opt_state, x, y, tx=tx, loss_fn=loss_fn):
-                loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-                updates, opt_state = tx.update(grads, opt_state, params)
-                return optax.apply_updates(params, updates), opt_state, loss
+    @jax.jit
+    def init(key):  # the model's own init, then every kernel re-drawn and every bias zero
+        params = model.init(key, x_train[:1])["params"]
 
-            for seed in range(g["seeds"]):
-                key = jax.random.key(seed)
-                params = model.init(key, x_train[:1])["params"]
-                opt_state = tx.init(params)
-                rng = np.random.default_rng(seed)
-                history = []
-                for t in range(1, g["steps"] + 1):
-                    idx = rng.integers(0, n, g["batch_size"])
-                    params, opt_state, _ = step(params, opt_state, x_train[idx], y_train[idx])
-                    steps_run += 1
-                    if t % g["eval_every"] == 0:
-                        history.append(evaluate(params))
-                finals.append(float(history[-1][2]))
-    return {"seconds": time.perf_counter() - t0, "runs": len(finals), "steps": steps_run,
-            "final_test_accuracy_median": float(np.median(finals))}
+        def redraw(path, value):
+            name = path[-1].key
+            k = jax.random.fold_in(key, len(jax.tree_util.keystr(path)))
+            return (kernel_init(k, value.shape, value.dtype) if name == "kernel"
+                    else jnp.zeros_like(value) if name == "bias" else value)
+
+        return jax.tree_util.tree_map_with_path(redraw, params)
+
+    step = compiled.setdefault(("step", learning_rate), step)
+    evaluate = compiled.setdefault("evaluate", evaluate)
+    init = compiled.setdefault(("init", kernel_init), init)
+    params = init(jax.random.key(seed))
+    opt_state = tx.init(params)
+    key = jax.random.key(10_000 + seed)
+    history = [evaluate(params)]
+    for t in range(steps):
+        params, opt_state, _ = step(params, opt_state, jax.random.fold_in(key, t))
+        if (t + 1) % eval_every == 0:
+            history.append(evaluate(params))
+    return [float(h[3]) for h in history], compiled
 
 
-def compile_scaling(g: dict[str, Any], data: Any) -> dict[str, float]:
-    """Compile time of the trainer's program for 1 run and for the whole grid (two chunks each)."""
-    out = {}
-    for label, inits, lrs, seeds in (
-            ("1 run", dict(list(g["inits"].items())[:1]), g["learning_rates"][:1], 1),
-            ("grid", g["inits"], g["learning_rates"], g["seeds"])):
-        r = jwinit.train.train(
-            _model(g), data, inits={n: _initializer(s) for n, s in inits.items()},
-            optimizer=_optimizer(g),
-            learning_rates=lrs, steps=2 * g["eval_every"], seeds=seeds,
-            batch_size=g["batch_size"], eval_every=g["eval_every"])
-        out[label] = {"runs": len(r.runs), "compile_seconds": float(r.compile_seconds)}
-    return out
+def plain_grid(model, data, inits, learning_rates, seeds, steps, eval_every):
+    """The grid as 12 plain runs one after another, sharing their compiled functions."""
+    finals, compiled = [], {}
+    for lr in learning_rates:
+        for init in inits.values():
+            for seed in range(seeds):
+                history, compiled = plain_loop(model, data, init, lr, seed, steps, eval_every,
+                                               compiled)
+                finals.append(history[-1])
+    return finals
+
+
+# ------------------------------------------------------------------------------------------------
+# the trainer
+
+
+def run_trainer(model, data, inits, learning_rates, seeds, steps, eval_every) -> dict[str, Any]:
+    r = jwinit.train.train(model, data, inits=inits,
+                           optimizer=functools.partial(optax.sgd, momentum=MOMENTUM),
+                           learning_rates=list(learning_rates), steps=steps, seeds=seeds,
+                           batch_size=BATCH, eval_every=eval_every, progress=False)
+    return {"runs": len(r.runs), "compile_seconds": float(r.compile_seconds),
+            "stepping": r.stepping, "chunk_traces": r.chunk_traces,
+            "final_test_accuracy": [float(v) for v in r.test_accuracy[:, -1]]}
+
+
+def _timed(fn, *args) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t0, out
+
+
+def run_benchmark(kind: str, size: str = "full", repeats: int = 1) -> dict[str, Any]:
+    """Interleaved rounds of the four measurements of one kind; the best round of each."""
+    if size not in SIZES:
+        raise ValueError(f"`size` must be one of {sorted(SIZES)}, got {size!r}.")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"`repeats` must be an int >= 1, got {repeats!r}.")
+    model, data = workload(kind)
+    steps, every = SIZES[size]
+    one = dict(list(INITS.items())[:1])
+    rounds = []
+    for _ in range(repeats):
+        r: dict[str, Any] = {}
+        r["jwinit_1"], j1 = _timed(run_trainer, model, data, one, LEARNING_RATES[:1], 1,
+                                   steps, every)
+        r["plain_1"], _ = _timed(plain_loop, model, data, INITS["he"], LEARNING_RATES[0], 0,
+                                 steps, every)
+        r["jwinit_12"], j12 = _timed(run_trainer, model, data, INITS, LEARNING_RATES, SEEDS,
+                                     steps, every)
+        r["plain_12"], finals = _timed(plain_grid, model, data, INITS, LEARNING_RATES, SEEDS,
+                                       steps, every)
+        r.update(stepping=j1["stepping"], compile_1=j1["compile_seconds"],
+                 compile_12=j12["compile_seconds"], runs_12=j12["runs"], plain_runs_12=len(finals),
+                 jwinit_accuracy_12=float(np.median(j12["final_test_accuracy"])),
+                 plain_accuracy_12=float(np.median(finals)))
+        rounds.append(r)
+    best = {k: min(r[k] for r in rounds) for k in ("jwinit_1", "plain_1", "jwinit_12", "plain_12")}
+    return {"kind": kind, "size": size, "steps": steps, "eval_every": every, "rounds": rounds,
+            "best": best, "ratio_1": best["jwinit_1"] / best["plain_1"],
+            "ratio_12": best["jwinit_12"] / best["plain_12"]}
 
 
 def _versions() -> dict[str, str]:
@@ -181,51 +236,33 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def run_benchmark(workload: str, size: str, repeats: int = 1) -> dict[str, Any]:
-    """Interleaved rounds of jwinit and the loop; figures per round and the best of each."""
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"`repeats` must be an int >= 1, got {repeats!r}.")
-    g = grid(workload, size)
-    data = jwinit.data.digits()
-    rounds = []
-    for _ in range(repeats):
-        j = run_jwinit(g, data)
-        lp = run_loop(g, data)
-        rounds.append({"jwinit": j, "loop": lp})
-    best_j = min(r["jwinit"]["seconds"] for r in rounds)
-    best_l = min(r["loop"]["seconds"] for r in rounds)
-    return {
-        "size": size, "grid": {k: v for k, v in g.items() if k != "inits"} | {
-            "inits": list(g["inits"].values())},
-        "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
-        "cpu_count": os.cpu_count(), "load_before": os.getloadavg(),
-        "rounds": rounds, "jwinit_seconds": best_j, "loop_seconds": best_l,
-        "speedup": best_l / best_j, "compile_scaling": compile_scaling(g, data),
-        "versions": _versions(),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--workload", default="all", choices=("all", *WORKLOADS))
-    p.add_argument("--size", default="full", choices=("full", "smoke", "tiny"))
+    p.add_argument("--kind", default="all", choices=("all", *KINDS))
+    p.add_argument("--size", default="full", choices=sorted(SIZES))
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--out", default=None, help="write the figures as JSON here")
+    p.add_argument("--show-loop", action="store_true", help="print the plain loop and exit")
     a = p.parse_args(argv)
+    if a.show_loop:
+        print(inspect.getsource(plain_loop))
+        print(inspect.getsource(plain_grid))
+        return 0
+    kinds = list(KINDS) if a.kind == "all" else [a.kind]
+    results = {"device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
+               "cpu_count": os.cpu_count(), "load_before": os.getloadavg(),
+               "versions": _versions(), "kinds": {}}
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
-    names = list(WORKLOADS) if a.workload == "all" else [a.workload]
-    results = {}
-    for name in names:
-        res = run_benchmark(name, a.size, a.repeats)
-        res["load_after"] = os.getloadavg()
-        results[name] = res
-        print(f"{name} ({res['grid']['steps']} steps, {res['rounds'][0]['jwinit']['runs']} runs):")
-        for i, r in enumerate(res["rounds"]):
-            print(f"  round {i}: jwinit {r['jwinit']['seconds']:.1f} s (compile "
-                  f"{r['jwinit']['compile_seconds']:.1f} s), loop {r['loop']['seconds']:.1f} s")
-        print(f"  speedup (best loop / best jwinit): {res['speedup']:.2f}x")
-        for label, c in res["compile_scaling"].items():
-            print(f"  compile, {label} ({c['runs']} runs): {c['compile_seconds']:.2f} s")
+    print(f"{'kind':12} {'stepping':8} {'jwinit 1':>9} {'plain 1':>8} {'ratio':>6}   "
+          f"{'jwinit 12':>9} {'plain 12':>8} {'ratio':>6}")
+    for kind in kinds:
+        res = run_benchmark(kind, a.size, a.repeats)
+        results["kinds"][kind] = res
+        b = res["best"]
+        print(f"{kind:12} {res['rounds'][0]['stepping']:8} {b['jwinit_1']:8.2f}s "
+              f"{b['plain_1']:7.2f}s {res['ratio_1']:5.2f}x   {b['jwinit_12']:8.2f}s "
+              f"{b['plain_12']:7.2f}s {res['ratio_12']:5.2f}x", flush=True)
+    results["load_after"] = os.getloadavg()
     if a.out:
         with open(a.out, "w") as f:
             json.dump(results, f, indent=1)

@@ -247,7 +247,8 @@ def test_data_dependent_and_rule_inits(small):
     (dict(data=(np.ones((10, 5)), np.zeros(9, np.int32), np.ones((4, 5)), np.zeros(4, np.int32))),
      ValueError, ["one entry per example"]),
     (dict(model="mlp"), TypeError, ["`model`"]),
-    (dict(progress=True), TypeError, ["`progress`", "True", "callable"]),
+    (dict(progress="yes"), TypeError, ["`progress`", "'yes'", "True, False", "callable"]),
+    (dict(batching="grouped"), ValueError, ["`batching`", "'grouped'", "'unroll'"]),
 ])
 def test_bad_inputs_fail_early_naming_the_argument(small, change, error, words):
     kw = dict(model=MLP, data=small, inits={"he": "he_normal"}, optimizer=SGD,
@@ -304,3 +305,111 @@ def test_scan_and_loop_stepping_compute_the_same_runs(small, model):
     legal = r"`stepping` must be one of \('auto', 'scan', 'loop'\), got 'unrolled'"
     with pytest.raises(ValueError, match=legal):
         jtrain.train(model, small, stepping="unrolled", **kw)
+
+
+@pytest.mark.parametrize("model", [MLP, SmallCNN()], ids=["mlp", "cnn"])
+def test_vmapped_and_unrolled_batching_compute_the_same_runs(small, model):
+    """Runs vectorized (a convolution vmapped over its kernel is a grouped convolution) or with
+    every convolution computed run by run: the same arithmetic per run, so the rows agree to
+    float32 rounding (XLA fuses the two programs differently), and the parameters likewise."""
+    kw = dict(inits={"he": "he_normal", "lecun": "lecun_normal"}, optimizer=SGD,
+              learning_rates=[0.02, 0.05], steps=20, seeds=[0, 3], eval_every=10,
+              stepping="loop")
+    vmapped = jtrain.train(model, small, batching="vmap", **kw)
+    unrolled = jtrain.train(model, small, batching="unroll", **kw)
+    assert (vmapped.batching, unrolled.batching) == ("vmap", "unroll")
+    assert vmapped.runs == unrolled.runs
+    for m in jtrain.METRICS[::2]:
+        np.testing.assert_allclose(getattr(unrolled, m), getattr(vmapped, m), rtol=2e-5,
+                                   err_msg=m)
+    for a, b in zip(jax.tree.leaves(unrolled.params), jax.tree.leaves(vmapped.params),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    auto = jtrain.train(model, small, **{**kw, "steps": 10, "stepping": "auto"})
+    on_cpu = jax.default_backend() == "cpu"
+    assert auto.batching == ("unroll" if on_cpu and model is not MLP else "vmap")
+
+
+def test_unrolled_convolutions_are_the_runs_own_and_equal_vmap():
+    """`vmap_unrolled_convs` computes a convolution batched on input and kernel as one plain
+    convolution per run (no grouped convolution in the program), one batched on the input only
+    as vmap does, and equals jax.vmap of the function (forward and gradients)."""
+    from jwinit.train._batching import vmap_unrolled_convs
+
+    def fn(state, x):
+        def loss(w):
+            h = jax.lax.conv_general_dilated(state["x"], w, (1, 1), "SAME",
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            g = jax.lax.conv_general_dilated(x, w, (2, 2), "VALID",
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            return jax.numpy.sum(jax.numpy.tanh(h) ** 2) + jax.numpy.sum(g ** 3)
+        return jax.value_and_grad(loss)(state["w"])
+
+    k = jax.random.split(jax.random.key(0), 3)
+    runs = 5
+    state = {"x": jax.random.normal(k[0], (runs, 2, 6, 6, 3)),
+             "w": jax.random.normal(k[1], (runs, 3, 3, 3, 4))}
+    x = jax.random.normal(k[2], (2, 6, 6, 3))
+    want = jax.jit(jax.vmap(fn, in_axes=(0, None)))(state, x)
+    got = jax.jit(vmap_unrolled_convs(fn, 1))(state, x)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    text = jax.jit(vmap_unrolled_convs(fn, 1)).lower(state, x).as_text()
+    grouped = jax.jit(jax.vmap(fn, in_axes=(0, None))).lower(state, x).as_text()
+    assert "feature_group_count = 5" in grouped or "batch_group_count = 5" in grouped
+    assert "group_count = 5" not in text
+    # the conv batched on input and kernel, forward and kernel gradient (no input gradient is
+    # asked for): 2 per run; the conv of the shared input x, forward and kernel gradient, stays
+    # vmapped: 2
+    assert text.count("stablehlo.convolution") == 2 * runs + 2
+
+
+def test_progress_line_on_a_terminal_only(small, monkeypatch):
+    """By default a progress line (steps, rate, ETA) is drawn on standard error when it is a
+    terminal; not when it is not, nor with progress=False; progress=True draws it anyway."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    kw = dict(inits={"he": "he_normal"}, optimizer=SGD, learning_rates=[0.05], steps=20,
+              seeds=1, eval_every=10)
+    for stream, progress, drawn in [(Terminal(), None, True), (io.StringIO(), None, False),
+                                    (Terminal(), False, False), (io.StringIO(), True, True)]:
+        monkeypatch.setattr("sys.stderr", stream)
+        jtrain.train(MLP, small, progress=progress, **kw)
+        text = stream.getvalue()
+        if drawn:
+            assert text.startswith("\rtrain: 0/20 steps (0%), 1 runs") and text.endswith("\n")
+            assert "train: 20/20 steps (100%), 1 runs" in text
+        else:
+            assert text == ""
+
+
+def test_progress_line_rate_eta_and_update_rate():
+    """The line is rewritten at most once per min_interval (and always at the last step); its
+    rate and ETA count the time since the compile ended."""
+    import io
+
+    from jwinit.train._progress import ProgressLine
+
+    now = [0.0]  # binary fractions: exact times
+    out = io.StringIO()
+    line = ProgressLine(4, out, min_interval=0.5, clock=lambda: now[0])
+    line(0, 1000)
+    assert out.getvalue() == "\rtrain: 0/1000 steps (0%), 4 runs, 0.0 s, compiling"
+    now[0] += 3.0  # the compile
+    line.started(0)
+    drawn = []
+    for step in range(100, 1100, 100):  # a chunk every 0.125 s: drawn when 0.5 s have passed
+        now[0] += 0.125
+        before = line.writes
+        line(step, 1000)
+        drawn += [step] if line.writes > before else []
+    assert drawn == [100, 500, 900, 1000]  # and always the last
+    lines = out.getvalue().split("\r")[1:]
+    assert len(lines) == line.writes == 5
+    assert lines[2] == "train: 500/1000 steps (50%), 4 runs, 800 steps/s, 3.6 s, ETA 0.6 s"
+    assert lines[-1].startswith("train: 1000/1000 steps (100%), 4 runs, 800 steps/s, 4.2 s")
+    assert lines[-1].endswith("\n") and "ETA" not in lines[-1]

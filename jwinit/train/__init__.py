@@ -55,10 +55,11 @@ from jwinit.data import Dataset, as_dataset
 from jwinit.results import atomic_path
 from jwinit.train._inits import ZERO, InitSpec, apply_rules, check_patterns, resolve_inits
 from jwinit.train._model import Functional, leaf_paths
+from jwinit.train._progress import progress_callback
 from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program, loss_function
 from jwinit.train._result import TrainResult, steps_to
 
-__all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS",
+__all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS", "BATCHINGS",
            "steps_to",
            "check_optimizer", "run_keys", "check_inits", "resolve_inits", "InitSpec",
            "loss_function", "ZERO"]
@@ -191,6 +192,28 @@ def _stack(trees: Sequence[Any]) -> Any:
     return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *trees)
 
 
+def _assemble(per_spec: list[tuple[Any, Any]], data_keys: jax.Array, lrs: np.ndarray,
+              n_seeds: int, padded: int) -> tuple[Any, Any, jax.Array, jax.Array]:
+    """Every run's (params, rest, learning rate, raw data key), init-major, then learning rate,
+    then seed, padded to `padded` runs with copies of the last: one small compiled program."""
+    n_specs, n_lrs = len(per_spec), len(lrs)
+
+    def assemble(per_spec, data_keys):
+        blocks = [tree for tree in per_spec for _ in range(n_lrs)]
+        params, rest = _stack([b[0] for b in blocks]), _stack([b[1] for b in blocks])
+        lr_arr = jnp.tile(jnp.repeat(jnp.asarray(lrs), n_seeds), n_specs)
+        keys = jnp.concatenate([data_keys] * (n_specs * n_lrs))
+        extra = padded - n_seeds * n_specs * n_lrs
+        if extra:
+            params, rest, lr_arr, keys = jax.tree.map(
+                lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], extra, 0)]),
+                (params, rest, lr_arr, keys))
+        return params, rest, lr_arr, keys
+
+    program = jax.jit(assemble).lower(per_spec, data_keys).compile(compiler_options=_FAST_COMPILE)
+    return program(per_spec, data_keys)
+
+
 def _variables_from(spec: InitSpec, fm: Functional, key: jax.Array, x: jax.Array,
                     params0: Any, rest0: Any) -> tuple[Any, Any]:
     """Run a data-dependent init for one seed; the result must have the model's structure."""
@@ -213,24 +236,41 @@ def _variables_from(spec: InitSpec, fm: Functional, key: jax.Array, x: jax.Array
     return params, rest
 
 
+#: Compiler options of programs that run once (the initial state): no backend optimization.
+_FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
 def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
                     x_batch: jax.Array) -> list[tuple[Any, Any]]:
     """For each spec, (params, rest) stacked over seeds.
 
-    The model's own initialization is one compiled program for all seeds; each spec's rules are
-    then applied by the same engine and key-by-path contract as `jwinit.init_params` (seed s of
-    a rules spec starts from ``init_params(model, fold_in(fold_in(key, s), 0), x_batch,
-    rules)``), op by op and vmapped over seeds: a compile per spec would cost about a second
-    each, for grids of 50 specs. Op by op, XLA does not fold an initializer's scale
-    multiplications into one constant as it does under ``jit``, so a value can differ from
-    `init_params`' by float32 rounding (at most a few ulps); the draws are the same.
+    One compiled program for all seeds and rules specs: the model's own initialization, and
+    each spec's rules applied by the same engine and key-by-path contract as
+    `jwinit.init_params` (seed s of a rules spec starts from ``init_params(model,
+    fold_in(fold_in(key, s), 0), x_batch, rules)``), vmapped over seeds. A default value that
+    every rules spec replaces is never computed (XLA drops it), and the program is compiled
+    without backend optimizations (`_FAST_COMPILE`: it runs once, and XLA:CPU spends about 40 ms
+    per random draw optimizing it). XLA may fuse an initializer's scale multiplications
+    differently than in `init_params`' program, so a value can differ from it by float32
+    rounding (at most a few ulps); the draws are the same. A ``fn(key, x_batch)`` spec runs
+    eagerly, once per seed.
     """
-    params0, rest0 = jax.jit(jax.vmap(fm.default_variables))(seed_keys)
+    rule_specs = [spec for spec in specs if spec.kind == "rules"]
+    need_defaults = len(rule_specs) < len(specs)  # a variables function starts from them
+
+    def build(keys):
+        params0, rest0 = jax.vmap(fm.default_variables)(keys)
+        ruled = [jax.vmap(lambda p, k, spec=spec: apply_rules(spec, p, k))(params0, keys)
+                 for spec in rule_specs]
+        return (params0 if need_defaults else None), rest0, ruled
+
+    program = jax.jit(build).lower(seed_keys).compile(compiler_options=_FAST_COMPILE)
+    params0, rest0, ruled = program(seed_keys)
+    ruled = iter(ruled)
     out = []
     for spec in specs:
         if spec.kind == "rules":
-            params = jax.vmap(lambda p, k, spec=spec: apply_rules(spec, p, k))(params0, seed_keys)
-            out.append((params, rest0))
+            out.append((next(ruled), rest0))
         else:
             first = jax.tree.map(lambda a: a[0], (params0, rest0))
             per_seed = [_variables_from(spec, fm, k, x_batch, *first) for k in seed_keys]
@@ -375,8 +415,9 @@ def train(
     eval_kwargs: Mapping[str, Any] | None = None,
     mesh: jax.sharding.Mesh | None = None,
     runs_per_group: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: bool | Callable[[int, int], None] | None = None,
     stepping: str = "auto",
+    batching: str = "auto",
 ) -> TrainResult:
     """Train every (init, learning rate, seed) run of one model in one compiled program.
 
@@ -408,7 +449,10 @@ def train(
       runs_per_group: runs vmapped together (default: min(runs, 8)); a device computes its groups
         one after the other. The results depend on the runs and this number only, not on the
         devices or the mesh.
-      progress: ``progress(done_steps, steps)``, first with the steps a resume starts from.
+      progress: None (default) draws a progress line with the rate and an ETA on standard
+        error when it is a terminal (updated at most twice a second, after each evaluation
+        interval); True always, False never; a callable is called as ``progress(done_steps,
+        steps)`` instead, first with the steps a resume starts from.
       stepping: 'scan' runs the `eval_every` steps between evaluations in one compiled
         ``lax.scan`` (one dispatch per interval); 'loop' compiles one step and dispatches it from
         Python (XLA:CPU runs convolutions inside a scan several times slower than outside one,
@@ -416,6 +460,13 @@ def train(
         'scan' otherwise. Both compute the same steps from the same keys (the rows agree to
         float32 rounding: XLA may fuse a step differently inside a loop); `TrainResult.stepping`
         says which ran.
+      batching: how the runs on one device share a program: 'vmap' (the runs of a group
+        vectorized, the groups one after the other), 'unroll' (all runs of the device vectorized
+        in one group, except that every convolution is computed run by run, unrolled in the
+        program: XLA:CPU computes a convolution vmapped over its kernel as a grouped
+        convolution, several times slower than the separate ones) or 'auto' (default: 'unroll'
+        for a model with a convolution on CPU, else 'vmap'). `TrainResult.batching` says which
+        ran.
 
     Returns:
       A `TrainResult`.
@@ -438,11 +489,12 @@ def train(
         raise ValueError(f"`steps` ({steps}) must be a multiple of `eval_every` ({every}).")
     eval_examples = check_int(eval_examples, "eval_examples", minimum=1)
     signal = check_bool(signal, "signal")
-    if progress is not None and not callable(progress):
-        raise TypeError(f"`progress` must be None or a callable progress(done_steps, steps), "
-                        f"got {progress!r}.")
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(f"`progress` must be None (a line on a terminal), True, False or a "
+                        f"callable progress(done_steps, steps), got {progress!r}.")
     signal_batch = check_int(signal_batch, "signal_batch", minimum=2)
     stepping = check_choice(stepping, "stepping", STEPPINGS)
+    batching = check_choice(batching, "batching", BATCHINGS)
     base = typed_key(key, "train")
     if base.shape != ():
         raise ValueError(f"`key` must be a single key, got shape {base.shape}.")
@@ -452,44 +504,43 @@ def train(
     params0, rest0 = jax.eval_shape(fm.default_variables, jax.random.key(0))  # structure only
     check_patterns(specs, params0)
     _check_output(fm, params0, rest0, dataset, batch_size)
+    conv_on_cpu = "auto" in (stepping, batching) and jax.default_backend() == "cpu" and (
+        _has_convolution(fm, params0, rest0, x_batch))
     if stepping == "auto":
-        stepping = ("loop" if jax.default_backend() == "cpu"
-                    and _has_convolution(fm, params0, rest0, x_batch) else "scan")
+        stepping = "loop" if conv_on_cpu else "scan"
+    if batching == "auto":
+        batching = "unroll" if conv_on_cpu else "vmap"
 
     # -- every run's initial state ---------------------------------------------------------------
     runs = [(s.name, lr, seed) for s in specs for lr in lrs for seed in seed_list]
-    init_keys = jnp.stack([run_keys(base, s)[0] for s in seed_list])
-    data_keys = jnp.stack([run_keys(base, s)[1] for s in seed_list])
-    per_spec = _initial_params(specs, fm, init_keys, x_batch)
-    blocks = [tree for tree in per_spec for _ in lrs]  # init-major, then lr, then seed
-    params, rest = _stack([b[0] for b in blocks]), _stack([b[1] for b in blocks])
-    lr_arr = jnp.repeat(jnp.asarray(lrs, jnp.float32), len(seed_list))
-    lr_arr = jnp.tile(lr_arr, len(specs))
-    run_data_keys = jnp.concatenate([data_keys] * (len(specs) * len(lrs)))
-
     n_runs = len(runs)
-    group = min(n_runs, 8) if runs_per_group is None else check_int(
-        runs_per_group, "runs_per_group", minimum=1)
-    n_groups = -(-n_runs // group)
+    if runs_per_group is not None:
+        runs_per_group = check_int(runs_per_group, "runs_per_group", minimum=1)
+    if batching == "unroll":  # one group per device (no loop over groups): few pads
+        n_groups = max(1, min(jax.local_device_count() if mesh is None else mesh.devices.size,
+                              n_runs))
+        group = -(-n_runs // n_groups)
+    else:
+        group = min(n_runs, 8) if runs_per_group is None else runs_per_group
+        n_groups = -(-n_runs // group)
     if mesh is None:
         devices = jax.local_devices()[: max(1, min(jax.local_device_count(), n_groups))]
         mesh = jax.sharding.Mesh(np.asarray(devices), ("runs",)) if len(devices) > 1 else None
     n_dev = 1 if mesh is None else mesh.devices.size
     padded = -(-n_groups // n_dev) * n_dev * group
 
-    def pad(tree):
-        extra = padded - n_runs
-        if not extra:
-            return tree
-        return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], extra, 0)]), tree)
+    init_keys = jnp.stack([run_keys(base, s)[0] for s in seed_list])
+    data_keys = jax.random.key_data(jnp.stack([run_keys(base, s)[1] for s in seed_list]))
+    per_spec = _initial_params(specs, fm, init_keys, x_batch)
+    params, rest, lr_arr, run_data_keys = _assemble(
+        per_spec, data_keys, np.asarray(lrs, np.float32), len(seed_list), padded)
 
     program = Program(fm, optimizer, dataset.task, batch_size, every, signal, mesh, group,
-                      stepping)
-    params, rest, lr_arr, run_data_keys = pad(params), pad(rest), pad(lr_arr), pad(run_data_keys)
+                      stepping, batching)
     state = {"params": params, "rest": rest,
              "opt_state": program.init_optimizer(params, lr_arr),
              "diverged": jnp.full((padded,), -1, jnp.int32),
-             "data_key": jax.random.key_data(run_data_keys)}
+             "data_key": run_data_keys}
     n_eval = min(eval_examples, len(dataset.x_train))
     device_data = {
         "x_train": jnp.asarray(dataset.x_train), "y_train": jnp.asarray(dataset.y_train),
@@ -523,10 +574,13 @@ def train(
         done = 0
     else:
         state, evals, done = resumed
+    progress, line = progress_callback(progress, n_runs)
     if progress is not None:
         progress(done * every, steps)
 
     compile_seconds = program.compile(state, device_data) if done < total_chunks else math.nan
+    if line is not None:
+        line.started(done * every)
     for chunk in range(done, total_chunks):
         state, metrics = program.run_chunk(state, chunk * every, device_data)
         evals.append(jax.device_get(metrics))
@@ -555,11 +609,14 @@ def train(
         signal_layers=layers, params=take(state["params"]), rest=take(state["rest"]),
         task=dataset.task, compile_seconds=compile_seconds,
         seconds=time.perf_counter() - t_start, chunk_traces=program.traces, stepping=stepping,
+        batching=batching,
         **arrays)
 
 
 #: How `train` steps: 'auto', 'scan' (a scan per evaluation interval) or 'loop' (a step per call).
 STEPPINGS = ("auto", "scan", "loop")
+#: How `train` lays out the runs of a device: 'auto', 'vmap' or 'unroll'.
+BATCHINGS = ("auto", "vmap", "unroll")
 
 
 def _has_convolution(fm: Functional, params: Any, rest: Any, x: jax.Array) -> bool:

@@ -170,5 +170,4 @@ def apply_rules(spec: InitSpec, params: Any, key: jax.Array) -> Any:
     ``jwinit.init_params(model, key, x, rules)`` (traceable; vmap over `key` for seeds)."""
     from jwinit.rules import apply_rules as engine
 
-    return engine([(p, re.compile(p), i) for p, i in spec.rules], params, key, check=False,
-                  blocked=False)  # op by op, whole draws are faster (and the same values)
+    return engine([(p, re.compile(p), i) for p, i in spec.rules], params, key, check=False)

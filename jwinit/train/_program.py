@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from jwinit.train._batching import vmap_unrolled_convs
 from jwinit.train._model import Functional
 
 __all__ = ["Program", "SIGNAL_FIELDS", "loss_function", "METRICS"]
@@ -78,6 +79,10 @@ class Program:
         one dispatch per chunk) or 'loop' (one compiled step dispatched `chunk` times, then the
         evaluation: XLA:CPU runs convolutions inside a scan far slower than outside one,
         jax-ml/jax#12868). Both compute the same steps from the same keys.
+      batching: 'vmap' (the runs of a group vectorized) or 'unroll' (vectorized too, but every
+        convolution computed run by run, unrolled in the program: XLA:CPU computes a
+        convolution vmapped over its kernel as a grouped convolution, far slower than separate
+        ones; `jwinit.train._batching`).
     """
 
     fm: Functional
@@ -89,6 +94,7 @@ class Program:
     mesh: jax.sharding.Mesh | None
     group: int = 1
     stepping: str = "scan"  # 'scan': one program per chunk; 'loop': one per step
+    batching: str = "vmap"  # 'vmap': runs of a group vectorized; 'unroll': convolutions per run
     traces: int = 0  # how many times the chunk program was traced (compiled)
 
     def __post_init__(self) -> None:
@@ -201,7 +207,10 @@ class Program:
     def _sharded(self, fn: Callable[..., Any], n_extra: int) -> Callable[..., Any]:
         """`fn(state, *extra)` over the runs of `state` (vmapped in groups of `group`, the groups
         one after the other), sharded over the mesh."""
-        vmapped = jax.vmap(fn, in_axes=(0,) + (None,) * n_extra)
+        if self.batching == "unroll":
+            vmapped = vmap_unrolled_convs(fn, n_extra)
+        else:
+            vmapped = jax.vmap(fn, in_axes=(0,) + (None,) * n_extra)
         g = self.group
 
         def batched(state, *extra):

@@ -42,6 +42,8 @@ class TrainResult:
       chunk_traces: how many times the chunk program was traced (1: one program for all runs).
       stepping: how the steps ran: 'scan' (one compiled program per evaluation interval) or
         'loop' (one compiled step dispatched from Python); see `jwinit.train.train`.
+      batching: how the runs of a device shared the program: 'vmap' (vectorized) or 'unroll'
+        (one copy of the step per run); see `jwinit.train.train`.
     """
 
     runs: list[tuple[str, float, int]]
@@ -60,6 +62,7 @@ class TrainResult:
     seconds: float = math.nan
     chunk_traces: int = 0
     stepping: str = "scan"
+    batching: str = "vmap"
 
     @property
     def inits(self) -> list[str]:
