@@ -55,12 +55,12 @@ from jwinit.data import Dataset, as_dataset
 from jwinit.results import atomic_path
 from jwinit.train._inits import ZERO, InitSpec, apply_rules, check_patterns, resolve_inits
 from jwinit.train._model import Functional, leaf_paths
-from jwinit.train._progress import progress_callback
 from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program, loss_function
+from jwinit.train._progress import progress_callback
 from jwinit.train._result import TrainResult, steps_to
 
-__all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS", "BATCHINGS",
-           "steps_to",
+__all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS",
+           "BATCHINGS", "steps_to",
            "check_optimizer", "run_keys", "check_inits", "resolve_inits", "InitSpec",
            "loss_function", "ZERO"]
 
