@@ -210,8 +210,7 @@ def _assemble(per_spec: list[tuple[Any, Any]], data_keys: jax.Array, lrs: np.nda
                 (params, rest, lr_arr, keys))
         return params, rest, lr_arr, keys
 
-    program = jax.jit(assemble).lower(per_spec, data_keys).compile(compiler_options=_FAST_COMPILE)
-    return program(per_spec, data_keys)
+    return jax.jit(assemble)(per_spec, data_keys)
 
 
 def _variables_from(spec: InitSpec, fm: Functional, key: jax.Array, x: jax.Array,
@@ -236,10 +235,6 @@ def _variables_from(spec: InitSpec, fm: Functional, key: jax.Array, x: jax.Array
     return params, rest
 
 
-#: Compiler options of programs that run once (the initial state): no backend optimization.
-_FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
 def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
                     x_batch: jax.Array) -> list[tuple[Any, Any]]:
     """For each spec, (params, rest) stacked over seeds.
@@ -248,12 +243,10 @@ def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
     each spec's rules applied by the same engine and key-by-path contract as
     `jwinit.init_params` (seed s of a rules spec starts from ``init_params(model,
     fold_in(fold_in(key, s), 0), x_batch, rules)``), vmapped over seeds. A default value that
-    every rules spec replaces is never computed (XLA drops it), and the program is compiled
-    without backend optimizations (`_FAST_COMPILE`: it runs once, and XLA:CPU spends about 40 ms
-    per random draw optimizing it). XLA may fuse an initializer's scale multiplications
-    differently than in `init_params`' program, so a value can differ from it by float32
-    rounding (at most a few ulps); the draws are the same. A ``fn(key, x_batch)`` spec runs
-    eagerly, once per seed.
+    every rules spec replaces is never computed (XLA drops it: the model's own draws would
+    double the compile). XLA may fuse an initializer's scale multiplications differently than
+    in `init_params`' program, so a value can differ from it by float32 rounding (at most a few
+    ulps); the draws are the same. A ``fn(key, x_batch)`` spec runs eagerly, once per seed.
     """
     rule_specs = [spec for spec in specs if spec.kind == "rules"]
     need_defaults = len(rule_specs) < len(specs)  # a variables function starts from them
@@ -264,8 +257,7 @@ def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
                  for spec in rule_specs]
         return (params0 if need_defaults else None), rest0, ruled
 
-    program = jax.jit(build).lower(seed_keys).compile(compiler_options=_FAST_COMPILE)
-    params0, rest0, ruled = program(seed_keys)
+    params0, rest0, ruled = jax.jit(build)(seed_keys)
     ruled = iter(ruled)
     out = []
     for spec in specs:

@@ -1,7 +1,8 @@
 """The compiled training program: every run of one architecture advances together.
 
 One call of the program trains all runs (stacked parameters, vmapped) for one chunk of `chunk`
-optax steps in a ``lax.scan`` and then evaluates them; the runs axis is sharded over the devices
+optax steps in a ``lax.scan`` (or one step per call, dispatched `chunk` times), and a second
+program then evaluates them; the runs axis is sharded over the devices
 with ``shard_map`` (runs are independent: no communication). A run whose loss, gradient or update
 is not finite is marked diverged at that step and frozen (its parameters and optimizer state stop
 changing); it cannot affect the other runs, which never read its values.
@@ -149,10 +150,9 @@ class Program:
         return jnp.stack(rows)
 
     def _run_chunk(self, state: dict[str, Any], t0: jax.Array, data: dict[str, jax.Array]
-                   ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """One run: `chunk` steps from step t0, then an evaluation."""
-        state = self._advance(state, t0, data, self.chunk)
-        return state, self._evaluate(state["params"], state["rest"], data)
+                   ) -> dict[str, Any]:
+        """One run: `chunk` steps from step t0 (the 'scan' stepping), no evaluation."""
+        return self._advance(state, t0, data, self.chunk)
 
     def _run_step(self, state: dict[str, Any], t0: jax.Array, data: dict[str, jax.Array]
                   ) -> dict[str, Any]:
@@ -215,6 +215,9 @@ class Program:
 
         def batched(state, *extra):
             n = jax.tree.leaves(state)[0].shape[0]
+            if n == 1:  # one run: no batch dimensions in the program (it compiles faster)
+                out = fn(jax.tree.map(lambda a: a[0], state), *extra)
+                return jax.tree.map(lambda a: a[None], out)
             if n == g:
                 return vmapped(state, *extra)
             grouped = jax.tree.map(lambda a: a.reshape(n // g, g, *a.shape[1:]), state)
@@ -262,15 +265,17 @@ class Program:
 
     def run_chunk(self, state: dict[str, Any], t0: int, data: dict[str, jax.Array]
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Advance every run by `chunk` steps from step `t0`; returns (state, metrics). With
+        """Advance every run by `chunk` steps from step `t0`, then evaluate them (the evaluation
+        is its own compiled program, the same one as at step 0); returns (state, metrics). With
         'loop' stepping the compiled program is one step, dispatched `chunk` times from Python
-        (asynchronously: the host does not wait between steps), then the evaluation."""
+        (asynchronously: the host does not wait between steps)."""
         if getattr(self, "_compiled", None) is None:
             self.compile(state, data)
         if self.stepping == "scan":
-            return self._compiled(state, jnp.asarray(t0, jnp.int32), data)
-        for t in range(t0, t0 + self.chunk):
-            state = self._compiled(state, jnp.asarray(t, jnp.int32), data)
+            state = self._compiled(state, jnp.asarray(t0, jnp.int32), data)
+        else:
+            for t in range(t0, t0 + self.chunk):
+                state = self._compiled(state, jnp.asarray(t, jnp.int32), data)
         return state, self.evaluate(state, data)
 
     def evaluate(self, state: dict[str, Any], data: dict[str, jax.Array]) -> dict[str, Any]:
