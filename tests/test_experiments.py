@@ -296,6 +296,7 @@ TRAINING = {  # config -> (checks, plots)
 }
 
 
+@pytest.mark.smoke  # the full run checks these claims at full size (tests/test_full_configs.py)
 @pytest.mark.parametrize("name", sorted(TRAINING))
 def test_training_configs_reproduce_their_papers_at_smoke_size(name, tmp_path):
     workdir = tmp_path / name

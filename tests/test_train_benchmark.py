@@ -1,49 +1,56 @@
-"""The training benchmark script at its tiny size: the grids are the shipped configs', both sides do
-the same work (runs, steps, evaluations), the trainer compiles one program whatever the number of
-runs, and the JSON is written."""
+"""The training benchmark script: its five model kinds fit their shipped data, both sides do the
+same runs, the plain loop it prints is the loop a user writes, and the JSON is written (at the
+script's tiny size; the figures themselves are benchmarks/RESULTS.md, not a timed test)."""
 
 from __future__ import annotations
 
 import json
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from benchmarks import train_benchmark as bench
-from configs import glorot2010_training, he2015_training
 
 
-def test_grids_are_the_shipped_configs():
-    he = he2015_training.get_config()
-    g = bench.grid("he2015", "full")
-    assert (g["depth"], g["width"], g["steps"], g["seeds"], g["batch_size"]) == (
-        he.depth, he.width, he.steps, he.seeds, he.batch_size)
-    assert g["learning_rates"] == list(he.learning_rates) and g["momentum"] == he.momentum
-    assert len(g["inits"]) * len(g["learning_rates"]) * g["seeds"] == 24
-    gl = glorot2010_training.get_config()
-    g = bench.grid("glorot2010", "full")
-    assert (g["depth"], g["width"], g["activation"], g["momentum"]) == (
-        gl.depth, gl.width, "tanh", None)
+@pytest.mark.parametrize("kind", bench.KINDS)
+def test_every_kind_fits_its_shipped_data(kind):
+    model, data = bench.workload(kind)
+    x = jnp.asarray(data.x_train[:bench.BATCH])
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    out = jax.eval_shape(model.apply, variables, x)
+    assert out.shape == (bench.BATCH, data.num_classes)
 
 
-@pytest.mark.parametrize("workload, size", [("resnet", "full"), ("he2015", "huge")])
-def test_bad_grid_names_the_argument(workload, size):
-    with pytest.raises(ValueError, match="`workload`|`size`"):
-        bench.grid(workload, size)
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ValueError, match="`kind`.*'vgg'"):
+        bench.workload("vgg")
+    with pytest.raises(ValueError, match="`size`.*'huge'"):
+        bench.run_benchmark("mlp", "huge")
+    with pytest.raises(ValueError, match="`repeats`"):
+        bench.run_benchmark("mlp", "tiny", 0)
 
 
-def test_both_sides_do_the_same_work_and_json_is_written(tmp_path):
+def test_the_printed_plain_loop_is_one_jitted_optax_step_with_device_side_batches(capsys):
+    assert bench.main(["--show-loop"]) == 0
+    text = capsys.readouterr().out
+    for words in ("@jax.jit", "def step(params, opt_state, key)", "jax.random.randint(key",
+                  "optax.sgd(learning_rate, momentum=MOMENTUM)", "tx.update(grads",
+                  "jax.value_and_grad(loss_fn)", "def plain_grid"):
+        assert words in text, words
+
+
+def test_both_sides_do_the_same_runs_and_json_is_written(tmp_path):
     out = tmp_path / "train.json"
-    assert bench.main(["--workload", "he2015", "--size", "tiny", "--out", str(out)]) == 0
-    res = json.loads(out.read_text())["he2015"]
-    g = res["grid"]
-    runs = len(g["inits"]) * len(g["learning_rates"]) * g["seeds"]
-    r = res["rounds"][0]
-    assert r["jwinit"]["runs"] == r["loop"]["runs"] == runs == 8
-    assert r["loop"]["steps"] == runs * g["steps"]
-    assert r["jwinit"]["chunk_traces"] == 1
-    scaling = res["compile_scaling"]
-    assert (scaling["1 run"]["runs"], scaling["grid"]["runs"]) == (1, runs)
-    # the summary is the best round of each side, taken from the rounds themselves
-    assert res["jwinit_seconds"] == min(r["jwinit"]["seconds"] for r in res["rounds"])
-    assert res["loop_seconds"] == min(r["loop"]["seconds"] for r in res["rounds"])
-    assert all(r["jwinit"]["seconds"] > 0 and r["loop"]["seconds"] > 0 for r in res["rounds"])
+    assert bench.main(["--kind", "rnn", "--size", "tiny", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    r = res["kinds"]["rnn"]
+    rnd = r["rounds"][0]
+    assert rnd["runs_12"] == rnd["plain_runs_12"] == 12
+    assert (r["steps"], r["eval_every"]) == bench.SIZES["tiny"]
+    assert rnd["stepping"] in ("scan", "loop")
+    # the summary is the best round of each side, from the rounds themselves
+    for k in ("jwinit_1", "plain_1", "jwinit_12", "plain_12"):
+        assert r["best"][k] == min(x[k] for x in r["rounds"]) > 0
+    assert r["ratio_1"] == r["best"]["jwinit_1"] / r["best"]["plain_1"]
+    assert set(res["versions"]) >= {"jax", "jaxlib", "flax", "optax"}
