@@ -4,9 +4,10 @@
     jwinit describe NAME D1 D2 ... [--arg k=v]    what NAME gives for a weight of shape (D1, ...)
     jwinit probe SCHEME+ACT ... [--depth L] [--width N] [--batch_size B] [--seeds S] [--json]
                                                   does the signal survive L layers? (one program)
-    jwinit run --config=NAME[:arg] [--config.a.b=v ...] [--workdir=DIR]
+    jwinit run --config=NAME[:smoke] [--config.a.b=v ...] [--workdir=DIR]
                                                   run a shipped config by name (`jwinit run
-                                                  --config=he2015`) or a config file
+                                                  --config=he2015`; `jwinit run --help` lists
+                                                  them) or a config file (--config=path.py)
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def _list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="jwinit initializers")
-    for col in ("name", "aliases", "distribution", "Var(W)", "fan mode", "paper"):
-        table.add_column(col)
-    for e in registry.entries():
+    entries = registry.entries()
+    # the name is what a user types: never cut or wrapped (the other columns wrap instead)
+    table.add_column("name", no_wrap=True, min_width=max(len(e.name) for e in entries))
+    for col in ("aliases", "distribution", "Var(W)", "fan mode", "paper"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
         table.add_row(e.name, ", ".join(e.aliases), e.distribution, e.variance, e.fan_mode,
                       e.paper)
     Console().print(table)
@@ -148,6 +152,20 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\njwinit: interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `jwinit list --markdown | head`: the reader left; not an error
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
         from jwinit.experiments.runner import run_cli
@@ -166,21 +184,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dtype", default="float32")
     p.set_defaults(fn=_describe)
     p = sub.add_parser("probe", help="probe deep MLPs: is the signal preserved, vanishing or "
-                                     "exploding?")
+                                     "exploding?",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("pairs", nargs="+", metavar="SCHEME+ACT",
                    help="e.g. he_normal+relu 'normal(stddev=0.1)+tanh' '(1.76, 0.05)+tanh'")
-    p.add_argument("--depth", type=int, default=64)
-    p.add_argument("--width", type=int, default=512)
     p.add_argument("--batch_size", "--batch", type=int, default=256, dest="batch_size",
                    help="inputs per seed (--batch is its old name)")
-    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--depth", type=int, default=64, help="hidden layers")
+    p.add_argument("--width", type=int, default=512, help="units per layer")
+    p.add_argument("--seeds", type=int, default=4, help="independent networks per pair")
     p.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     p.add_argument("--bias", default=None, help="bias initializer, e.g. 'normal(stddev=0.05)'")
     p.add_argument("--precision", default=None,
-                   choices=["highest", "tensorfloat32", "bfloat16"])
+                   choices=["highest", "tensorfloat32", "bfloat16"],
+                   help="matmul precision (None: the backend's default)")
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")
     p.set_defaults(fn=_probe)
-    sub.add_parser("run", help="run an experiment config: jwinit run --config=configs/x.py")
+    sub.add_parser("run", help="run a shipped config by name or a config file: jwinit run "
+                              "--config=he2015[:smoke] [--config.field=value] [--workdir=DIR] "
+                              "(jwinit run --help lists the configs)")
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

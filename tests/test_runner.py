@@ -212,3 +212,77 @@ def test_shipped_configs_carry_their_report_texts():
             assert c.title and c.title != defaults(c.experiment)["title"], name
             assert c.paper != "-" and c.not_covered, name
             assert "Run:" not in c.get("description", "") + c.not_covered, name
+
+
+def test_config_workdir_and_overrides_take_a_space_as_well_as_an_equals_sign():
+    from jwinit.experiments.runner import _parse
+
+    spaced = _parse(["--config", "he2015:smoke", "--config.seeds", "3", "--workdir", "runs/x"])
+    equals = _parse(["--config=he2015:smoke", "--config.seeds=3", "--workdir=runs/x"])
+    assert spaced == equals == ("he2015:smoke", [("seeds", "3")], "runs/x", False)
+    with pytest.raises(Exception, match="`--config` needs a value"):
+        _parse(["--config"])
+    with pytest.raises(Exception, match="`--workdir` needs a value"):
+        _parse(["--config=he2015", "--workdir", "--config.seeds=2"])
+
+
+def _cli(*args: str, columns: int = 200) -> subprocess.CompletedProcess:
+    env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu", COLUMNS=str(columns))
+    return subprocess.run([sys.executable, "-m", "jwinit.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_help_texts_name_the_configs_and_the_probe_defaults():
+    top = _cli("--help").stdout
+    assert "configs/x.py" not in top and "--config=he2015" in top
+    probe = _cli("probe", "--help").stdout
+    for words in ("(default: 64)", "(default: 512)", "(default: 256)", "(default: 4)"):
+        assert words in probe, words
+
+
+def test_list_keeps_whole_names_at_80_columns_and_a_closed_pipe_is_quiet(tmp_path):
+    from jwinit import registry
+
+    text = _cli("list", columns=80).stdout
+    names = {line.split("│")[1].strip() for line in text.splitlines()
+             if line.startswith("│") and line.split("│")[1].strip()}
+    assert {e.name for e in registry.entries()} <= names
+    assert max(len(line) for line in text.splitlines()) <= 80
+    env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu")
+    piped = subprocess.run(f"{sys.executable} -m jwinit.cli list --markdown | head -n 2",
+                           shell=True, env=env, capture_output=True, text=True, timeout=300)
+    assert piped.stdout.startswith("| name |") and len(piped.stdout.splitlines()) == 2
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
+
+
+def test_ctrl_c_is_one_line_and_the_workdir_resumes(tmp_path):
+    """SIGINT during a run: one line naming where it stopped and how to resume (exit 130), no
+    traceback; the lock is released and a rerun of the same command reads the work back."""
+    import signal
+    import time
+
+    workdir = tmp_path / "w"
+    env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, "-m", "jwinit.cli", "run", "--config=symmetry:smoke",
+           "--config.steps=20000", "--config.eval_every=100", f"--workdir={workdir}"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    checkpoints = workdir / "checkpoints"
+    for _ in range(1200):  # until the first chunk is checkpointed
+        if checkpoints.exists() and any(checkpoints.iterdir()):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("jwinit run: interrupted at training: ") and "/20000 steps" in last
+    assert "rerun the same command to resume" in last
+    from jwinit.experiments.runner import apply_override
+
+    config = load_config("symmetry:smoke")[0]
+    apply_override(config, "steps", "20000")
+    apply_override(config, "eval_every", "100")
+    with claim_workdir(workdir, config.to_dict()):  # the lock was released: the same run resumes
+        assert (workdir / "config.json").exists()

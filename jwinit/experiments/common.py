@@ -15,9 +15,9 @@ from jwinit.experiments.io import write_text
 from jwinit.sweep import parse_pair, parse_scheme
 
 __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "parse_pair",
-           "markdown_table", "pyplot", "progress_bar", "write_report", "check", "config_int",
-           "config_ints", "config_real", "config_reals", "config_choice", "config_activation",
-           "config_pairs", "config_data", "config_claim", "require"]
+           "markdown_table", "pyplot", "progress_bar", "last_progress", "write_report", "check",
+           "config_int", "config_ints", "config_real", "config_reals", "config_choice",
+           "config_activation", "config_pairs", "config_data", "config_claim", "require"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -200,6 +200,19 @@ def write_report(workdir: pathlib.Path, *, title: str, paper: str, setup: str,
     return f"{ok}/{len(checks)}"
 
 
+_LAST_PROGRESS: list[str] = []
+
+
+def last_progress() -> str | None:
+    """The last progress a `progress_bar` of this process reported, e.g. 'training: 1200/4000
+    steps' (what an interrupted run had done), or None."""
+    return _LAST_PROGRESS[-1] if _LAST_PROGRESS else None
+
+
+def _remember(description: str, done: int, total: int, unit: str) -> None:
+    _LAST_PROGRESS[:] = [f"{description}: {done}/{total} {unit}"]
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
                  ) -> Iterator[Callable[[int, int], None]]:
@@ -228,6 +241,7 @@ def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
     resumed: list[int] = []
 
     def log_line(done: int, total: int) -> None:
+        _remember(description, done, total, unit)
         if not resumed:
             resumed.append(done)
         if done == last[0] or total <= 0:
@@ -256,6 +270,7 @@ def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
         task: list[Any] = []
 
         def update(done: int, total: int) -> None:
+            _remember(description, done, total, unit)
             if not task:  # read-back cells start the bar: they do not count in its speed
                 label = description + (f" ({done} read back)" if done else "")
                 task.append(bar.add_task(label, total=total, completed=done))

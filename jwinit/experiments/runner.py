@@ -315,23 +315,41 @@ def _usage() -> str:
 
 
 def _parse(argv: Sequence[str]) -> tuple[str | None, list[tuple[str, str]], str | None, bool]:
+    """``--config=X`` or ``--config X``, ``--config.a.b=v`` or ``--config.a.b v``,
+    ``--workdir=D`` or ``--workdir D``, ``-h``/``--help``."""
     spec, workdir, overrides, help_ = None, None, [], False
-    for a in argv:
+    argv = list(argv)
+    i = 0
+
+    def value(flag: str, given: str | None) -> str:
+        nonlocal i
+        if given is not None:
+            return given
+        if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+            raise ConfigError(f"`{flag}` needs a value: {flag}=VALUE or {flag} VALUE.")
+        i += 1
+        return argv[i]
+
+    while i < len(argv):
+        a = argv[i]
+        flag, sep, given = a.partition("=")
+        given = given if sep else None
         if a in ("-h", "--help"):
             help_ = True
-        elif a.startswith("--config="):
-            spec = a.split("=", 1)[1]
-        elif a.startswith("--config."):
-            dotted, sep, text = a[len("--config."):].partition("=")
-            if not sep or not dotted:
+        elif flag == "--config":
+            spec = value(flag, given)
+        elif flag.startswith("--config."):
+            dotted = flag[len("--config."):]
+            if not dotted:
                 raise ConfigError(f"an override looks like --config.field=value, got {a!r}.")
-            overrides.append((dotted, text))
-        elif a.startswith("--workdir="):
-            workdir = a.split("=", 1)[1]
+            overrides.append((dotted, value(flag, given)))
+        elif flag == "--workdir":
+            workdir = value(flag, given)
             if not workdir.strip():
                 raise ConfigError("`--workdir` is empty; give a folder, e.g. --workdir=runs/he.")
         else:
             raise ConfigError(f"unknown argument {a!r}; see `jwinit run --help`.")
+        i += 1
     return spec, overrides, workdir, help_
 
 
@@ -350,6 +368,13 @@ def run_cli(argv: Sequence[str]) -> int:
         config.lock()
         workdir = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / name
         summary = run_config(config, workdir)
+    except KeyboardInterrupt:
+        from jwinit.experiments.common import last_progress
+
+        done = f" at {last_progress()}" if last_progress() else ""
+        print(f"\njwinit run: interrupted{done}; rerun the same command to resume "
+              f"(finished work in {workdir} is kept).", file=sys.stderr)
+        return 130
     except (ConfigError, FileExistsError, BlockingIOError) as e:
         print(f"jwinit run: error: {e}", file=sys.stderr)
         return 2
