@@ -81,12 +81,9 @@ def validate(config: Any) -> None:
     if config.optimizer == "momentum":
         config_real(config, "momentum", low=0.0, high=1.0, high_open=True)
     config_real(config, "learning_rate", low=0.0, low_open=True)
-    steps = config_int(config, "steps")
+    config_int(config, "steps")
     config_int(config, "batch_size")
-    every = config_int(config, "eval_every")
-    if steps % every:
-        raise ValueError(f"`config.steps` ({steps}) must be a multiple of `config.eval_every` "
-                         f"({every}).")
+    config_int(config, "eval_every")  # the last evaluation is at the last step in any case
     config_int(config, "seeds")
     config_int(config, "seed", minimum=0)
     config_real(config, "threshold", low=0.0, high=1.0)

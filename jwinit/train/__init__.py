@@ -424,7 +424,8 @@ def train(
         ``functools.partial(optax.sgd, momentum=0.9)``, ``lambda lr: optax.sgd(lr, 0.9)``,
         ``optax.adam``, ...
       learning_rates: one or more learning rates (> 0).
-      steps: optimizer steps per run (a multiple of `eval_every`).
+      steps: optimizer steps per run (the last evaluation is at the last step, also when it is
+        not a multiple of `eval_every`).
       seeds: a number of seeds (0, 1, ...) or the seeds themselves.
       batch_size: examples per step (sampled with replacement; at most the training set's size).
       eval_every: steps between evaluations (default: about steps / 10).
@@ -477,8 +478,6 @@ def train(
                            maximum=len(dataset.x_train))
     every = _default_eval_every(steps) if eval_every is None else check_int(
         eval_every, "eval_every", minimum=1)
-    if steps % every:
-        raise ValueError(f"`steps` ({steps}) must be a multiple of `eval_every` ({every}).")
     eval_examples = check_int(eval_examples, "eval_examples", minimum=1)
     signal = check_bool(signal, "signal")
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
@@ -544,7 +543,8 @@ def train(
     }
 
     # -- resume ----------------------------------------------------------------------------------
-    total_chunks = steps // every
+    total_chunks = -(-steps // every)  # the last may be shorter: evaluated at the last step
+    ends = [min((c + 1) * every, steps) for c in range(total_chunks)]
     path = None if checkpoint is None else os.fspath(checkpoint)
     fingerprint = _fingerprint(
         model=repr(model) if fm.kind == "linen" else repr(fm.graphdef),
@@ -568,23 +568,24 @@ def train(
         state, evals, done = resumed
     progress, line = progress_callback(progress, n_runs)
     if progress is not None:
-        progress(done * every, steps)
+        progress(min(done * every, steps), steps)
 
     compile_seconds = program.compile(state, device_data) if done < total_chunks else math.nan
     if line is not None:
-        line.started(done * every)
+        line.started(min(done * every, steps))
     for chunk in range(done, total_chunks):
-        state, metrics = program.run_chunk(state, chunk * every, device_data)
+        t0 = chunk * every
+        state, metrics = program.run_chunk(state, t0, device_data, ends[chunk] - t0)
         evals.append(jax.device_get(metrics))
         if path is not None:
             _save(path, state, evals, chunk + 1, fingerprint)
         if progress is not None:
-            progress((chunk + 1) * every, steps)
+            progress(ends[chunk], steps)
 
     # -- the result ------------------------------------------------------------------------------
     state = jax.device_get(state)
     diverged = np.asarray(state["diverged"])[:n_runs]
-    eval_steps = np.arange(total_chunks + 1) * every
+    eval_steps = np.asarray([0, *ends])
     arrays = {m: np.stack([np.asarray(e[m])[:n_runs] for e in evals], axis=1) for m in METRICS}
     gone = (diverged[:, None] >= 0) & (diverged[:, None] < eval_steps[None, :])
     for m in METRICS:

@@ -241,6 +241,16 @@ class Program:
 
         return jax.jit(counted, donate_argnums=(0,))
 
+    def _tail(self, n: int) -> Callable[..., Any]:
+        """The 'scan' program of a last, shorter chunk of `n` steps (compiled once, on use)."""
+        tails = self.__dict__.setdefault("_tails", {})
+        if n not in tails:
+            def run(state, t0, data):
+                return self._advance(state, t0, data, n)
+
+            tails[n] = jax.jit(self._sharded(run, 2), donate_argnums=(0,))
+        return tails[n]
+
     def place(self, state: dict[str, Any], data: dict[str, jax.Array]
               ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
         """The state sharded over the mesh by runs, the data replicated (so that every chunk call
@@ -263,18 +273,22 @@ class Program:
             self._compiled = self._chunk.lower(state, jnp.asarray(0, jnp.int32), data).compile()
         return time.perf_counter() - start
 
-    def run_chunk(self, state: dict[str, Any], t0: int, data: dict[str, jax.Array]
-                  ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Advance every run by `chunk` steps from step `t0`, then evaluate them (the evaluation
-        is its own compiled program, the same one as at step 0); returns (state, metrics). With
-        'loop' stepping the compiled program is one step, dispatched `chunk` times from Python
-        (asynchronously: the host does not wait between steps)."""
+    def run_chunk(self, state: dict[str, Any], t0: int, data: dict[str, jax.Array],
+                  n: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Advance every run by `n` steps (default `chunk`) from step `t0`, then evaluate them
+        (the evaluation is its own compiled program, the same one as at step 0); returns (state,
+        metrics). With 'loop' stepping the compiled program is one step, dispatched `n` times
+        from Python (asynchronously: the host does not wait between steps); with 'scan', a last
+        chunk shorter than `chunk` (steps not a multiple of it) has its own program."""
+        n = self.chunk if n is None else n
         if getattr(self, "_compiled", None) is None:
             self.compile(state, data)
         if self.stepping == "scan":
-            state = self._compiled(state, jnp.asarray(t0, jnp.int32), data)
+            program = self._compiled if n == self.chunk else self._tail(n)
+            with _PROMOTION():
+                state = program(state, jnp.asarray(t0, jnp.int32), data)
         else:
-            for t in range(t0, t0 + self.chunk):
+            for t in range(t0, t0 + n):
                 state = self._compiled(state, jnp.asarray(t, jnp.int32), data)
         return state, self.evaluate(state, data)
 

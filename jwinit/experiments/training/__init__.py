@@ -313,12 +313,9 @@ def validate(config: Any) -> None:
     if config.get("clip_norm", None) is not None:
         config_real(config, "clip_norm", low=0.0)
     config_reals(config, "learning_rates", low=0.0)
-    steps = config_int(config, "steps")
+    config_int(config, "steps")
     config_int(config, "batch_size")
-    every = config_int(config, "eval_every")
-    if steps % every:
-        raise ValueError(f"`config.steps` ({steps}) must be a multiple of `config.eval_every` "
-                         f"({every}).")
+    config_int(config, "eval_every")  # the last evaluation is at the last step in any case
     config_int(config, "seeds")
     config_int(config, "seed", minimum=0)
     if config.get("eval_examples", None) is not None:
