@@ -43,7 +43,7 @@ class TrainResult:
       stepping: how the steps ran: 'scan' (one compiled program per evaluation interval) or
         'loop' (one compiled step dispatched from Python); see `jwinit.train.train`.
       batching: how the runs of a device shared the program: 'vmap' (vectorized) or 'unroll'
-        (one copy of the step per run); see `jwinit.train.train`.
+        (vectorized, each run's convolutions computed separately); see `jwinit.train.train`.
     """
 
     runs: list[tuple[str, float, int]]

@@ -19,8 +19,14 @@ CHANCE_BAND = 0.05
 
 
 def _median(values: Sequence[float]) -> float:
+    """The median over the finite values (a diverged run's metrics are NaN), NaN if none."""
     v = np.asarray(values, np.float64)
+    v = v[~np.isnan(v)]
     return float(np.median(v)) if v.size else math.nan
+
+
+class AllDiverged(ValueError):
+    """Every run of an init diverged at every learning rate: there is no best learning rate."""
 
 
 def summarize(results: dict[str, Any], at_init: dict[tuple[str, str], dict[str, Any]],
@@ -32,8 +38,11 @@ def summarize(results: dict[str, Any], at_init: dict[tuple[str, str], dict[str, 
             for lr in r.learning_rates:
                 runs = [per_run[i] for i in r.select(init=init, learning_rate=lr)]
                 st = [x["steps_to_target_loss"] for x in runs]
+                alive = [x for x in runs if not x["diverged"]]
                 out.append({
                     "network": act, "init": init, "learning_rate": lr,
+                    # the medians are over the runs that did not diverge
+                    "finite_runs": f"{len(alive)}/{len(runs)}",
                     "median_steps_to_target": _median(st),
                     "seeds_reaching_target": f"{sum(math.isfinite(s) for s in st)}/{len(st)}",
                     "median_final_train_loss": _median([x["final_train_loss"] for x in runs]),
@@ -41,7 +50,7 @@ def summarize(results: dict[str, Any], at_init: dict[tuple[str, str], dict[str, 
                         [x["final_test_accuracy"] for x in runs])}
                        if r.task == "classification" else
                        {"median_final_test_loss": _median([x["final_test_loss"] for x in runs])}),
-                    "diverged": f"{sum(x['diverged'] for x in runs)}/{len(runs)}",
+                    "diverged": _diverged_text(runs),
                     "output_rms_at_init": at_init[(act, init)]["output_rms"],
                     "probe_regime_at_init": at_init[(act, init)]["probe_regime"],
                     "xi_c_at_init": at_init[(act, init)]["xi_c"],
@@ -55,14 +64,24 @@ def summarize(results: dict[str, Any], at_init: dict[tuple[str, str], dict[str, 
     return out
 
 
-def best_learning_rate(rows: Sequence[dict[str, Any]]) -> float:
+def _diverged_text(runs: Sequence[dict[str, Any]]) -> str:
+    """'0/4', or '1/4 (at step 50)', '2/4 (at steps 50, 100)'."""
+    steps = sorted(x["diverged_step"] for x in runs if x["diverged"])
+    if not steps:
+        return f"0/{len(runs)}"
+    where = ", ".join(str(s) for s in steps)
+    return f"{len(steps)}/{len(runs)} (at step{'s' if len(steps) > 1 else ''} {where})"
+
+
+def best_learning_rate(rows: Sequence[dict[str, Any]]) -> float | None:
     """The learning rate with the fewest median steps to the target, then the lowest median final
-    train loss (NaN losses last)."""
+    train loss, among those where some run did not diverge; None if every run diverged."""
     def key(s):
         loss = s["median_final_train_loss"]
         return (s["median_steps_to_target"], loss if math.isfinite(loss) else math.inf)
 
-    return min(rows, key=key)["learning_rate"]
+    alive = [s for s in rows if not s["finite_runs"].startswith("0/")]
+    return min(alive, key=key)["learning_rate"] if alive else None
 
 
 def _rows(summary, act, init):
@@ -70,11 +89,35 @@ def _rows(summary, act, init):
 
 
 def best_row(summary, act, init):
-    return next(s for s in _rows(summary, act, init) if s["best_learning_rate"])
+    """The summary row of the init's best learning rate; `AllDiverged` if it has none."""
+    for s in _rows(summary, act, init):
+        if s["best_learning_rate"]:
+            return s
+    raise AllDiverged(f"every run of {init} ({act}) diverged, at every learning rate")
+
+
+def shown_row(summary, act, init):
+    """The row a plot shows: the best learning rate's, or the first if every run diverged."""
+    try:
+        return best_row(summary, act, init)
+    except AllDiverged:
+        return _rows(summary, act, init)[0]
 
 
 def check_claim(claim: Sequence[Any], results: dict[str, Any], summary: list[dict[str, Any]],
                 config: Any, data: Any) -> dict[str, Any]:
+    """The check of one claim; a claim about the best learning rate of an init whose runs all
+    diverged fails, saying so."""
+    try:
+        return _check_claim(claim, results, summary, config, data)
+    except AllDiverged as e:
+        kind, ref, *args = claim
+        return check(f"{kind}: {', '.join(map(str, args))}", ref, f"{e}: no learning rate to "
+                     "judge the claim at", False)
+
+
+def _check_claim(claim: Sequence[Any], results: dict[str, Any], summary: list[dict[str, Any]],
+                 config: Any, data: Any) -> dict[str, Any]:
     kind, ref, *args = claim
     target = float(config.target_loss)
     if kind == "reaches":
@@ -95,16 +138,31 @@ def check_claim(claim: Sequence[Any], results: dict[str, Any], summary: list[dic
         other_steps = max(r.summaries(target_loss=target)[i]["steps_to_target_loss"]
                           for i in idx)
         chance = math.log(data.num_classes)
-        leave = []
+        leave, diverged = [], []
         for i in r.select(init=init):
-            below = np.flatnonzero(~(r.train_loss[i] >= chance - CHANCE_BAND))
-            leave.append(float(r.eval_steps[below[0]]) if below.size else math.inf)
+            # a run leaves chance when its loss is first finite and below it; a diverged run
+            # leaves it when it diverges (its loss is NaN from there on)
+            below = np.flatnonzero(r.train_loss[i] < chance - CHANCE_BAND)
+            step = float(r.eval_steps[below[0]]) if below.size else math.inf
+            if r.diverged_step[i] >= 0:
+                diverged.append(int(r.diverged_step[i]))
+                step = min(step, float(r.diverged_step[i]))
+            leave.append(step)
         need = multiple * other_steps
         first = min(leave)
-        left = (f"first leaves chance at step {first:g} (earliest of its {len(leave)} runs)"
-                if math.isfinite(first) else
-                f"never leaves chance in {int(r.eval_steps[-1])} steps (any of its "
-                f"{len(leave)} runs)")
+        learned = [x for x, i in zip(leave, r.select(init=init), strict=True)
+                   if r.diverged_step[i] < 0 or x < r.diverged_step[i]]
+        parts = []
+        if learned and math.isfinite(min(learned)):
+            parts.append(f"first leaves chance at step {min(learned):g} (earliest of its "
+                         f"{len(leave)} runs)")
+        elif len(diverged) < len(leave):
+            parts.append(f"never leaves chance in {int(r.eval_steps[-1])} steps (any of its "
+                         f"{len(leave) - len(diverged)} runs that did not diverge)")
+        if diverged:
+            parts.append(f"{len(diverged)} of its {len(leave)} runs diverged (at steps "
+                         f"{sorted(diverged)})")
+        left = "; ".join(parts)
         return check(f"{init} ({act}) stalls at chance-level loss (within {CHANCE_BAND} of "
                      f"ln {data.num_classes} = {chance:.3f}) for at least {multiple}x the steps "
                      f"{other} needs to reach loss {target:g}, at every learning rate and seed",

@@ -11,7 +11,7 @@ import numpy as np
 
 from jwinit.experiments.common import pyplot
 from jwinit.experiments.io import save_figure
-from jwinit.experiments.training._claims import best_row
+from jwinit.experiments.training._claims import shown_row
 from jwinit.experiments.training._networks import model_kind
 
 
@@ -28,7 +28,7 @@ def plots(results: dict[str, Any], summary: list[dict[str, Any]], config: Any, d
         r = results[act]
         ax_l, ax_a = axes[row]
         for init in r.inits:
-            lr = best_row(summary, act, init)["learning_rate"]
+            lr = shown_row(summary, act, init)["learning_rate"]
             idx = r.select(init=init, learning_rate=lr)
             n_div = int(np.sum(r.diverged_step[idx] >= 0))
             note = f", diverged {n_div}/{len(idx)}" if n_div else ""
@@ -40,6 +40,16 @@ def plots(results: dict[str, Any], summary: list[dict[str, Any]], config: Any, d
                     lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
                 (line,) = ax.plot(r.eval_steps, med, lw=1.6, label=f"{init} (lr {lr:g}{note})")
                 ax.fill_between(r.eval_steps, lo, hi, color=line.get_color(), alpha=0.2)
+                for j, i in enumerate(idx):  # a diverged run: drawn up to its end, marked there
+                    if r.diverged_step[i] < 0:
+                        continue
+                    finite = np.flatnonzero(np.isfinite(values[j]))
+                    if finite.size:
+                        k = finite[-1]
+                        ax.plot(r.eval_steps[:k + 1], values[j][:k + 1], lw=0.8, ls="--",
+                                color=line.get_color())
+                        ax.plot(r.eval_steps[k], values[j][k], marker="X", ms=8,
+                                color=line.get_color(), ls="none")
         if data.task == "classification":
             ax_l.axhline(math.log(data.num_classes), color="k", ls=":", lw=1,
                          label=f"chance: ln {data.num_classes}")
@@ -57,10 +67,15 @@ def plots(results: dict[str, Any], summary: list[dict[str, Any]], config: Any, d
         else:
             ax_l.set_ylabel("train mean squared error (log scale)")
             ax_a.set_ylabel("test mean squared error (log scale)")
+        any_diverged = bool(np.any(r.diverged_step >= 0))
         for ax in (ax_l, ax_a):
             ax.set_xlabel("optimizer step")
+            ax.set_xlim(0, float(r.eval_steps[-1]))  # the whole run, even if every run diverged
             ax.grid(True, which="both", alpha=0.3)
             ax.fill_between([], [], [], color="grey", alpha=0.2, label="range over seeds")
+            if any_diverged:
+                ax.plot([], [], marker="X", ms=8, color="grey", ls="--", lw=0.8,
+                        label="a diverged run, to its last finite evaluation")
             ax.legend(fontsize=7, loc="best")
         shape = (f"depth {config.depth}, width {config.width}" if model_kind(config) == "mlp"
                  else f"width {config.width}")
@@ -93,7 +108,7 @@ def _activation_plot(plt: Any, results: dict[str, Any], summary: list[dict[str, 
         mean, sq = r.signal_of("input_mean"), r.signal_of("input_second_moment")
         for col, init in enumerate(inits):
             ax = axes[row][col]
-            lr = best_row(summary, act, init)["learning_rate"]
+            lr = shown_row(summary, act, init)["learning_rate"]
             idx = r.select(init=init, learning_rate=lr)
             for layer in range(1, depth + 1):  # the input of Dense_l is hidden layer l's output
                 m = np.nanmedian(mean[idx][:, :, layer], axis=0)

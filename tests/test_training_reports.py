@@ -1,0 +1,116 @@
+"""A training report never says about a run what the run does not show: a diverged run is
+"diverged at step N" everywhere, medians are over the runs that did not diverge (with the count),
+no learning rate whose runs all diverged is "best", and the plots keep the whole run in view."""
+
+from __future__ import annotations
+
+import math
+
+import ml_collections
+import numpy as np
+import pytest
+
+import jwinit
+from jwinit.experiments.training import _claims, _plots
+from jwinit.train import TrainResult
+
+CHANCE = math.log(10)
+
+
+def _result(curves: dict[tuple[str, float, int], tuple[list[float], int]]) -> TrainResult:
+    """A TrainResult from (init, lr, seed) -> (train loss at steps 0, 10, 20, 30; diverged step
+    or -1), as the trainer writes it: NaN from the evaluation at which a run had diverged."""
+    runs = list(curves)
+    steps = np.array([0, 10, 20, 30])
+    loss = np.array([curves[r][0] for r in runs], np.float64)
+    diverged = np.array([curves[r][1] for r in runs])
+    gone = (diverged[:, None] >= 0) & (diverged[:, None] < steps[None, :])
+    loss = np.where(gone, np.nan, loss)
+    acc = np.where(gone, np.nan, 0.5)
+    return TrainResult(runs=runs, eval_steps=steps, train_loss=loss, train_accuracy=acc,
+                       test_loss=loss.copy(), test_accuracy=acc.copy(), diverged_step=diverged,
+                       signal=None, signal_layers=[], params={}, rest={},
+                       task="classification")
+
+
+LEARNS = [CHANCE, 1.0, 0.4, 0.2]
+STUCK = [CHANCE] * 4
+AT_INIT = {"output_rms": 1.0, "probe_regime": "preserved", "xi_c": 1.0}
+
+
+@pytest.fixture
+def result():
+    curves = {}
+    for seed in range(4):  # 'a' at 0.1: seed 3 diverges at step 15; at 1.0 every seed diverges
+        curves[("a", 0.1, seed)] = ([CHANCE, 1.0, 0.3 + 0.1 * seed, 0.2 + 0.1 * seed],
+                                    15 if seed == 3 else -1)
+        curves[("a", 1.0, seed)] = (LEARNS, 5)
+    for seed in range(4):  # 'b' diverges everywhere; 'c' stalls, one seed diverging at 12
+        curves[("b", 0.1, seed)] = (LEARNS, 5)
+        curves[("b", 1.0, seed)] = (LEARNS, 3)
+        curves[("c", 0.1, seed)] = (STUCK, 12 if seed == 0 else -1)
+        curves[("c", 1.0, seed)] = (STUCK, -1)
+    order = [(i, lr, s) for i in "abc" for lr in (0.1, 1.0) for s in range(4)]
+    return _result({k: curves[k] for k in order})
+
+
+def _summary(result):
+    at_init = {("relu", i): AT_INIT for i in "abc"}
+    return _claims.summarize({"relu": result}, at_init, target=0.5)
+
+
+def test_medians_are_over_the_runs_that_did_not_diverge_with_the_count(result):
+    rows = {(s["init"], s["learning_rate"]): s for s in _summary(result)}
+    a = rows[("a", 0.1)]
+    assert a["finite_runs"] == "3/4"
+    assert a["diverged"] == "1/4 (at step 15)"
+    assert a["median_final_train_loss"] == pytest.approx(0.3)  # of 0.2, 0.3, 0.4: not NaN
+    assert rows[("a", 1.0)]["finite_runs"] == "0/4"
+    assert rows[("a", 1.0)]["diverged"] == "4/4 (at steps 5, 5, 5, 5)"
+    assert math.isnan(rows[("a", 1.0)]["median_final_train_loss"])
+
+
+def test_no_learning_rate_whose_runs_all_diverged_is_best(result):
+    rows = {(s["init"], s["learning_rate"]): s for s in _summary(result)}
+    assert rows[("a", 0.1)]["best_learning_rate"] and not rows[("a", 1.0)]["best_learning_rate"]
+    assert not rows[("b", 0.1)]["best_learning_rate"]
+    assert not rows[("b", 1.0)]["best_learning_rate"]
+    with pytest.raises(_claims.AllDiverged, match="every run of b"):
+        _claims.best_row(_summary(result), "relu", "b")
+
+
+def _config(**kw):
+    return ml_collections.ConfigDict({"target_loss": 0.5, "depth": 2, "width": 8,
+                                      "signal": False, "model": "mlp", **kw})
+
+
+def test_claims_about_diverged_runs_say_diverged(result):
+    summary = _summary(result)
+    data = jwinit.data.digits()
+    check = _claims.check_claim(("reaches", "Fig. 1", "b", "relu", 30), {"relu": result},
+                                summary, _config(), data)
+    assert not check["passed"] and "every run of b (relu) diverged" in check["measured"]
+    # 'c' stalls at chance; its one diverged run (NaN loss from step 20) is not "leaving chance"
+    check = _claims.check_claim(("stalls", "Fig. 1", "c", "relu", 1, "a"), {"relu": result},
+                                summary, _config(), data)
+    assert "1 of its 8 runs diverged (at steps [12])" in check["measured"]
+    assert "never leaves chance in 30 steps" in check["measured"]
+    assert "first leaves chance" not in check["measured"]
+    assert not check["passed"]  # it "left" at its divergence, step 12 < 1 x 20 steps of 'a'
+
+
+def test_plots_keep_the_whole_run_and_mark_where_a_diverged_run_ends(result, monkeypatch,
+                                                                     tmp_path):
+    pytest.importorskip("matplotlib")
+    figures = []
+    monkeypatch.setattr(_plots, "save_figure", lambda fig, path: figures.append(fig) or path)
+    _plots.plots({"relu": result}, _summary(result), _config(), jwinit.data.digits(), tmp_path)
+    ax_loss = figures[0].axes[0]
+    assert ax_loss.get_xlim() == (0.0, 30.0)  # 'b' diverged everywhere: the axes still span it
+    # each diverged run drawn to its last finite evaluation and marked there: 'b' at lr 0.1
+    # (4 runs diverged at step 5: last finite at 0), 'a' at 0.1 (one at step 15: at 10), 'c'
+    # at 0.1 (its best by the tie-break on the final loss; one at step 12: at 10)
+    marks = [line for line in ax_loss.lines if line.get_marker() == "X" and len(line.get_xdata())]
+    assert sorted(float(line.get_xdata()[0]) for line in marks) == [0.0] * 4 + [10.0] * 2
+    labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    assert "a diverged run, to its last finite evaluation" in labels
