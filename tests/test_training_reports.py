@@ -114,3 +114,19 @@ def test_plots_keep_the_whole_run_and_mark_where_a_diverged_run_ends(result, mon
     assert sorted(float(line.get_xdata()[0]) for line in marks) == [0.0] * 4 + [10.0] * 2
     labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
     assert "a diverged run, to its last finite evaluation" in labels
+
+
+def test_a_result_prints_its_grid_best_run_and_divergences_not_its_parameters(result):
+    text = repr(result)
+    assert text.splitlines() == [
+        "TrainResult(24 runs = 3 inits x 2 learning rates x 4 seeds, 30 steps, classification; "
+        "stepping 'scan', batching 'vmap')",
+        "  lowest final train loss: 0.2 ('a', learning rate 0.1, seed 0), test accuracy 0.500",
+        "  diverged: 14 of 24 runs (first at step 3)",  # a: 1 + 4, b: 8, c: 1
+    ]
+
+
+def test_the_package_declares_its_type_annotations():
+    import importlib.resources
+
+    assert importlib.resources.files("jwinit").joinpath("py.typed").is_file()

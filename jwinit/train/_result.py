@@ -76,6 +76,27 @@ class TrainResult:
     def seeds(self) -> list[int]:
         return list(dict.fromkeys(r[2] for r in self.runs))
 
+    def __repr__(self) -> str:
+        """The grid, the best run and the divergences (not the stacked parameters)."""
+        n, last = len(self.runs), int(self.eval_steps[-1])
+        lines = [f"TrainResult({n} runs = {len(self.inits)} inits x {len(self.learning_rates)} "
+                 f"learning rates x {len(self.seeds)} seeds, {last} steps, {self.task}; "
+                 f"stepping {self.stepping!r}, batching {self.batching!r})"]
+        final = self.train_loss[:, -1]
+        if np.any(np.isfinite(final)):
+            i = int(np.nanargmin(final))
+            init, lr, seed = self.runs[i]
+            extra = (f", test accuracy {self.test_accuracy[i, -1]:.3f}"
+                     if self.task == "classification" else
+                     f", test loss {self.test_loss[i, -1]:.4g}")
+            lines.append(f"  lowest final train loss: {final[i]:.4g} ({init!r}, learning rate "
+                         f"{lr:g}, seed {seed}){extra}")
+        diverged = int(np.sum(self.diverged_step >= 0))
+        lines.append(f"  diverged: {diverged} of {n} runs" + (
+            f" (first at step {int(self.diverged_step[self.diverged_step >= 0].min())})"
+            if diverged else ""))
+        return "\n".join(lines)
+
     def index(self, init: str, learning_rate: float, seed: int) -> int:
         """The position of a run in `runs`."""
         for i, r in enumerate(self.runs):
