@@ -313,14 +313,27 @@ def test_training_configs_reproduce_their_papers_at_smoke_size(name, tmp_path):
 
 
 def test_training_rerun_reads_its_checkpoints_back(tmp_path, capsys):
+    """With --keep_checkpoints a finished training run keeps its resumable state and a rerun
+    reads every step back; by default the state is removed once the run has finished (the
+    report says how much), and a rerun computes nothing."""
     workdir = tmp_path / "sym"
     args = ("--config=symmetry:smoke", "--config.steps=100", f"--workdir={workdir}")
-    assert run(*args) == 0
+    assert run(*args, "--keep_checkpoints") == 0
     first = (workdir / "results.jsonl").read_text()
+    assert any((workdir / "checkpoints").iterdir())
     capsys.readouterr()
     assert run(*args) == 0
     log = capsys.readouterr().err
     assert "training: 100/100 steps (100%), 100 read back" in log  # nothing trained again
+    assert (workdir / "results.jsonl").read_text() == first
+    # that rerun (no --keep_checkpoints) finished the run: its checkpoints are gone
+    assert not (workdir / "checkpoints").exists()
+    report = (workdir / "report.md").read_text()
+    assert "MB of resumable training state) were removed once it finished" in report
+    capsys.readouterr()
+    assert run(*args) == 0
+    out = capsys.readouterr()
+    assert "already complete: nothing to compute" in out.out and "training:" not in out.err
     assert (workdir / "results.jsonl").read_text() == first
 
 

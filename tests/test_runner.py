@@ -219,7 +219,8 @@ def test_config_workdir_and_overrides_take_a_space_as_well_as_an_equals_sign():
 
     spaced = _parse(["--config", "he2015:smoke", "--config.seeds", "3", "--workdir", "runs/x"])
     equals = _parse(["--config=he2015:smoke", "--config.seeds=3", "--workdir=runs/x"])
-    assert spaced == equals == ("he2015:smoke", [("seeds", "3")], "runs/x", False)
+    assert spaced == equals == ("he2015:smoke", [("seeds", "3")], "runs/x", False, False)
+    assert _parse(["--config=he2015", "--keep_checkpoints"])[-1] is True
     with pytest.raises(Exception, match="`--config` needs a value"):
         _parse(["--config"])
     with pytest.raises(Exception, match="`--workdir` needs a value"):

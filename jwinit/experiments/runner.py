@@ -27,6 +27,7 @@ import importlib.util
 import os
 import pathlib
 import re
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from typing import Any
 
 import ml_collections
 
-from jwinit.experiments.io import claim_workdir, write_text
+from jwinit.experiments.io import claim_workdir, read_json, write_json, write_text
 
 __all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENTS",
            "shipped_configs", "config", "defaults", "doc_fields"]
@@ -43,15 +44,19 @@ EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learni
                "trainability", "coord_check")
 
 USAGE = """usage: jwinit run --config=NAME_OR_PATH[:ARG] [--config.FIELD=VALUE ...] [--workdir=DIR]
+                  [--keep_checkpoints]
 
 Run an experiment config and write results.jsonl, summary.csv, report.md and plots/ into the
-workdir (default: runs/<config>[_<arg>]). A rerun of the same config resumes; a different config
-in the same workdir is refused; a workdir in use by another run is refused.
+workdir (default: runs/<config>[_<arg>]). A rerun of the same config resumes (Ctrl-C stops a run
+resumably); a different config in the same workdir is refused; a workdir in use by another run
+is refused. A training run's checkpoints are removed once it has finished.
 
   --config=NAME[:ARG]    a config shipped with jwinit (below), e.g. he2015 or he2015:smoke
   --config=PATH[:ARG]    a config file with get_config(arg)
   --config.FIELD=VALUE   override a field (a Python literal: 64, 0.5, 'tanh', '(16, 64)')
   --workdir=DIR          the output folder
+  --keep_checkpoints     keep a finished training run's checkpoints (its resumable state)
+  (each flag also takes its value after a space: --config he2015:smoke)
 
 shipped configs (':smoke' is the fast variant of each):
 """
@@ -276,22 +281,49 @@ def validate(config: ml_collections.ConfigDict) -> Any:
     return module
 
 
-def run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[str, Any]:
+#: In a finished workdir whose checkpoints were removed: the run's summary (a rerun reads it).
+COMPLETE = "complete.json"
+
+
+def run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
+               keep_checkpoints: bool = False) -> dict[str, Any]:
     """Validate `config`, claim `workdir` (locked while the run lasts) and run the experiment.
 
-    A rerun of the same config in the same workdir resumes where it stopped.
+    A rerun of the same config in the same workdir resumes where it stopped. A training run's
+    resumable state (``checkpoints/``, tens to hundreds of MB) is removed once the run has
+    finished and its report is written, unless `keep_checkpoints`; the report says so, and a
+    rerun of that finished run computes nothing (it prints the summary of ``complete.json``).
     """
     module = validate(config)
     with claim_workdir(workdir, config.to_dict()) as claimed:
+        complete = claimed / COMPLETE
+        if complete.exists() and not (claimed / "checkpoints").exists():
+            return {**read_json(complete), "rerun": "already complete: nothing to compute"}
         start = time.perf_counter()
         summary = module.run(config, claimed)
         seconds = time.perf_counter() - start
-        _stamp_wall_time(claimed / "report.md", seconds)
-        return {**summary, "wall_time_s": round(seconds, 1)}
+        removed = None if keep_checkpoints else _remove_checkpoints(claimed)
+        _stamp_wall_time(claimed / "report.md", seconds, removed)
+        summary = {**summary, "wall_time_s": round(seconds, 1)}
+        if removed is not None:
+            write_json(complete, summary)
+        return summary
 
 
-def _stamp_wall_time(report: pathlib.Path, seconds: float) -> None:
-    """Add how long the run took, where and with what, to the end of report.md."""
+def _remove_checkpoints(workdir: pathlib.Path) -> int | None:
+    """Delete ``workdir/checkpoints`` (a finished run's resumable state); its bytes, or None if
+    there was none."""
+    folder = workdir / "checkpoints"
+    if not folder.is_dir():
+        return None
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    shutil.rmtree(folder)
+    return size
+
+
+def _stamp_wall_time(report: pathlib.Path, seconds: float, removed: int | None = None) -> None:
+    """Add how long the run took, where and with what (and the checkpoints removed) to the end
+    of report.md."""
     if not report.exists():
         return
     import jax
@@ -302,6 +334,9 @@ def _stamp_wall_time(report: pathlib.Path, seconds: float) -> None:
     line = (f"\n---\nThis run: {seconds:.1f} s wall time (resumed cells are not recomputed) on "
             f"{len(devices)} {devices[0].platform} device(s), {os.cpu_count()} CPU cores; "
             f"jwinit {jwinit.__version__}, jax {jax.__version__}.\n")
+    if removed is not None:
+        line += (f"Its checkpoints ({removed / 1e6:.1f} MB of resumable training state) were "
+                 "removed once it finished; `--keep_checkpoints` keeps them.\n")
     write_text(report, report.read_text(encoding="utf-8").rstrip("\n") + "\n" + line)
 
 
@@ -314,10 +349,11 @@ def _usage() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parse(argv: Sequence[str]) -> tuple[str | None, list[tuple[str, str]], str | None, bool]:
+def _parse(argv: Sequence[str]
+           ) -> tuple[str | None, list[tuple[str, str]], str | None, bool, bool]:
     """``--config=X`` or ``--config X``, ``--config.a.b=v`` or ``--config.a.b v``,
-    ``--workdir=D`` or ``--workdir D``, ``-h``/``--help``."""
-    spec, workdir, overrides, help_ = None, None, [], False
+    ``--workdir=D`` or ``--workdir D``, ``--keep_checkpoints``, ``-h``/``--help``."""
+    spec, workdir, overrides, help_, keep = None, None, [], False, False
     argv = list(argv)
     i = 0
 
@@ -336,6 +372,8 @@ def _parse(argv: Sequence[str]) -> tuple[str | None, list[tuple[str, str]], str 
         given = given if sep else None
         if a in ("-h", "--help"):
             help_ = True
+        elif a == "--keep_checkpoints":
+            keep = True
         elif flag == "--config":
             spec = value(flag, given)
         elif flag.startswith("--config."):
@@ -350,12 +388,12 @@ def _parse(argv: Sequence[str]) -> tuple[str | None, list[tuple[str, str]], str 
         else:
             raise ConfigError(f"unknown argument {a!r}; see `jwinit run --help`.")
         i += 1
-    return spec, overrides, workdir, help_
+    return spec, overrides, workdir, help_, keep
 
 
 def run_cli(argv: Sequence[str]) -> int:
     try:
-        spec, overrides, workdir, help_ = _parse(argv)
+        spec, overrides, workdir, help_, keep = _parse(argv)
         if help_:
             sys.stdout.write(_usage())
             return 0
@@ -367,7 +405,7 @@ def run_cli(argv: Sequence[str]) -> int:
             apply_override(config, dotted, text)
         config.lock()
         workdir = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / name
-        summary = run_config(config, workdir)
+        summary = run_config(config, workdir, keep_checkpoints=keep)
     except KeyboardInterrupt:
         from jwinit.experiments.common import last_progress
 
