@@ -28,6 +28,15 @@ def test_digits_split_is_fixed_disjoint_and_complete():
     np.testing.assert_array_equal(again.x_test, d.x_test)
 
 
+def test_digits_ship_with_jwinit_and_need_no_scikit_learn(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # `import sklearn` now fails
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    d = jdata.digits(standardize=False)
+    assert d.x_train.shape == (1438, 64) and set(np.unique(d.y_train)) == set(range(10))
+
+
 def test_digits_standardized_with_training_statistics():
     raw = jdata.digits(standardize=False)
     d = jdata.digits()
