@@ -101,7 +101,8 @@ def lsuv(
 
     Raises:
       ValueError: a bad argument, a batch or model output with NaN/inf, or a layer whose output
-        variance is not finite (the model cannot be rescaled from there).
+        variance is not finite or exactly zero (the model cannot be rescaled from there; the
+        message names the layer).
 
     Examples:
       >>> model = flax.linen.Sequential([flax.linen.Dense(64), flax.linen.tanh,
@@ -135,7 +136,13 @@ def _rescale_factor(var: float, target: float, tol: float, path: Path) -> float 
     if not math.isfinite(var):
         raise ValueError(f"layer {'/'.join(map(str, path))}: its output variance is {var} on the "
                          "batch; LSUV cannot rescale a non-finite output.")
-    if abs(var - target) <= tol * target or var == 0:
+    if var == 0:
+        raise ValueError(f"layer {'/'.join(map(str, path))}: its output is exactly zero on the "
+                         "batch (variance 0), so no rescaling of its kernel can reach variance "
+                         f"{target:g}: its kernel is zero (e.g. a 'zeros' initializer) or its "
+                         "input is; initialize it randomly (LSUV rescales an orthogonal or "
+                         "Gaussian start) or pass reinit=jwinit.orthogonal() with a key.")
+    if abs(var - target) <= tol * target:
         return None
     return math.sqrt(target / var)
 

@@ -345,6 +345,8 @@ HE, MUP = "he2015_training:smoke", "mup_coordcheck:smoke"
     (HE, "--config.claims=(('reaches', 'ref', 'nobody', 'relu', 10),)", ["nobody"]),
     (HE, "--config.claims=(('flies', 'ref'),)", ["flies", "reaches"]),
     (HE, "--config.eval_every=0", ["`config.eval_every`", "0"]),
+    (HE, "--config.inits=(('he', 'he_normal'), ('z', 'lsuv:zeros'))",
+     ["'lsuv:zeros'", "cannot rescale", "'lsuv:orthogonal'"]),
     (HE, "--config.optimizer='rmsprop'", ["`config.optimizer`", "rmsprop"]),
     (HE, "--config.inits=(('a', 'fixup'),)", ["'fixup'", "config.model = 'residual'"]),
     (HE, "--config.model='resnet'", ["`config.model`", "resnet", "residual"]),

@@ -179,3 +179,18 @@ def test_an_overflowing_output_is_a_clear_error():
     for call in (lambda: signal_report(model, x, v), lambda: lsuv(model, x, v)):
         with pytest.raises(ValueError, match="NaN or inf"):
             call()
+
+
+def test_lsuv_names_a_layer_whose_output_is_exactly_zero(batch):
+    """A zero kernel in the middle: no rescaling reaches the target, and before this was an
+    error LSUV returned with that layer and every later one at variance 0."""
+    model = LinenMLP(jwinit.normal(0.5))
+    variables = model.init(jax.random.key(0), batch)
+    params = dict(variables["params"])
+    params["dense1"] = {**params["dense1"], "kernel": jnp.zeros_like(params["dense1"]["kernel"])}
+    with pytest.raises(ValueError, match=r"layer .*dense1.*exactly zero.*variance 0"):
+        lsuv(model, batch, {"params": params}, tol=0.02)
+    nnx_model = NnxMLP(jwinit.normal(0.5), nnx.Rngs(0))
+    nnx_model.layers[1].kernel.value = jnp.zeros_like(nnx_model.layers[1].kernel.value)
+    with pytest.raises(ValueError, match=r"layer .*1.*exactly zero"):
+        lsuv(nnx_model, batch, tol=0.02)

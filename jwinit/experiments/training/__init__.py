@@ -287,6 +287,12 @@ def validate(config: Any) -> None:
         config_activation(a, "activations")
     inits = _inits(config)
     schemes = [s for _, s in inits if isinstance(s, str)]
+    for s in schemes:
+        if s.startswith(LSUV) and base_scheme(s).strip() in ("zeros", "zero"):
+            raise ValueError(f"`config.inits`: {s!r}: LSUV rescales each layer to unit output "
+                             "variance and cannot rescale a layer whose kernel is zero "
+                             "(its output variance is 0); start it from a random scheme, e.g. "
+                             "'lsuv:orthogonal'.")
     if any(s.startswith(PRETRAIN) for s in schemes):
         if kind != "mlp":
             raise ValueError("`config.inits`: 'pretrain:' needs config.model = 'mlp'.")
