@@ -130,3 +130,28 @@ def test_the_package_declares_its_type_annotations():
     import importlib.resources
 
     assert importlib.resources.files("jwinit").joinpath("py.typed").is_file()
+
+
+def test_a_result_has_a_table_a_csv_and_a_plot(result, tmp_path):
+    rows = {(r["init"], r["learning_rate"]): r for r in result.table()}
+    assert rows[("a", 0.1)]["finite_runs"] == "3/4"
+    assert rows[("a", 0.1)]["median_final_train_loss"] == pytest.approx(0.3)
+    assert rows[("a", 0.1)]["diverged_at"] == [15]
+    assert math.isnan(rows[("b", 1.0)]["median_final_train_loss"])
+    text = result.summary().splitlines()
+    assert text[0].split() == ["init", "learning_rate", "finite_runs", "median_final_train_loss",
+                               "median_final_test_accuracy", "diverged_at"]
+    assert text[1].split() == ["a", "0.1", "3/4", "0.3", "0.5", "15"]
+    import csv
+
+    path = result.to_csv(tmp_path / "runs.csv")
+    with open(path) as f:
+        read = list(csv.DictReader(f))
+    assert len(read) == len(result.runs) * len(result.eval_steps)
+    assert read[0]["init"] == "a" and float(read[0]["train_loss"]) == pytest.approx(CHANCE)
+    pytest.importorskip("matplotlib")
+    fig = result.plot(tmp_path / "runs.png")
+    assert (tmp_path / "runs.png").stat().st_size > 0
+    assert fig.axes[0].get_xlim() == (0.0, 30.0)
+    assert fig.axes[0].get_ylabel() == "train loss (log scale)"
+    assert fig.axes[1].get_xlabel() == "optimizer step"

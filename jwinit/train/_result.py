@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,14 @@ import numpy as np
 from jwinit.train._program import METRICS, SIGNAL_FIELDS
 
 __all__ = ["TrainResult", "steps_to"]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
 
 
 def steps_to(steps: np.ndarray, values: np.ndarray, target: float, *, below: bool) -> float:
@@ -153,6 +162,89 @@ class TrainResult:
             row["diverged_step"] = int(self.diverged_step[i])
             out.append(row)
         return out
+
+    def table(self) -> list[dict[str, Any]]:
+        """One dict per (init, learning rate): the runs that did not diverge ('3/4'), the medians
+        over them of the final train loss and test accuracy (test loss for regression), and the
+        divergence steps."""
+        out = []
+        per_run = self.summaries()
+        second = "final_test_accuracy" if self.task == "classification" else "final_test_loss"
+        for init in self.inits:
+            for lr in self.learning_rates:
+                runs = [per_run[i] for i in self.select(init=init, learning_rate=lr)]
+                alive = [r for r in runs if not r["diverged"]]
+                med = (lambda k, alive=alive: float(np.median([r[k] for r in alive]))
+                       if alive else math.nan)
+                out.append({"init": init, "learning_rate": lr,
+                            "finite_runs": f"{len(alive)}/{len(runs)}",
+                            "median_final_train_loss": med("final_train_loss"),
+                            f"median_{second}": med(second),
+                            "diverged_at": sorted(r["diverged_step"] for r in runs
+                                                  if r["diverged"])})
+        return out
+
+    def summary(self) -> str:
+        """`table` as aligned text (medians over the runs that did not diverge)."""
+        rows = self.table()
+        cols = list(rows[0])
+        text = [list(cols)] + [[_cell(r[c]) for c in cols] for r in rows]
+        widths = [max(len(line[k]) for line in text) for k in range(len(cols))]
+        return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
+                         for line in text)
+
+    def to_csv(self, path: Any) -> Any:
+        """Write `rows` (one line per run and evaluation) to a CSV file, atomically; returns the
+        path."""
+        import csv
+        import os
+
+        from jwinit.results import atomic_path
+
+        rows = self.rows()
+        with atomic_path(os.fspath(path)) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+
+    def plot(self, path: Any = None) -> Any:
+        """Train loss and test accuracy (test loss for regression) against the step: the median
+        over seeds of each (init, learning rate) with the seeds' range; a diverged run's curve
+        ends at its last finite evaluation, marked with an X. Returns the matplotlib Figure
+        (saved to `path` when given). Needs matplotlib."""
+        import matplotlib.pyplot as plt
+
+        second = self.test_accuracy if self.task == "classification" else self.test_loss
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+        for init in self.inits:
+            for lr in self.learning_rates:
+                idx = self.select(init=init, learning_rate=lr)
+                for ax, values in ((axes[0], self.train_loss[idx]), (axes[1], second[idx])):
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)  # all diverged
+                        med = np.nanmedian(values, axis=0)
+                        lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+                    (line,) = ax.plot(self.eval_steps, med, label=f"{init}, lr {lr:g}")
+                    ax.fill_between(self.eval_steps, lo, hi, color=line.get_color(), alpha=0.2)
+                    for j, i in enumerate(idx):
+                        finite = np.flatnonzero(np.isfinite(values[j]))
+                        if self.diverged_step[i] >= 0 and finite.size:
+                            ax.plot(self.eval_steps[finite[-1]], values[j][finite[-1]],
+                                    marker="X", color=line.get_color(), ls="none")
+        axes[0].set_yscale("log")
+        axes[0].set_ylabel("train loss (log scale)")
+        axes[1].set_ylabel("test accuracy" if self.task == "classification" else
+                           "test loss")
+        for ax in axes:
+            ax.set_xlabel("optimizer step")
+            ax.set_xlim(0, float(self.eval_steps[-1]))
+            ax.grid(True, alpha=0.3)
+        axes[0].legend(fontsize=7, title="median over seeds (band: range; X: diverged)",
+                       title_fontsize=7)
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
 
     def signal_of(self, field: str) -> np.ndarray:
         """(runs, E, layers) of one of `SIGNAL_FIELDS` (requires ``signal=True``)."""
