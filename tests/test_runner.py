@@ -219,8 +219,9 @@ def test_config_workdir_and_overrides_take_a_space_as_well_as_an_equals_sign():
 
     spaced = _parse(["--config", "he2015:smoke", "--config.seeds", "3", "--workdir", "runs/x"])
     equals = _parse(["--config=he2015:smoke", "--config.seeds=3", "--workdir=runs/x"])
-    assert spaced == equals == ("he2015:smoke", [("seeds", "3")], "runs/x", False, False)
-    assert _parse(["--config=he2015", "--keep_checkpoints"])[-1] is True
+    assert spaced == equals == ("he2015:smoke", [("seeds", "3")], "runs/x", False, False, False)
+    assert _parse(["--config=he2015", "--keep_checkpoints"])[-2] is True
+    assert _parse(["--config=he2015", "--allow_failures"])[-1] is True
     with pytest.raises(Exception, match="`--config` needs a value"):
         _parse(["--config"])
     with pytest.raises(Exception, match="`--workdir` needs a value"):
@@ -287,3 +288,13 @@ def test_ctrl_c_is_one_line_and_the_workdir_resumes(tmp_path):
     apply_override(config, "eval_every", "100")
     with claim_workdir(workdir, config.to_dict()):  # the lock was released: the same run resumes
         assert (workdir / "config.json").exists()
+
+
+def test_a_claim_not_reproduced_exits_1_unless_failures_are_allowed(tmp_path, capsys):
+    """he2015:smoke with Glorot expected to be preserved: that claim fails."""
+    args = ["--config=he2015:smoke", "--config.pairs=('glorot_normal+relu',)",
+            "--config.expected=(('glorot_normal+relu', 'preserved'),)"]
+    assert run_cli([*args, f"--workdir={tmp_path / 'a'}"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 claims not reproduced" in err and "exit status 1" in err
+    assert run_cli([*args, f"--workdir={tmp_path / 'b'}", "--allow_failures"]) == 0

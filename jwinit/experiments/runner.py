@@ -44,7 +44,7 @@ EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learni
                "trainability", "coord_check")
 
 USAGE = """usage: jwinit run --config=NAME_OR_PATH[:ARG] [--config.FIELD=VALUE ...] [--workdir=DIR]
-                  [--keep_checkpoints]
+                  [--keep_checkpoints] [--allow_failures]
 
 Run an experiment config and write results.jsonl, summary.csv, report.md and plots/ into the
 workdir (default: runs/<config>[_<arg>]). A rerun of the same config resumes (Ctrl-C stops a run
@@ -56,6 +56,8 @@ is refused. A training run's checkpoints are removed once it has finished.
   --config.FIELD=VALUE   override a field (a Python literal: 64, 0.5, 'tanh', '(16, 64)')
   --workdir=DIR          the output folder
   --keep_checkpoints     keep a finished training run's checkpoints (its resumable state)
+  --allow_failures       exit 0 even when a claim is not reproduced (default: exit 1, as a
+                         test runner does)
   (each flag also takes its value after a space: --config he2015:smoke)
 
 shipped configs (':smoke' is the fast variant of each):
@@ -350,10 +352,11 @@ def _usage() -> str:
 
 
 def _parse(argv: Sequence[str]
-           ) -> tuple[str | None, list[tuple[str, str]], str | None, bool, bool]:
+           ) -> tuple[str | None, list[tuple[str, str]], str | None, bool, bool, bool]:
     """``--config=X`` or ``--config X``, ``--config.a.b=v`` or ``--config.a.b v``,
-    ``--workdir=D`` or ``--workdir D``, ``--keep_checkpoints``, ``-h``/``--help``."""
-    spec, workdir, overrides, help_, keep = None, None, [], False, False
+    ``--workdir=D`` or ``--workdir D``, ``--keep_checkpoints``, ``--allow_failures``,
+    ``-h``/``--help``."""
+    spec, workdir, overrides, help_, keep, allow = None, None, [], False, False, False
     argv = list(argv)
     i = 0
 
@@ -374,6 +377,8 @@ def _parse(argv: Sequence[str]
             help_ = True
         elif a == "--keep_checkpoints":
             keep = True
+        elif a == "--allow_failures":
+            allow = True
         elif flag == "--config":
             spec = value(flag, given)
         elif flag.startswith("--config."):
@@ -388,12 +393,12 @@ def _parse(argv: Sequence[str]
         else:
             raise ConfigError(f"unknown argument {a!r}; see `jwinit run --help`.")
         i += 1
-    return spec, overrides, workdir, help_, keep
+    return spec, overrides, workdir, help_, keep, allow
 
 
 def run_cli(argv: Sequence[str]) -> int:
     try:
-        spec, overrides, workdir, help_, keep = _parse(argv)
+        spec, overrides, workdir, help_, keep, allow = _parse(argv)
         if help_:
             sys.stdout.write(_usage())
             return 0
@@ -425,4 +430,9 @@ def run_cli(argv: Sequence[str]) -> int:
     console.print(f"[bold]{config.experiment}[/bold] -> {workdir}")
     for k, v in summary.items():
         console.print(f"  {k}: {v}")
+    passed, _, total = str(summary.get("reproduced", "")).partition("/")
+    if passed.isdigit() and total.isdigit() and int(passed) < int(total) and not allow:
+        print(f"jwinit run: {int(total) - int(passed)} of {total} claims not reproduced (see "
+              f"{workdir / 'report.md'}); exit status 1 (--allow_failures: 0).", file=sys.stderr)
+        return 1
     return 0
