@@ -374,6 +374,31 @@ class SignalReport:
     def grad_second_moments(self) -> np.ndarray:
         return np.array([s.grad_second_moment for s in self.layers])
 
+    def verdict(self, factor: float = 10.0) -> dict[str, Any]:
+        """Whether the signal survives the model at init: the forward ratio E[h^2] of the last
+        kernel layer over the first, the backward ratio E[g^2] of the first over the last, each
+        'vanishing' below 1 / `factor`, 'exploding' above `factor` (or not finite), else
+        'preserved' (the probe's factor, `jwinit.probe.REGIME_FACTOR`, over the whole model: a
+        real model's layers differ, so this is the total change, not a per-layer rate); and the
+        overall verdict, the worse of the two.
+
+        Returns:
+          ``{'verdict', 'forward', 'backward', 'forward_ratio', 'backward_ratio'}``.
+        """
+        def regime(ratio: float) -> str:
+            if not math.isfinite(ratio) or ratio > factor:
+                return "exploding"
+            return "vanishing" if ratio < 1.0 / factor else "preserved"
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h, g = self.second_moments, self.grad_second_moments
+            fwd = float(h[-1] / h[0]) if len(h) else math.nan
+            bwd = float(g[0] / g[-1]) if len(g) else math.nan
+        f, b = regime(fwd), regime(bwd)
+        worst = next((v for v in ("exploding", "vanishing") if v in (f, b)), "preserved")
+        return {"verdict": worst, "forward": f, "backward": b, "forward_ratio": fwd,
+                "backward_ratio": bwd}
+
     def __str__(self) -> str:
         head = f"{'layer':<28} {'kernel':<18} {'Var(W)':>10} {'E[h^2]':>10} {'E[g^2]':>10}"
         lines = [head, "-" * len(head)]
@@ -383,6 +408,11 @@ class SignalReport:
                 f"{name:<28} {str(s.kernel_shape):<18} {s.kernel_variance:>10.4g} "
                 f"{s.second_moment:>10.4g} {s.grad_second_moment:>10.4g}"
             )
+        if self.layers:
+            v = self.verdict()
+            lines.append(f"verdict: {v['verdict']} (forward E[h^2] last/first "
+                         f"{v['forward_ratio']:.3g}: {v['forward']}; backward E[g^2] first/last "
+                         f"{v['backward_ratio']:.3g}: {v['backward']})")
         return "\n".join(lines)
 
 
