@@ -429,3 +429,27 @@ def test_steps_not_a_multiple_of_eval_every_evaluate_at_the_last_step(small, ste
     np.testing.assert_array_equal(r25.train_loss[:, :3], r30.train_loss[:, :3])
     np.testing.assert_allclose(r25.train_loss[:, 3], every5.train_loss[:, 5], rtol=2e-5)
     assert r25.chunk_traces == 1
+
+
+def test_an_nnx_model_with_dropout_trains_checkpoints_and_resumes(small, tmp_path):
+    """Its RNG state is typed PRNG keys: they stay keys in the result and round-trip through the
+    checkpoint (before, the finished run was lost to np.asarray of a key array)."""
+    def model():
+        return nnx.Sequential(nnx.Linear(64, 16, rngs=nnx.Rngs(0)), nnx.relu,
+                              nnx.Dropout(0.5, rngs=nnx.Rngs(1)),
+                              nnx.Linear(16, 10, rngs=nnx.Rngs(2)))
+
+    kw = dict(inits={"he": "he_normal"}, optimizer=SGD, learning_rates=[0.05], steps=10,
+              seeds=2, batch_size=16, eval_every=5, checkpoint=tmp_path / "c.npz")
+    first = jtrain.train(model(), small, **kw)
+    assert np.all(np.isfinite(first.train_loss))
+    keys = [a for a in jax.tree.leaves(first.rest)
+            if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)]
+    assert keys and all(k.shape[0] == 2 for k in keys)
+    again = jtrain.train(model(), small, **kw)  # read back from the checkpoint
+    np.testing.assert_array_equal(again.train_loss, first.train_loss)
+    def raw(a):
+        return jax.random.key_data(a) if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) else a
+
+    for a, b in zip(jax.tree.leaves(again.rest), jax.tree.leaves(first.rest), strict=True):
+        np.testing.assert_array_equal(raw(a), raw(b))

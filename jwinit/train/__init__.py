@@ -353,10 +353,19 @@ def _fingerprint(**fields: Any) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _is_key(a: Any) -> bool:
+    return jax.dtypes.issubdtype(getattr(a, "dtype", np.float32), jax.dtypes.prng_key)
+
+
+def _host(a: Any) -> np.ndarray:
+    """A state leaf as numpy; a typed PRNG key (an nnx model's RNG state) as its key data."""
+    return np.asarray(jax.random.key_data(a) if _is_key(a) else a)
+
+
 def _save(path: str, state: Any, evals: list[dict[str, np.ndarray]], chunks: int,
           fingerprint: str) -> None:
     leaves = jax.tree.leaves(jax.device_get(state))
-    arrays = {f"state_{i}": np.asarray(v) for i, v in enumerate(leaves)}
+    arrays = {f"state_{i}": _host(v) for i, v in enumerate(leaves)}
     for name in evals[0]:
         arrays[f"eval_{name}"] = np.stack([e[name] for e in evals])
     meta = json.dumps({"fingerprint": fingerprint, "chunks": chunks, "leaves": len(leaves)})
@@ -379,7 +388,10 @@ def _load(path: str, state: Any, fingerprint: str
         names = [k[5:] for k in f.files if k.startswith("eval_")]
         stacked = {n: f[f"eval_{n}"] for n in names}
     evals = [{n: stacked[n][j] for n in names} for j in range(len(stacked[names[0]]))]
-    restored = jax.tree.unflatten(treedef, [jnp.asarray(v) for v in leaves])
+    like = jax.tree.leaves(state)
+    restored = jax.tree.unflatten(treedef, [
+        jax.random.wrap_key_data(jnp.asarray(v), impl=jax.random.key_impl(t)) if _is_key(t)
+        else jnp.asarray(v) for v, t in zip(leaves, like, strict=True)])
     return restored, evals, int(meta["chunks"])
 
 
@@ -596,7 +608,9 @@ def train(
         sig = np.stack([np.asarray(e["signal"])[:n_runs] for e in evals], axis=1)
         sig = np.where(gone[..., None, None], np.nan, sig).astype(np.float64)
         layers = _signal_layers(fm, params0, rest0, device_data["x_signal"])
-    take = lambda tree: jax.tree.map(lambda a: np.asarray(a)[:n_runs], tree)  # noqa: E731
+    # typed PRNG keys (an nnx model's RNG state) stay keys
+    take = lambda tree: jax.tree.map(  # noqa: E731
+        lambda a: a[:n_runs] if _is_key(a) else np.asarray(a)[:n_runs], tree)
     return TrainResult(
         runs=runs, eval_steps=eval_steps, diverged_step=diverged, signal=sig,
         signal_layers=layers, params=take(state["params"]), rest=take(state["rest"]),
