@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jwinit._checks import check_choice, check_int, check_real
+from jwinit._checks import check_choice, check_int, check_real, typed_key
 from jwinit._layers import check_batch
 from jwinit.train import loss_function
 
@@ -112,6 +112,31 @@ def _iteration(model: nn.Module, loss: Callable[..., Any], eta: float, gamma: fl
     return iteration, opt
 
 
+def _check_targets(model: nn.Module, variables: Mapping[str, Any], x: jax.Array, y: jax.Array,
+                   task: str, apply_kwargs: Mapping[str, Any] | None) -> None:
+    """The default loss needs labels in [0, outputs) (classification) or targets of the output's
+    shape (regression)."""
+    try:
+        out = jax.eval_shape(lambda v, xb: model.apply(v, xb, **dict(apply_kwargs or {}),
+                                                       rngs={"dropout": jax.random.key(0)}),
+                             variables, x)
+    except Exception as e:  # noqa: BLE001 - the model cannot take these variables or inputs
+        raise ValueError(f"`variables`/`x`: the model cannot be applied to inputs of shape "
+                         f"{x.shape[1:]} with these variables: {type(e).__name__}: {e}") from None
+    shape = tuple(getattr(out, "shape", ()))
+    if task == "classification":
+        classes = shape[-1] if shape else 0
+        low, high = int(jnp.min(y)), int(jnp.max(y))
+        if y.ndim != 1 or low < 0 or high >= classes:
+            raise ValueError(f"`y`: integer labels must be a vector in [0, {classes}) for a model "
+                             f"with {classes} outputs (softmax cross-entropy), got shape "
+                             f"{y.shape} with values in [{low}, {high}].")
+    elif y.shape[1:] != shape[1:] and not (shape[1:] == (1,) and y.ndim == 1):
+        raise ValueError(f"`y`: float targets (mean squared error) must have the model output's "
+                         f"shape per example, {shape[1:]}, got {y.shape[1:]}; for "
+                         f"classification pass integer labels.")
+
+
 def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
              learning_rate: float, gamma: float = 1.0, optimizer: str = "adam",
              steps: int = 100, batch_size: int = 64, scale_lr: float = 0.01,
@@ -166,13 +191,15 @@ def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
     batch_size = check_int(batch_size, "batch_size", minimum=2)
     tau = check_real(scale_lr, "scale_lr", low=0.0, low_open=True)
     floor = check_real(min_scale, "min_scale", low=0.0)
+    key = typed_key(key, "gradinit")
     x, y = check_batch(x), jnp.asarray(y)
     if y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] < batch_size:
         raise ValueError(f"`x` and `y` must hold the same number of examples, at least "
                          f"`batch_size` ({batch_size}); got shapes {x.shape} and {y.shape}.")
     if loss is None:
-        loss = loss_function("classification" if jnp.issubdtype(y.dtype, jnp.integer)
-                             else "regression")
+        task = "classification" if jnp.issubdtype(y.dtype, jnp.integer) else "regression"
+        _check_targets(model, variables, x[:batch_size], y, task, apply_kwargs)
+        loss = loss_function(task)
     rest = {k: v for k, v in variables.items() if k != "params"}
     theta0 = variables["params"]
     kwargs = tuple(sorted((apply_kwargs or {}).items()))
@@ -180,7 +207,7 @@ def gradinit(model: nn.Module, x: Any, y: Any, variables: Mapping[str, Any], *,
                                 float(floor), batch_size, kwargs, tuple(rest))
     alpha = jax.tree.map(lambda t: jnp.ones((), jnp.float32), theta0)
     state = opt.init(alpha)
-    k = jax.random.key(key) if isinstance(key, int | np.integer) else key
+    k = key
     violated, values = [], []
     for i in range(steps):  # dispatched back to back; read from the device once at the end
         alpha, state, v, value = iteration(alpha, state, jax.random.fold_in(k, i), theta0, rest,

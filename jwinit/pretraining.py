@@ -129,6 +129,10 @@ def greedy_pretrain(model: nn.Module, x: jax.Array, variables: Mapping[str, Any]
         with jax.numpy_dtype_promotion("standard"):
             (enc, _), _ = jax.jit(lambda c, step=step: jax.lax.scan(step, c, None, length=steps)
                                   )((enc, tx.init(enc)))
+        if not all(bool(jnp.all(jnp.isfinite(v))) for v in enc.values()):
+            raise ValueError(f"layer {'/'.join(map(str, path))}: its autoencoder diverged (non-"
+                             f"finite weights after {steps} steps at `learning_rate` {lr:g}); "
+                             "lower `learning_rate`.")
         params[(*path, "kernel")] = enc["w"].astype(w.dtype)
         if b is not None:
             params[(*path, "bias")] = enc["b"].astype(b.dtype)

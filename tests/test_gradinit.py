@@ -96,6 +96,10 @@ def test_other_collections_are_kept_and_the_program_is_compiled_once():
     ({"x": X.at[0, 0].set(jnp.nan)}, ValueError, ["NaN"]),
     ({"variables": {"batch_stats": {}}}, ValueError, ["'params'"]),
     ({"model": nnx.Linear(12, 4, rngs=nnx.Rngs(0))}, TypeError, ["flax.linen.Module", "Linear"]),
+    # labels outside the model's 4 outputs: the cross-entropy would be meaningless
+    ({"y": Y + 5}, ValueError, ["`y`", "[0, 4)", "4 outputs", "[5, 8]"]),
+    ({"y": Y.astype(jnp.float32)}, ValueError, ["`y`", "float targets", "(4,)", "integer"]),
+    ({"key": "abc"}, TypeError, ["`key`", "gradinit", "'abc'"]),
 ])
 def test_bad_inputs_fail_before_any_compute(kwargs, error, words):
     model = nn.Dense(4)

@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -437,3 +438,8 @@ def test_greedy_pretraining_learns_codes_that_keep_the_input():
         jwinit.greedy_pretrain(nnx.Linear(4, 4, rngs=nnx.Rngs(0)), x, None, activation="relu")
     with pytest.raises(ValueError, match="`steps`"):
         jwinit.greedy_pretrain(model, x, v0, activation="sigmoid", steps=0)
+    # plain SGD at a learning rate of 1e6 blows the first autoencoder up: an error naming the
+    # layer, not NaN kernels returned
+    with pytest.raises(ValueError, match=r"layer Dense_0: its autoencoder diverged.*1e\+06"):
+        jwinit.greedy_pretrain(model, x, v0, activation="sigmoid", steps=50, learning_rate=1e6,
+                               optimizer=optax.sgd)
