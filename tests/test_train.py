@@ -221,7 +221,8 @@ def test_data_dependent_and_rule_inits(small):
         return jwinit.lsuv(MLP, x, variables)
 
     rules = {r"Dense_2/kernel$": jwinit.zeros(), r"kernel$": "orthogonal", r"bias$": "zeros"}
-    r = jtrain.train(MLP, small, inits={"lsuv": lsuv_init, "rules": rules}, optimizer=SGD,
+    r = jtrain.train(MLP, small, inits={"lsuv": jtrain.variables_fn(lsuv_init), "rules": rules},
+                     optimizer=SGD,
                      learning_rates=[0.05], steps=40, seeds=2, eval_every=20)
     assert np.all(r.train_loss[:, -1] < r.train_loss[:, 0])
     w = r.params["Dense_1"]["kernel"][r.select(init="rules")[0]]
@@ -231,6 +232,9 @@ def test_data_dependent_and_rule_inits(small):
 @pytest.mark.parametrize("change, error, words", [
     (dict(inits={"x": "he_nromal"}), ValueError, ["he_nromal"]),
     (dict(inits={"x": jwinit.he_normal}), TypeError, ["factory", "jwinit.he_normal()"]),
+    # a two-argument callable is not an initializer: a variables function must say so
+    (dict(inits={"x": lambda key, x: MLP.init(key, x)}), TypeError,
+     ["two arguments", "(key, shape, dtype)", "jwinit.train.variables_fn(fn)"]),
     (dict(inits={}), TypeError, ["`inits`"]),
     (dict(inits={"x": {"Dense_9/": "he_normal"}}), ValueError, ["Dense_9/", "matches no"]),
     (dict(inits={"x": {"*kernel": "he_normal"}}), ValueError, ["*kernel", "regular expression",
@@ -453,3 +457,14 @@ def test_an_nnx_model_with_dropout_trains_checkpoints_and_resumes(small, tmp_pat
 
     for a, b in zip(jax.tree.leaves(again.rest), jax.tree.leaves(first.rest), strict=True):
         np.testing.assert_array_equal(raw(a), raw(b))
+
+
+def test_a_closure_with_any_parameter_names_is_an_initializer(small):
+    """(k, s, d) is an initializer whatever its parameters are called: the same weights as the
+    same draw named (key, shape, dtype)."""
+    kw = dict(optimizer=SGD, learning_rates=[0.05], steps=2, seeds=1, eval_every=2)
+    a = jtrain.train(MLP, small, inits={"x": lambda k, s, d=np.float32: jax.random.normal(
+        k, s, d) * 0.1}, **kw)
+    b = jtrain.train(MLP, small, inits={"x": lambda key, shape, dtype=np.float32: jax.random.normal(
+        key, shape, dtype) * 0.1}, **kw)
+    np.testing.assert_array_equal(a.train_loss, b.train_loss)

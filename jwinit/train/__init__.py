@@ -53,7 +53,15 @@ import optax
 from jwinit._checks import check_bool, check_choice, check_int, typed_key
 from jwinit.data import Dataset, as_dataset
 from jwinit.results import atomic_path
-from jwinit.train._inits import ZERO, InitSpec, apply_rules, check_patterns, resolve_inits
+from jwinit.train._inits import (
+    ZERO,
+    InitSpec,
+    VariablesFn,
+    apply_rules,
+    check_patterns,
+    resolve_inits,
+    variables_fn,
+)
 from jwinit.train._model import Functional, leaf_paths
 from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program, loss_function
 from jwinit.train._progress import progress_callback
@@ -62,7 +70,7 @@ from jwinit.train._result import TrainResult, steps_to
 __all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS",
            "BATCHINGS", "steps_to",
            "check_optimizer", "run_keys", "check_inits", "resolve_inits", "InitSpec",
-           "loss_function", "ZERO"]
+           "loss_function", "ZERO", "variables_fn", "VariablesFn"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -431,7 +439,7 @@ def train(
       data: a `jwinit.data.Dataset` or ``(x_train, y_train, x_test, y_test)``.
       inits: display name -> initializer, registry name, mean-field pair, rules (a mapping of
         regular expression on the parameter path to initializer, as in `jwinit.init_params`),
-        or ``fn(key, x_batch) -> variables``.
+        or ``variables_fn(fn)`` for ``fn(key, x_batch) -> variables`` (data-dependent inits).
       optimizer: an optax factory taking the learning rate as its first argument: ``optax.sgd``,
         ``functools.partial(optax.sgd, momentum=0.9)``, ``lambda lr: optax.sgd(lr, 0.9)``,
         ``optax.adam``, ...

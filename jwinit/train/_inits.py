@@ -11,9 +11,11 @@ An entry of `inits` maps a display name to one of:
   `jwinit.init_params` (searched with ``re.search`` in the '/'-joined parameter path, e.g.
   ``r'kernel$'``, ``r'^Dense_0/'``, ``r'layers/3/kernel$'``): each parameter takes the first rule
   that matches it, unmatched parameters keep the model's own initialization;
-* a callable ``fn(key, x_batch)`` returning initialized variables (linen: the variables dict or its
-  'params'; nnx: an initialized ``nnx.Module`` or its ``nnx.State`` of parameters), for
-  data-dependent schemes such as LSUV: it runs eagerly, once per seed.
+* ``variables_fn(fn)``: a callable ``fn(key, x_batch)`` returning initialized variables (linen:
+  the variables dict or its 'params'; nnx: an initialized ``nnx.Module`` or its ``nnx.State`` of
+  parameters), for data-dependent schemes such as LSUV: it runs eagerly, once per seed. The
+  wrapper says which it is: any other callable is an initializer ``init(key, shape, dtype)``,
+  whatever its parameters are named.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from jwinit._checks import check_callable_init
 from jwinit.rules import ZERO  # the engine's marker: the parameter is set to zeros
 from jwinit.train._model import leaf_paths
 
-__all__ = ["InitSpec", "resolve_inits", "check_patterns", "apply_rules", "ZERO"]
+__all__ = ["InitSpec", "VariablesFn", "variables_fn", "resolve_inits", "check_patterns",
+           "apply_rules", "ZERO"]
 
 #: The rules an initializer alone stands for: every kernel, every bias.
 KERNEL, BIAS = r"(^|/)kernel$", r"(^|/)bias$"
@@ -63,14 +66,48 @@ class InitSpec:
         return None
 
 
-def _is_initializer(value: Any) -> bool:
-    if hasattr(value, "jwinit_info"):
-        return True
+@dataclasses.dataclass(frozen=True)
+class VariablesFn:
+    """A data-dependent init for `jwinit.train.train`'s `inits`: ``fn(key, x_batch)`` returning
+    the model's initialized variables (see `variables_fn`)."""
+
+    fn: Callable[..., Any]
+
+    def __call__(self, key: Any, x: Any) -> Any:
+        return self.fn(key, x)
+
+
+def variables_fn(fn: Callable[..., Any]) -> VariablesFn:
+    """Mark ``fn(key, x_batch) -> variables`` as a data-dependent init for `inits` (LSUV,
+    pre-training, GradInit, ...): it runs eagerly once per seed, with the seed's init key and the
+    first training batch. Without the mark a callable is an initializer (key, shape, dtype).
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=2, width=16, output_dim=10)
+      >>> lsuv = jwinit.train.variables_fn(
+      ...     lambda key, x: jwinit.lsuv(model, x, model.init(key, x)))
+      >>> [s.kind for s in jwinit.train.check_inits({'lsuv': lsuv, 'he': 'he_normal'})]
+      ['variables', 'rules']
+    """
+    if isinstance(fn, VariablesFn):
+        return fn
+    if not callable(fn):
+        raise TypeError(f"`variables_fn` takes a callable fn(key, x_batch) returning variables, "
+                        f"got {fn!r}.")
+    return VariablesFn(fn)
+
+
+def _positional(value: Any) -> int | None:
+    """How many parameters `value` takes positionally, or None if unknown/unbounded."""
     try:
-        params = list(inspect.signature(value).parameters)
+        params = inspect.signature(value).parameters.values()
     except (TypeError, ValueError):
-        return False
-    return len(params) >= 2 and params[1] == "shape"
+        return None
+    kinds = [p.kind for p in params]
+    if inspect.Parameter.VAR_POSITIONAL in kinds:
+        return None
+    return sum(k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+               for k in kinds)
 
 
 def _pair_rules(sw2: float, sb2: float) -> tuple[tuple[str, Any], ...]:
@@ -140,17 +177,21 @@ def resolve_inits(inits: Any) -> list[InitSpec]:
                                      "r'kernel$' or r'^Dense_0/'.") from None
                 rules.append((pattern, _one_init(init, f"{arg}[{pattern!r}]")))
             out.append(InitSpec(name, "rules", tuple(rules), label="rules"))
-        elif callable(value) and _is_initializer(value):
-            check_callable_init(value, arg)
+        elif isinstance(value, VariablesFn):
+            out.append(InitSpec(name, "variables", variables=value, label="variables"))
+        elif callable(value):
+            check_callable_init(value, arg)  # a jwinit or jax factory passed uncalled
+            if _positional(value) == 2 and not hasattr(value, "jwinit_info"):
+                raise TypeError(f"`{arg}` takes two arguments: an initializer takes (key, shape, "
+                                f"dtype); if it is fn(key, x_batch) returning variables, wrap it: "
+                                f"jwinit.train.variables_fn(fn).")
             out.append(InitSpec(name, "rules", ((KERNEL, value), (BIAS, ZERO)),
                                 label=getattr(value, "__name__", "initializer")))
-        elif callable(value):
-            check_callable_init(value, arg)  # a jwinit factory passed by mistake
-            out.append(InitSpec(name, "variables", variables=value, label="variables"))
         else:
             raise TypeError(f"`{arg}` must be an initializer, a registry name, a mean-field pair "
-                            f"(sigma_w2, sigma_b2), a mapping of pattern to initializer, or a "
-                            f"callable fn(key, x_batch) returning variables, got {value!r}.")
+                            f"(sigma_w2, sigma_b2), a mapping of pattern to initializer, or "
+                            f"jwinit.train.variables_fn(fn) for fn(key, x_batch) returning "
+                            f"variables, got {value!r}.")
     return out
 
 

@@ -115,7 +115,7 @@ def recipe_variables(model: Any, net: Network, recipe: str, config: Any) -> Call
         rules = jwinit.t_fixup_rules(net.depth, int(config.width))
     else:
         rules = jwinit.deepnet_rules(net.depth)
-    return lambda key, x: jwinit.init_params(model, key, x, rules)
+    return jwinit.train.variables_fn(lambda key, x: jwinit.init_params(model, key, x, rules))
 
 
 def probe_at_init(kernel: Any, bias: Any, activation: str, depth: int,
@@ -170,7 +170,7 @@ def lsuv_variables(model: Any, net: Network, spec: Any) -> Callable[..., Any]:
         return jwinit.lsuv(model, x, spec_variables(model, net, spec, key, x),
                            apply_kwargs=net.train_kwargs)
 
-    return init
+    return jwinit.train.variables_fn(init)
 
 
 def pretrain_variables(model: Any, net: Network, spec: Any, config: Any,
@@ -188,7 +188,7 @@ def pretrain_variables(model: Any, net: Network, spec: Any, config: Any,
                                       steps=int(config.pretrain_steps),
                                       learning_rate=float(config.pretrain_learning_rate))
 
-    return init
+    return jwinit.train.variables_fn(init)
 
 
 def gradinit_variables(model: Any, net: Network, spec: Any, config: Any,
@@ -210,7 +210,7 @@ def gradinit_variables(model: Any, net: Network, spec: Any, config: Any,
             scale_lr=float(config.gradinit_scale_lr), key=jax.random.fold_in(key, 1),
             apply_kwargs=net.train_kwargs).variables
 
-    return init
+    return jwinit.train.variables_fn(init)
 
 
 def initial_variables(model: Any, net: Network, spec: Any, value: Any, x: Any,
