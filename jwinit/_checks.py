@@ -239,6 +239,23 @@ def factory_name(obj: Any) -> str | None:
     return getattr(obj, "jwinit_factory_name", None)
 
 
+#: The initializers themselves among the public functions of jax.nn.initializers and
+#: flax.linen.initializers; every other public function there is a factory.
+_JAX_INITIALIZERS = ("zeros", "ones", "delta_orthogonal_init")
+
+
+def foreign_factory_name(obj: Any) -> str | None:
+    """'jax.nn.initializers.he_normal' when `obj` is a jax or flax initializer factory (not an
+    initializer: ``jax.nn.initializers.he_normal()`` is one), else None."""
+    module = getattr(obj, "__module__", None) or ""
+    qualname = getattr(obj, "__qualname__", None) or ""
+    if module not in ("jax.nn.initializers", "flax.linen.initializers", "flax.nnx.initializers"):
+        return None
+    if "<locals>" in qualname or qualname in _JAX_INITIALIZERS or qualname.startswith("_"):
+        return None
+    return f"{module}.{qualname}"
+
+
 def check_callable_init(init: Any, argument: str, *, name: str | None = None,
                         optional: bool = False) -> Any:
     """`init` if it is an initializer closure; a factory passed by mistake gets "call it"."""
@@ -249,6 +266,12 @@ def check_callable_init(init: Any, argument: str, *, name: str | None = None,
         raise TypeError(
             f"`{argument}`{of(name)} is the factory `jwinit.{fname}`, not an initializer: call "
             f"it, `jwinit.{fname}()`, and pass the initializer it returns."
+        )
+    foreign = foreign_factory_name(init)
+    if foreign is not None:
+        raise TypeError(
+            f"`{argument}`{of(name)} is the factory `{foreign}`, not an initializer: call it, "
+            f"`{foreign}()`, and pass the initializer it returns."
         )
     if isinstance(init, str) or not callable(init):
         raise TypeError(

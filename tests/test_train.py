@@ -232,6 +232,10 @@ def test_data_dependent_and_rule_inits(small):
 @pytest.mark.parametrize("change, error, words", [
     (dict(inits={"x": "he_nromal"}), ValueError, ["he_nromal"]),
     (dict(inits={"x": jwinit.he_normal}), TypeError, ["factory", "jwinit.he_normal()"]),
+    (dict(inits={"x": jax.nn.initializers.he_normal}), TypeError,
+     ["factory `jax.nn.initializers.he_normal`", "jax.nn.initializers.he_normal()"]),
+    (dict(inits={"x": {"kernel$": nn.initializers.zeros_init}}), TypeError,
+     ["factory `flax.linen.initializers.zeros_init`"]),
     # a two-argument callable is not an initializer: a variables function must say so
     (dict(inits={"x": lambda key, x: MLP.init(key, x)}), TypeError,
      ["two arguments", "(key, shape, dtype)", "jwinit.train.variables_fn(fn)"]),
