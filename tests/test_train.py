@@ -232,6 +232,9 @@ def test_data_dependent_and_rule_inits(small):
 @pytest.mark.parametrize("change, error, words", [
     (dict(inits={"x": "he_nromal"}), ValueError, ["he_nromal"]),
     (dict(inits={"x": jwinit.he_normal}), TypeError, ["factory", "jwinit.he_normal()"]),
+    (dict(mesh="cpu"), TypeError, ["`mesh`", "'cpu'", "jax.sharding.Mesh"]),
+    (dict(train_kwargs={"training": True}), TypeError, ["`train_kwargs`", "'training'"]),
+    (dict(optimizer=optax.lbfgs), TypeError, ["`optimizer`", "line search", "optax.sgd"]),
     (dict(inits={"x": jax.nn.initializers.he_normal}), TypeError,
      ["factory `jax.nn.initializers.he_normal`", "jax.nn.initializers.he_normal()"]),
     (dict(inits={"x": {"kernel$": nn.initializers.zeros_init}}), TypeError,

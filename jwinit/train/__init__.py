@@ -77,6 +77,10 @@ __all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRIC
 # argument checks (all before any compute)
 
 
+class _NeedsLoss(Exception):
+    pass
+
+
 def check_optimizer(optimizer: Any) -> Callable[..., Any]:
     """`optimizer` as a factory taking the learning rate by keyword (what
     ``optax.inject_hyperparams`` needs), from an optax factory called with the learning rate as
@@ -99,6 +103,18 @@ def check_optimizer(optimizer: Any) -> Callable[..., Any]:
     try:
         built = optimizer(0.1)
         optax.inject_hyperparams(factory)(learning_rate=0.1)
+        try:  # an update from the gradient alone, as the trainer makes it (shapes only)
+            p = {"w": jnp.zeros((2,), jnp.float32)}
+            with jax.numpy_dtype_promotion("standard"):
+                jax.eval_shape(lambda p: built.update(p, built.init(p), p), p)
+        except TypeError as e:
+            if "missing" in str(e) and "argument" in str(e):
+                raise _NeedsLoss(str(e)) from None
+    except _NeedsLoss as e:
+        raise TypeError(f"`optimizer` needs more than the gradient at every update ({e}): a "
+                        f"line search such as optax.lbfgs needs the loss function, and the "
+                        f"trainer gives an optimizer the gradient only; use a first-order "
+                        f"optax factory (optax.sgd, optax.adam, ...).") from None
     except Exception as e:  # noqa: BLE001 - any failure means it is not such a factory
         raise TypeError(f"`optimizer` must be an optax factory taking the learning rate as its "
                         f"first argument (e.g. optax.sgd); calling optimizer(0.1) failed with "
@@ -504,6 +520,9 @@ def train(
         raise TypeError(f"`progress` must be None (a line on a terminal), True, False or a "
                         f"callable progress(done_steps, steps), got {progress!r}.")
     signal_batch = check_int(signal_batch, "signal_batch", minimum=2)
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"`mesh` must be None (all local devices) or a jax.sharding.Mesh, got "
+                        f"{mesh!r}.")
     stepping = check_choice(stepping, "stepping", STEPPINGS)
     batching = check_choice(batching, "batching", BATCHINGS)
     base = typed_key(key, "train")

@@ -47,8 +47,14 @@ class Functional:
             self.kind = "linen"
             self.model = model
             self._example = example
-            shapes = jax.eval_shape(lambda k: model.init(k, example, **self.train_kwargs),
-                                    jax.random.key(0))
+            try:
+                shapes = jax.eval_shape(lambda k: model.init(k, example, **self.train_kwargs),
+                                        jax.random.key(0))
+            except TypeError as e:
+                if "keyword argument" not in str(e):
+                    raise
+                raise TypeError(f"`train_kwargs` {self.train_kwargs} do not fit the model's call: "
+                                f"{e}") from None
             self.collections = tuple(c for c in shapes if c != "params")
             if "params" not in shapes:
                 raise ValueError("`model` has no parameters ('params' collection is empty).")
