@@ -81,6 +81,10 @@ class _NeedsLoss(Exception):
     pass
 
 
+class _NotATransformation(Exception):
+    pass
+
+
 def check_optimizer(optimizer: Any) -> Callable[..., Any]:
     """`optimizer` as a factory taking the learning rate by keyword (what
     ``optax.inject_hyperparams`` needs), from an optax factory called with the learning rate as
@@ -104,12 +108,16 @@ def check_optimizer(optimizer: Any) -> Callable[..., Any]:
         built = optimizer(0.1)
         optax.inject_hyperparams(factory)(learning_rate=0.1)
         try:  # an update from the gradient alone, as the trainer makes it (shapes only)
+            if not isinstance(built, optax.GradientTransformation):
+                raise _NotATransformation
             p = {"w": jnp.zeros((2,), jnp.float32)}
             with jax.numpy_dtype_promotion("standard"):
                 jax.eval_shape(lambda p: built.update(p, built.init(p), p), p)
         except TypeError as e:
             if "missing" in str(e) and "argument" in str(e):
                 raise _NeedsLoss(str(e)) from None
+        except _NotATransformation:
+            pass  # refused below, by name
     except _NeedsLoss as e:
         raise TypeError(f"`optimizer` needs more than the gradient at every update ({e}): a "
                         f"line search such as optax.lbfgs needs the loss function, and the "
