@@ -265,13 +265,14 @@ def test_ctrl_c_is_one_line_and_the_workdir_resumes(tmp_path):
 
     workdir = tmp_path / "w"
     env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu")
+    # a run far longer than the test (20000 steps took 45 s): it cannot finish first
     cmd = [sys.executable, "-m", "jwinit.cli", "run", "--config=symmetry:smoke",
-           "--config.steps=20000", "--config.eval_every=100", f"--workdir={workdir}"]
+           "--config.steps=10000000", "--config.eval_every=100", f"--workdir={workdir}"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     checkpoints = workdir / "checkpoints"
-    for _ in range(1200):  # until the first chunk is checkpointed
-        if checkpoints.exists() and any(checkpoints.iterdir()):
+    for _ in range(3000):  # until the first chunk is checkpointed
+        if checkpoints.exists() and any(p.suffix == ".npz" for p in checkpoints.iterdir()):
             break
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
@@ -279,12 +280,12 @@ def test_ctrl_c_is_one_line_and_the_workdir_resumes(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("jwinit run: interrupted at training: ") and "/20000 steps" in last
+    assert last.startswith("jwinit run: interrupted at training: ") and "/10000000 steps" in last
     assert "rerun the same command to resume" in last
     from jwinit.experiments.runner import apply_override
 
     config = load_config("symmetry:smoke")[0]
-    apply_override(config, "steps", "20000")
+    apply_override(config, "steps", "10000000")
     apply_override(config, "eval_every", "100")
     with claim_workdir(workdir, config.to_dict()):  # the lock was released: the same run resumes
         assert (workdir / "config.json").exists()
