@@ -333,6 +333,11 @@ def delta_orthogonal(
 
     def check_shape(shape):
         _check_conv_rank(shape, name)
+        if any(k < 1 for k in shape[:-2]):
+            raise ValueError(
+                f"`delta_orthogonal` needs a window of at least 1 in every spatial dimension (its "
+                f"centre holds the orthogonal matrix), got shape {shape}."
+            )
         if shape[-1] < shape[-2]:
             raise ValueError(
                 f"`delta_orthogonal` needs in <= out channels (an isometry cannot reduce the "

@@ -460,6 +460,7 @@ def test_shape_errors_name_the_shape_before_compute():
         (jwinit.orthogonal(batch_axis=-1), (4, 4), r"`batch_axis`"),
         (jwinit.delta_orthogonal(), (16, 32), r"\(16, 32\)"),
         (jwinit.delta_orthogonal(), (3, 3, 32, 16), r"in <= out.*\(3, 3, 32, 16\)"),
+        (jwinit.delta_orthogonal(), (0, 3, 4, 4), r"window of at least 1.*\(0, 3, 4, 4\)"),
         (jwinit.identity(), (8,), r"\(8,\)"),
         (jwinit.dirac(), (8, 8), r"\(8, 8\)"),
         (jwinit.dirac(3), (3, 3, 4, 8), r"`groups`=3.*\(3, 3, 4, 8\)"),
