@@ -56,6 +56,8 @@ def test_help_lists_the_configs(capsys):
     (["--config=he2015", "--config.bias=(2.0, 0.1)"], ["`config.bias`"]),
     (["--config=he2015", "--workdir="], ["`--workdir` is empty"]),
     (["--config=he2015", "--frobnicate"], ["unknown argument '--frobnicate'"]),
+    (["--config=he2015_training:smoke", "--config.data='/no/such.npz'"],
+     ["FileNotFoundError", "/no/such.npz"]),
     (["--config.seeds=3"], ["`--config` is required"]),
     (["--config=he2015", "--config.expected=(('he_normal+relu', 'fine'),)"], ["verdict"]),
 ])

@@ -424,6 +424,9 @@ def run_cli(argv: Sequence[str]) -> int:
     except (ValueError, TypeError) as e:  # raised by a run: still one line, not a traceback
         print(f"jwinit run: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a missing data file, a read-only workdir: one line, not a traceback
+        print(f"jwinit run: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
     from rich.console import Console
 
     console = Console()
