@@ -117,9 +117,12 @@ def _check_targets(model: nn.Module, variables: Mapping[str, Any], x: jax.Array,
     """The default loss needs labels in [0, outputs) (classification) or targets of the output's
     shape (regression)."""
     try:
+        mutable = [c for c in variables if c != "params"] or False
         out = jax.eval_shape(lambda v, xb: model.apply(v, xb, **dict(apply_kwargs or {}),
-                                                       rngs={"dropout": jax.random.key(0)}),
+                                                       rngs={"dropout": jax.random.key(0)},
+                                                       mutable=mutable),
                              variables, x)
+        out = out[0] if mutable else out
     except Exception as e:  # noqa: BLE001 - the model cannot take these variables or inputs
         raise ValueError(f"`variables`/`x`: the model cannot be applied to inputs of shape "
                          f"{x.shape[1:]} with these variables: {type(e).__name__}: {e}") from None

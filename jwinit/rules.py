@@ -31,6 +31,7 @@ layer as it does in Flax (``he_normal()`` on ``Linear(64, 256)`` has variance 2/
 
 from __future__ import annotations
 
+import collections
 import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -438,17 +439,54 @@ def _concrete(x: Any) -> Any:
                         if isinstance(a, jax.ShapeDtypeStruct) else a, x)
 
 
-def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
+#: Compiled whole-model init programs, reused when `init_params` is called again with the same
+#: model, rules (the same initializer objects), input shapes, options and mesh: a loop over seeds
+#: compiles once (a small MLP: about 3 s per call without it).
+_PROGRAMS: collections.OrderedDict[Any, Any] = collections.OrderedDict()
+_MAX_PROGRAMS = 32
+
+
+def _program_key(*parts: Any) -> Any:
+    """A hashable cache key from `parts`, or None when one of them cannot be hashed."""
     try:
-        abstract = jax.eval_shape(lambda k, xs: model.init(_rngs(k), _concrete(xs), **kwargs),
-                                  base, x)
-    except Exception as e:  # noqa: BLE001 - the model cannot be initialized on this batch
-        raise ValueError(f"`model.init` failed on `x` of shape {np.shape(x)}: "
-                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
-    if "params" not in abstract or not jax.tree.leaves(abstract["params"]):
-        raise ValueError(f"`model` {type(model).__name__} has no parameters.")
-    flat_abs = traverse_util.flatten_dict(dict(abstract["params"]))
-    by_path = {"/".join(map(str, p)): p for p in flat_abs}
+        hash(parts)
+    except TypeError:
+        return None
+    return parts
+
+
+def _cached(key: Any, make: Callable[[], Any]) -> Any:
+    if key is None:
+        return make()
+    try:
+        found = _PROGRAMS.get(key)
+    except Exception:  # noqa: BLE001 - an __eq__ that cannot compare (e.g. arrays in a field)
+        return make()
+    if found is None:
+        found = make()
+        _PROGRAMS[key] = found
+        while len(_PROGRAMS) > _MAX_PROGRAMS:
+            _PROGRAMS.popitem(last=False)
+    else:
+        _PROGRAMS.move_to_end(key)
+    return found
+
+
+def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
+    xs = jax.tree.map(lambda a: a if isinstance(a, jax.ShapeDtypeStruct) else jnp.asarray(a), x)
+    static = all(jax.tree.leaves(jax.tree.map(lambda a: isinstance(a, jax.ShapeDtypeStruct), xs)))
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), xs)
+    key = _program_key("linen", model, tuple((p, i) for p, _, i in compiled),
+                       jax.tree.structure(shapes), tuple((a.shape, a.dtype) for a in
+                                                         jax.tree.leaves(shapes)),
+                       tuple(sorted(kwargs.items())), mesh, None if pairs is None else
+                       tuple(map(tuple, pairs)), static, base.dtype)
+    if variables is None:
+        entry = _cached(key, lambda: _linen_program(model, base, shapes, compiled, kwargs, mesh,
+                                                    pairs, static))
+    else:
+        entry = _linen_program(model, base, shapes, compiled, kwargs, mesh, pairs, static)
+    abstract, flat_abs, by_path, shardings, program, build = entry
     if variables is not None:
         if not isinstance(variables, Mapping) or "params" not in variables:
             raise ValueError("`variables` must be a dict with a 'params' collection, got "
@@ -460,6 +498,32 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
             missing = sorted(set(want) ^ set(got)) or sorted(p for p in want if want[p] != got[p])
             raise ValueError(f"`variables` are not this model's: their parameters differ from "
                              f"`model.init`'s at {missing[:5]}.")
+    given = None if variables is None else dict(variables)
+    if shardings is not None and given is not None:
+        replicated = NamedSharding(mesh, PartitionSpec())
+        shardings = {c: shardings[c] if c in shardings else jax.tree.map(
+            lambda _: replicated, given[c], is_leaf=_is_box) for c in given}
+    if given is None:
+        return program(base, None) if static else program(base, None, xs)
+    if static:
+        return jax.jit(lambda k, g: build(k, g), out_shardings=shardings)(base, given)
+    return jax.jit(build, out_shardings=shardings)(base, given, xs)
+
+
+def _linen_program(model, base, shapes, compiled, kwargs, mesh, pairs, static):
+    """(abstract variables, flat abstract params, path -> key, shardings, the jitted build) for a
+    linen model; the build's `given` is None (fresh variables) or existing variables."""
+    try:
+        abstract = jax.eval_shape(lambda k, xs: model.init(_rngs(k), _concrete(xs), **kwargs),
+                                  base, shapes)
+    except Exception as e:  # noqa: BLE001 - the model cannot be initialized on this batch
+        raise ValueError(f"`model.init` failed on `x` of shape "
+                         f"{jax.tree.map(lambda a: a.shape, shapes)}: "
+                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    if "params" not in abstract or not jax.tree.leaves(abstract["params"]):
+        raise ValueError(f"`model` {type(model).__name__} has no parameters.")
+    flat_abs = traverse_util.flatten_dict(dict(abstract["params"]))
+    by_path = {"/".join(map(str, p)): p for p in flat_abs}
     chosen = _matches(compiled, list(by_path))
     shardings = None
     if mesh is not None:
@@ -471,7 +535,8 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
     else:
         flat_sh = {}
 
-    def build(k, given, xs):
+    def build(k, given, xs=None):
+        xs = shapes if xs is None else xs
         v = model.init(_rngs(k), _concrete(xs), **kwargs) if given is None else given
         flat = traverse_util.flatten_dict(dict(v["params"]))
         items = []
@@ -485,16 +550,11 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
             flat[p] = old.replace_boxed(new) if _is_box(old) else new
         return {**v, "params": traverse_util.unflatten_dict(flat)}
 
-    given = None if variables is None else dict(variables)
-    if shardings is not None and given is not None:
-        replicated = NamedSharding(mesh, PartitionSpec())
-        shardings = {c: shardings[c] if c in shardings else jax.tree.map(
-            lambda _: replicated, given[c], is_leaf=_is_box) for c in given}
-    xs = jax.tree.map(lambda a: a if isinstance(a, jax.ShapeDtypeStruct) else jnp.asarray(a), x)
-    static_x = jax.tree.map(lambda a: isinstance(a, jax.ShapeDtypeStruct), xs)
-    if all(jax.tree.leaves(static_x)):
-        return jax.jit(lambda k, g: build(k, g, xs), out_shardings=shardings)(base, given)
-    return jax.jit(build, out_shardings=shardings)(base, given, xs)
+    if static:
+        jitted = jax.jit(lambda k, g: build(k, g), out_shardings=shardings)
+    else:
+        jitted = jax.jit(build, out_shardings=shardings)
+    return abstract, flat_abs, by_path, shardings, jitted, build
 
 
 def _nnx_names(var: Any) -> Any:

@@ -59,6 +59,31 @@ def test_a_draw_depends_on_the_key_and_path_only():
                               c["params"]["block_0"]["Dense_1"]["kernel"])
 
 
+def test_a_loop_over_seeds_compiles_once_and_draws_what_a_fresh_program_draws():
+    traced = []
+    he = jwinit.he_normal()
+
+    def counting(key, shape, dtype=jnp.float32, out_sharding=None):
+        traced.append(shape)  # runs once per trace, not per call
+        return he(key, shape, dtype)
+
+    model = ResidualMLP(blocks=2, width=16, output_dim=3)
+    rules = {r"Dense_1/kernel$": counting}
+    got = [jwinit.init_params(model, jax.random.key(s), X, rules) for s in range(3)]
+    assert len(traced) == 2  # two matched kernels, traced once for the three seeds
+    for s, v in enumerate(got):
+        jwinit.rules._PROGRAMS.clear()
+        fresh = jwinit.init_params(model, jax.random.key(s), X, rules)
+        assert jax.tree.all(jax.tree.map(np.array_equal, v, fresh))
+    assert len(traced) == 2 + 2 * 3
+    # another model or other rules are another program: no stale reuse
+    wider = jwinit.init_params(ResidualMLP(blocks=2, width=32, output_dim=3), jax.random.key(0),
+                               X, rules)
+    assert wider["params"]["block_0"]["Dense_1"]["kernel"].shape == (32, 32)
+    zeros = jwinit.init_params(model, jax.random.key(0), X, {r"Dense_1/kernel$": jwinit.zeros()})
+    assert not np.any(zeros["params"]["block_0"]["Dense_1"]["kernel"])
+
+
 def test_subset_reinit_of_given_variables_leaves_every_other_leaf_bit_identical():
     model = ResidualMLP(blocks=2, width=16, output_dim=4, norm="batch")
     pretrained = model.init(jax.random.key(3), X)

@@ -151,6 +151,20 @@ def output_rms(model: Any, variables: Any, x: Any, net: Network) -> float:
     return float(jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32)))))
 
 
+#: One zeros initializer for every ZERO entry, so that `init_params` reuses its compiled program
+#: across seeds and calls (it is keyed by the initializer objects).
+_ZEROS = None
+
+
+def _zeros() -> Any:
+    global _ZEROS
+    if _ZEROS is None:
+        import jwinit
+
+        _ZEROS = jwinit.zeros()
+    return _ZEROS
+
+
 def spec_variables(model: Any, net: Network, spec: Any, key: Any, x: Any) -> dict[str, Any]:
     """The variables `jwinit.train` starts a rules entry from (`jwinit.init_params` with `spec`'s
     rules, for `key`): where LSUV, pre-training and GradInit start, and what a plain init trains
@@ -158,7 +172,7 @@ def spec_variables(model: Any, net: Network, spec: Any, key: Any, x: Any) -> dic
     import jwinit
     from jwinit.train import ZERO
 
-    rules = {p: jwinit.zeros() if init is ZERO else init for p, init in spec.rules}
+    rules = {p: _zeros() if init is ZERO else init for p, init in spec.rules}
     return jwinit.init_params(model, key, x, rules, init_kwargs=net.train_kwargs)
 
 
