@@ -89,6 +89,7 @@ from jwinit.probe._verdict import (
     VERDICTS,
     Assessment,
     finite_width_tolerance,
+    rate_margin,
     theory_tolerance,
 )
 from jwinit.schemes import effective_sigmas
@@ -103,6 +104,7 @@ __all__ = [
     "PHASES",
     "REGIME_FACTOR",
     "theory_tolerance",
+    "rate_margin",
     "OUTPUTS",
     "ProbeOptions",
     "ProbeResult",

@@ -13,7 +13,15 @@ gradients), from the measurement alone:
   same layers (its per-layer factor chi1(q^l) depends on the settled forward q^l);
 * the signal is **vanishing** if, at that rate, it would shrink by more than a factor
   `REGIME_FACTOR` = 10 over the whole depth (rho (depth - 1) < -log 10), **exploding** if it would
-  grow by more than 10, **preserved** otherwise.
+  grow by more than 10, **preserved** otherwise;
+* at a finite width the measured rate is noisy: the log second moment of a width-n network is a
+  random walk over the layers (per-layer variance at most 5 / n for the usual activations, ReLU's
+  constant, Hanin & Nica 2019; divided by S for the mean of S seeds), and the least-squares slope of
+  a random walk over m layers has variance 6/5 of the per-layer variance over m. So the change
+  rho (depth - 1) must exceed log 10 by `rate_margin` = 3 of its standard errors, plus the drift
+  2.5 (depth - 1) / n, to be called vanishing or exploding; and the total measured ratio must
+  agree in direction (a signal whose last layer is below its first is not exploding). At large
+  widths the margin vanishes; at width 128 and depth 50 a random walk is not called a trend.
 
 So an exponential trend with a depth scale 1 / |rho| well below the depth is vanishing or
 exploding, while a fixed point, a transient or a power law (tanh at sigma_w2 = 1, sigma_b2 = 0,
@@ -48,7 +56,7 @@ import numpy as np
 from jwinit._checks import renamed
 
 __all__ = ["VERDICTS", "PHASES", "REGIME_FACTOR", "Assessment", "assess", "steady_rate",
-           "regime", "theory_tolerance", "finite_width_tolerance"]
+           "regime", "rate_margin", "theory_tolerance", "finite_width_tolerance"]
 
 #: The three verdicts.
 VERDICTS = ("preserved", "vanishing", "exploding")
@@ -108,15 +116,42 @@ def steady_rate(log_profile: np.ndarray) -> float:
     return float(np.sum(x * (tail - tail.mean())) / np.sum(x * x))
 
 
-def regime(rate: float, depth: int) -> str:
+def rate_margin(depth: int, width: int | None, seeds: int = 1) -> float:
+    """The finite-width noise allowance (log units) on the change rho (depth - 1) of a steady rate.
+
+    ``3 (L - 1) sqrt(6 / 5 * 5 / (n S m)) + 2.5 (L - 1) / n`` with m = the number of layers the
+    rate is fitted over (the last half): three standard errors of the least-squares slope of a
+    random walk whose per-layer variance is 5 / (n S) (the log second moment of S width-n
+    networks; ReLU's constant, Hanin & Nica 2019), plus its drift. 0 for an infinite width (None),
+    a theory profile.
+
+    >>> round(rate_margin(50, 128, 1), 2)  # a single network of width 128: a factor ~ e^7
+    7.32
+    >>> round(rate_margin(50, 4096, 8), 2)  # wide and several seeds: small
+    0.43
+    """
+    if width is None or depth < 2:
+        return 0.0
+    steps = depth - 1
+    m = max(depth - depth // 2 if depth > 3 else depth, 2)
+    se = steps * math.sqrt(1.2 * 5.0 / (width * max(seeds, 1) * m))
+    return 3.0 * se + 2.5 * steps / width
+
+
+def regime(rate: float, depth: int, margin: float = 0.0, total: float | None = None) -> str:
     """'vanishing' / 'exploding' when the steady rate changes the signal by more than
-    `REGIME_FACTOR` over the depth, 'preserved' otherwise (NaN counts as exploding)."""
+    `REGIME_FACTOR` (and `margin`, log units, for finite-width noise: `rate_margin`) over the
+    depth, and the total log ratio `total` (when given) has the same sign; 'preserved' otherwise
+    (NaN counts as exploding)."""
     if math.isnan(rate):
         return "exploding"
     change = rate * max(depth - 1, 1) if math.isfinite(rate) else rate
-    if change < -math.log(REGIME_FACTOR):
+    bound = math.log(REGIME_FACTOR) + (margin if math.isfinite(rate) else 0.0)
+    agrees = lambda sign: (total is None or not math.isfinite(rate)  # noqa: E731
+                           or math.isnan(total) or sign * total > 0)
+    if change < -bound and agrees(-1):
         return "vanishing"
-    if change > math.log(REGIME_FACTOR):
+    if change > bound and agrees(1):
         return "exploding"
     return "preserved"
 
@@ -185,7 +220,8 @@ def _seed_log_ratio(num: np.ndarray, den: np.ndarray) -> float:
     return float(np.mean(r)) if r.size else math.nan
 
 
-def _direction(values: np.ndarray, reverse: bool, depth: int) -> tuple[str, float, float]:
+def _direction(values: np.ndarray, reverse: bool, depth: int, margin: float = 0.0
+               ) -> tuple[str, float, float]:
     """(regime, steady rate, total log ratio) of one direction's (seeds, depth) statistic.
 
     Both rates are measured over the last half of the layer indices, where the forward signal
@@ -206,7 +242,7 @@ def _direction(values: np.ndarray, reverse: bool, depth: int) -> tuple[str, floa
     total = _seed_log_ratio(v[:, 0], v[:, -1]) if reverse else _seed_log_ratio(v[:, -1], v[:, 0])
     if np.any(~np.isfinite(v)):
         total = math.nan
-    return regime(rate, depth), rate, total
+    return regime(rate, depth, margin, total), rate, total
 
 
 def _numerics(result: Any) -> str:
@@ -232,8 +268,9 @@ def assess(result: Any, *, tolerance: float | None = None, theory: bool = True) 
       theory: compute the prediction, the phase and the agreement.
     """
     depth = result.depth
-    fwd, f_rate, lf = _direction(result.forward, False, depth)
-    bwd, b_rate, lb = _direction(result.backward, True, depth)
+    margin = rate_margin(depth, result.width, result.num_seeds)
+    fwd, f_rate, lf = _direction(result.forward, False, depth, margin)
+    bwd, b_rate, lb = _direction(result.backward, True, depth, margin)
     if not np.all(np.isfinite(np.asarray(result.forward, np.float64))):
         bwd = "exploding"  # the gradients of an overflowed network are meaningless, not small
     tol = (theory_tolerance(depth, result.width, result.num_seeds) if tolerance is None
