@@ -23,6 +23,26 @@ def _pin_xdist_worker():
 
 _pin_xdist_worker()
 
+
+def _session_compilation_cache():
+    """One XLA compilation cache for the whole test session, shared by the xdist workers (the
+    controller creates it before the workers start; they inherit the variable). Many tests compile
+    the same programs again (the trainer's step for the same model in several tests, a fresh
+    `jax.jit` of the same function): with the cache test_train.py took 170 s instead of 334 s on
+    one core. The directory is new for every session (nothing carries over between CI runs); set
+    JAX_COMPILATION_CACHE_DIR to choose one, or JWINIT_TEST_NO_CACHE=1 to switch it off."""
+    import tempfile
+
+    if os.environ.get("JWINIT_TEST_NO_CACHE") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jwinit-test-xla-")
+    os.environ["_JWINIT_TEST_CACHE_OWNER"] = str(os.getpid())
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.05")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+
+_session_compilation_cache()
+
 # Must happen before JAX initializes its backends.
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
@@ -48,6 +68,14 @@ def pytest_configure(config):
     import time
 
     _SESSION_START.append(time.time())
+
+
+def pytest_unconfigure(config):
+    """Remove the session's compilation cache (in the process that created it)."""
+    import shutil
+
+    if os.environ.get("_JWINIT_TEST_CACHE_OWNER") == str(os.getpid()):
+        shutil.rmtree(os.environ.get("JAX_COMPILATION_CACHE_DIR", ""), ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
