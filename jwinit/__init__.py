@@ -6,7 +6,7 @@ Every initializer is a factory returning ``init(key, shape, dtype=..., out_shard
     layer = nn.Dense(128, kernel_init=jwinit.he_uniform())
 """
 
-from jwinit import data, models, presets, probe, registry, results, sweep, theory, train
+from jwinit import data, models, presets, probe, registry, results, sweep, theory, train, writers
 from jwinit._types import Initializer
 from jwinit.activations import SELU_ALPHA, SELU_LAMBDA, Activation, activation_names, get_activation
 from jwinit.data_dependent import LayerSignal, SignalReport, lsuv, signal_report, weight_norm_init
@@ -80,6 +80,7 @@ __all__ = [
     "probe_mlp",
     "sweep",
     "results",
+    "writers",
     "theory",
     "LayerSignal",
     "SignalReport",

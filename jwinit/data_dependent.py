@@ -39,6 +39,7 @@ import numpy as np
 from flax import nnx, traverse_util
 
 from jwinit._checks import check_callable_init, check_int, check_real, typed_key
+from jwinit._display import treescope_repr
 from jwinit._layers import (
     check_batch,
     check_model,
@@ -398,6 +399,13 @@ class SignalReport:
         worst = next((v for v in ("exploding", "vanishing") if v in (f, b)), "preserved")
         return {"verdict": worst, "forward": f, "backward": b, "forward_ratio": fwd,
                 "backward_ratio": bwd}
+
+    def __treescope_repr__(self, path: Any, subtree_renderer: Any) -> Any:
+        """Treescope (notebooks): the verdict, the per-layer second moments, the layers."""
+        return treescope_repr(self, {
+            "verdict": self.verdict(), "second_moments": self.second_moments,
+            "grad_second_moments": self.grad_second_moments, "layers": self.layers},
+            path, subtree_renderer)
 
     def __str__(self) -> str:
         head = f"{'layer':<28} {'kernel':<18} {'Var(W)':>10} {'E[h^2]':>10} {'E[g^2]':>10}"

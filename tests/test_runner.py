@@ -222,8 +222,10 @@ def test_config_workdir_and_overrides_take_a_space_as_well_as_an_equals_sign():
     spaced = _parse(["--config", "he2015:smoke", "--config.seeds", "3", "--workdir", "runs/x"])
     equals = _parse(["--config=he2015:smoke", "--config.seeds=3", "--workdir=runs/x"])
     assert spaced == equals == ("he2015:smoke", [("seeds", "3")], "runs/x", False, False, False)
-    assert _parse(["--config=he2015", "--keep_checkpoints"])[-2] is True
-    assert _parse(["--config=he2015", "--allow_failures"])[-1] is True
+    assert _parse(["--config=he2015", "--keep_checkpoints"])[4] is True
+    assert _parse(["--config=he2015", "--allow_failures"])[5] is True
+    assert _parse(["--config=he2015", "--writer", "tensorboard", "--writer=wandb"])[6] == [
+        "tensorboard", "wandb"]
     with pytest.raises(Exception, match="`--config` needs a value"):
         _parse(["--config"])
     with pytest.raises(Exception, match="`--workdir` needs a value"):

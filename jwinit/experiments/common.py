@@ -15,7 +15,8 @@ from jwinit.experiments.io import write_text
 from jwinit.sweep import parse_pair, parse_scheme
 
 __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "parse_pair",
-           "markdown_table", "pyplot", "progress_bar", "last_progress", "write_report", "check",
+           "markdown_table", "pyplot", "progress_bar", "last_progress", "run_writers",
+           "writers_for", "write_report", "check",
            "config_int", "config_ints", "config_real", "config_reals", "config_choice",
            "config_activation", "config_pairs", "config_data", "config_claim", "require"]
 
@@ -201,6 +202,29 @@ def write_report(workdir: pathlib.Path, *, title: str, paper: str, setup: str,
 
 
 _LAST_PROGRESS: list[str] = []
+
+#: The metric writers of the run in progress (`jwinit run --writer=...`), set by the runner.
+_WRITERS: list[Any] = []
+
+
+@contextlib.contextmanager
+def run_writers(writers: Sequence[Any]) -> Any:
+    """Make `writers` the run's metric writers while the block lasts; closed at its end."""
+    _WRITERS[:] = list(writers)
+    try:
+        yield
+    finally:
+        for w in _WRITERS:
+            w.close()
+        _WRITERS.clear()
+
+
+def writers_for(network: str, **hparams: Any) -> list[Any]:
+    """The run's writers for one trained network: run names under ``<network>/``, `hparams`
+    (and the network's name) added to every run's hyperparameters."""
+    from jwinit.writers import scoped
+
+    return [scoped(w, network, network=network, **hparams) for w in _WRITERS]
 
 
 def last_progress() -> str | None:

@@ -44,7 +44,7 @@ EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learni
                "trainability", "coord_check")
 
 USAGE = """usage: jwinit run --config=NAME_OR_PATH[:ARG] [--config.FIELD=VALUE ...] [--workdir=DIR]
-                  [--keep_checkpoints] [--allow_failures]
+                  [--keep_checkpoints] [--allow_failures] [--writer=tensorboard|wandb]
 
 Run an experiment config and write results.jsonl, summary.csv, report.md and plots/ into the
 workdir (default: runs/<config>[_<arg>]). A rerun of the same config resumes (Ctrl-C stops a run
@@ -58,6 +58,9 @@ is refused. A training run's checkpoints are removed once it has finished.
   --keep_checkpoints     keep a finished training run's checkpoints (its resumable state)
   --allow_failures       exit 0 even when a claim is not reproduced (default: exit 1, as a
                          test runner does)
+  --writer=NAME          also write the training metrics live: 'tensorboard' (event files in
+                         <workdir>/tensorboard; needs jwinit[tensorboard]) or 'wandb' (needs
+                         wandb); repeatable. results.jsonl stays the source of truth
   (each flag also takes its value after a space: --config he2015:smoke)
 
 shipped configs (':smoke' is the fast variant of each):
@@ -288,16 +291,34 @@ COMPLETE = "complete.json"
 
 
 def run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
-               keep_checkpoints: bool = False) -> dict[str, Any]:
+               keep_checkpoints: bool = False, writers: Sequence[str] = ()) -> dict[str, Any]:
     """Validate `config`, claim `workdir` (locked while the run lasts) and run the experiment.
 
     A rerun of the same config in the same workdir resumes where it stopped. A training run's
     resumable state (``checkpoints/``, tens to hundreds of MB) is removed once the run has
     finished and its report is written, unless `keep_checkpoints`; the report says so, and a
     rerun of that finished run computes nothing (it prints the summary of ``complete.json``).
+    `writers` names metric writers (`jwinit.writers.WRITERS`) for the training experiments.
     """
+    from jwinit.experiments.common import run_writers
+    from jwinit.writers import WRITERS, make
+
     module = validate(config)
-    with claim_workdir(workdir, config.to_dict()) as claimed:
+    writers = list(writers)
+    for name in writers:
+        if name not in WRITERS:
+            raise ConfigError(f"`--writer`: {name!r} is not a writer; choose from {WRITERS}.")
+    if writers and not getattr(module, "WRITES_METRICS", False):
+        raise ConfigError(f"`--writer` writes training metrics; the experiment "
+                          f"{config.experiment!r} trains nothing (the training experiments: "
+                          f"'training', 'trainability').")
+    built = []
+    for name in dict.fromkeys(writers):
+        try:
+            built.append(make(name, workdir))
+        except ImportError as e:
+            raise ConfigError(f"`--writer={name}`: {e}") from None
+    with claim_workdir(workdir, config.to_dict()) as claimed, run_writers(built):
         complete = claimed / COMPLETE
         if complete.exists() and not (claimed / "checkpoints").exists():
             return {**read_json(complete), "rerun": "already complete: nothing to compute"}
@@ -352,11 +373,13 @@ def _usage() -> str:
 
 
 def _parse(argv: Sequence[str]
-           ) -> tuple[str | None, list[tuple[str, str]], str | None, bool, bool, bool]:
+           ) -> tuple[str | None, list[tuple[str, str]], str | None, bool, bool, bool, list[str]]:
     """``--config=X`` or ``--config X``, ``--config.a.b=v`` or ``--config.a.b v``,
     ``--workdir=D`` or ``--workdir D``, ``--keep_checkpoints``, ``--allow_failures``,
+    ``--writer=NAME`` or ``--writer NAME`` (repeatable),
     ``-h``/``--help``."""
     spec, workdir, overrides, help_, keep, allow = None, None, [], False, False, False
+    writers: list[str] = []
     argv = list(argv)
     i = 0
 
@@ -379,6 +402,8 @@ def _parse(argv: Sequence[str]
             keep = True
         elif a == "--allow_failures":
             allow = True
+        elif flag == "--writer":
+            writers.append(value(flag, given))
         elif flag == "--config":
             spec = value(flag, given)
         elif flag.startswith("--config."):
@@ -393,12 +418,12 @@ def _parse(argv: Sequence[str]
         else:
             raise ConfigError(f"unknown argument {a!r}; see `jwinit run --help`.")
         i += 1
-    return spec, overrides, workdir, help_, keep, allow
+    return spec, overrides, workdir, help_, keep, allow, writers
 
 
 def run_cli(argv: Sequence[str]) -> int:
     try:
-        spec, overrides, workdir, help_, keep, allow = _parse(argv)
+        spec, overrides, workdir, help_, keep, allow, writers = _parse(argv)
         if help_:
             sys.stdout.write(_usage())
             return 0
@@ -410,7 +435,7 @@ def run_cli(argv: Sequence[str]) -> int:
             apply_override(config, dotted, text)
         config.lock()
         workdir = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / name
-        summary = run_config(config, workdir, keep_checkpoints=keep)
+        summary = run_config(config, workdir, keep_checkpoints=keep, writers=writers)
     except KeyboardInterrupt:
         from jwinit.experiments.common import last_progress
 

@@ -42,10 +42,14 @@ from jwinit.experiments.common import (
     pyplot,
     require,
     write_report,
+    writers_for,
 )
 from jwinit.experiments.io import save_figure, write_csv, write_json, write_text
 from jwinit.experiments.training import OPTIMIZERS, optimizer_of
 from jwinit.results import dumps
+
+#: `jwinit run --writer=...` applies (the runs' metrics go to the writers as they train).
+WRITES_METRICS = True
 
 __all__ = ["DEFAULTS", "run", "validate", "CRITICAL"]
 
@@ -126,7 +130,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                 learning_rates=[float(config.learning_rate)], steps=steps,
                 seeds=int(config.seeds), batch_size=int(config.batch_size),
                 eval_every=int(config.eval_every), key=int(config.seed),
-                checkpoint=workdir / "checkpoints" / f"depth_{depth}.npz", progress=progress)
+                checkpoint=workdir / "checkpoints" / f"depth_{depth}.npz", progress=progress,
+                writers=writers_for(f"depth {depth}", depth=depth))
 
     xi = {sw: float(theory.depth_scales(act, sw, sb2)[1]) for sw in sws}
     xi[crit.sigma_w2] = math.inf

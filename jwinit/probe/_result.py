@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jwinit._display import treescope_repr
 from jwinit.probe._stats import STATS, TABLE
 from jwinit.probe._verdict import Assessment, assess
 
@@ -72,6 +73,14 @@ class _ProbeResultMethods:
           'preserved'
         """
         return self.assess(tolerance=tolerance, theory=theory).verdict
+
+    def __treescope_repr__(self, path: Any, subtree_renderer: Any) -> Any:
+        """Treescope (notebooks): the verdict and its assessment, then the statistics."""
+        a = self.assess()
+        return treescope_repr(self, {
+            "verdict": a.verdict, "assessment": a, "activation": self.activation,
+            "depth": self.depth, "width": self.width, "seeds": self.num_seeds,
+            "forward": self.forward, "backward": self.backward}, path, subtree_renderer)
 
     def mean_over_seeds(self) -> dict[str, np.ndarray]:
         """Every statistic averaged over seeds: {name: (depth,)}."""

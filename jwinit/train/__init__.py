@@ -66,6 +66,7 @@ from jwinit.train._model import Functional, leaf_paths
 from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program, loss_function
 from jwinit.train._progress import progress_callback
 from jwinit.train._result import TrainResult, steps_to
+from jwinit.writers import check_writers, run_name, write_hparams
 
 __all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS",
            "BATCHINGS", "steps_to",
@@ -417,6 +418,17 @@ def _load(path: str, state: Any, fingerprint: str
 # the entry point
 
 
+def _write_evaluation(writers: list[Any], names: list[str], step: int, metrics: Any,
+                      diverged: np.ndarray) -> None:
+    """One evaluation's metrics of every run to every writer (NaN for a run diverged before
+    `step`, as `TrainResult.rows` has them)."""
+    for i, name in enumerate(names):
+        gone = 0 <= int(diverged[i]) < step
+        scalars = {m: math.nan if gone else float(np.asarray(metrics[m])[i]) for m in METRICS}
+        for w in writers:
+            w.write_scalars(name, step, scalars)
+
+
 def train(
     model: Any,
     data: Any,
@@ -440,6 +452,7 @@ def train(
     progress: bool | Callable[[int, int], None] | None = None,
     stepping: str = "auto",
     batching: str = "auto",
+    writers: Any = None,
 ) -> TrainResult:
     """Train every (init, learning rate, seed) run of one model in one compiled program.
 
@@ -490,6 +503,11 @@ def train(
         convolution, several times slower than the separate ones) or 'auto' (default: 'unroll'
         for a model with a convolution on CPU, else 'vmap'). `TrainResult.batching` says which
         ran.
+      writers: metric writers (`jwinit.writers`: ``[jwinit.writers.TensorBoard(logdir)]``,
+        `jwinit.writers.Wandb`, or any object with their three methods): every run's
+        hyperparameters once, then its metrics at every evaluation as they are computed (the
+        values of `TrainResult.rows`; NaN once diverged), closed at the end. A resumed call
+        writes the evaluations it computes. Only process 0 writes.
 
     Returns:
       A `TrainResult`.
@@ -519,6 +537,7 @@ def train(
                         f"{mesh!r}.")
     stepping = check_choice(stepping, "stepping", STEPPINGS)
     batching = check_choice(batching, "batching", BATCHINGS)
+    writers = check_writers(writers)
     base = typed_key(key, "train")
     if base.shape != ():
         raise ValueError(f"`key` must be a single key, got shape {base.shape}.")
@@ -599,6 +618,13 @@ def train(
         done = 0
     else:
         state, evals, done = resumed
+    names = [run_name(*r) for r in runs]
+    if writers and resumed is None:
+        hparams = [{"init": i, "learning_rate": lr, "seed": s} for i, lr, s in runs]
+        for name, h in zip(names, hparams, strict=True):
+            for w in writers:
+                write_hparams(w, name, h, METRICS)
+        _write_evaluation(writers, names, 0, evals[0], np.full(n_runs, -1))
     progress, line = progress_callback(progress, n_runs)
     if progress is not None:
         progress(min(done * every, steps), steps)
@@ -610,10 +636,16 @@ def train(
         t0 = chunk * every
         state, metrics = program.run_chunk(state, t0, device_data, ends[chunk] - t0)
         evals.append(jax.device_get(metrics))
+        if writers:
+            _write_evaluation(writers, names, ends[chunk], evals[-1],
+                              np.asarray(jax.device_get(state["diverged"]))[:n_runs])
         if path is not None:
             _save(path, state, evals, chunk + 1, fingerprint)
         if progress is not None:
             progress(ends[chunk], steps)
+
+    for w in writers:
+        w.close()
 
     # -- the result ------------------------------------------------------------------------------
     state = jax.device_get(state)

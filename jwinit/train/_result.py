@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from jwinit._display import treescope_repr
 from jwinit.train._program import METRICS, SIGNAL_FIELDS
 
 __all__ = ["TrainResult", "steps_to"]
@@ -84,6 +85,15 @@ class TrainResult:
     @property
     def seeds(self) -> list[int]:
         return list(dict.fromkeys(r[2] for r in self.runs))
+
+    def __treescope_repr__(self, path: Any, subtree_renderer: Any) -> Any:
+        """Treescope (notebooks): the summary line, the per-group table, then the arrays."""
+        return treescope_repr(self, {
+            "summary": repr(self).splitlines()[0], "table": self.table(),
+            "diverged_step": self.diverged_step, "eval_steps": self.eval_steps,
+            "train_loss": self.train_loss, "test_loss": self.test_loss,
+            "train_accuracy": self.train_accuracy, "test_accuracy": self.test_accuracy,
+            "runs": self.runs}, path, subtree_renderer)
 
     def __repr__(self) -> str:
         """The grid, the best run and the divergences (not the stacked parameters)."""

@@ -99,6 +99,7 @@ from jwinit.experiments.common import (
     progress_bar,
     require,
     write_report,
+    writers_for,
 )
 from jwinit.experiments.io import write_csv, write_json, write_text
 from jwinit.experiments.training._claims import CLAIMS, best_learning_rate, check_claim, summarize
@@ -120,6 +121,9 @@ from jwinit.experiments.training._networks import (
 from jwinit.experiments.training._plots import plots
 from jwinit.results import dumps
 from jwinit.schemes import GRADINIT, LSUV, PRETRAIN, RECIPES, base_scheme
+
+#: `jwinit run --writer=...` applies (the runs' metrics go to the writers as they train).
+WRITES_METRICS = True
 
 __all__ = ["DEFAULTS", "run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate",
            "networks", "Network"]
@@ -456,7 +460,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                 eval_examples=int(config.get("eval_examples", 4096)),
                 signal=bool(config.signal), train_kwargs=net.train_kwargs,
                 eval_kwargs=net.eval_kwargs,
-                checkpoint=workdir / "checkpoints" / f"{net.file_name}.npz", progress=progress)
+                checkpoint=workdir / "checkpoints" / f"{net.file_name}.npz", progress=progress,
+                writers=writers_for(net.name))
             for name, value in values.items():
                 at_init[(net.name, name)] = _known_at_init(model, net, specs.get(name), value,
                                                            x_init, config)
