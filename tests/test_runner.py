@@ -303,3 +303,23 @@ def test_a_claim_not_reproduced_exits_1_unless_failures_are_allowed(tmp_path, ca
     err = capsys.readouterr().err
     assert "1 of 2 claims not reproduced" in err and "exit status 1" in err
     assert run_cli([*args, f"--workdir={tmp_path / 'b'}", "--allow_failures"]) == 0
+
+
+def test_a_lost_keyboard_interrupt_stops_the_run_at_its_next_progress_update():
+    """Python drops an exception raised inside a finalizer; a Ctrl-C that lands there must still
+    stop the run: the next progress update raises it again, until the run has stopped."""
+    import signal
+
+    from jwinit.experiments.common import interruptible, progress_bar
+
+    with interruptible(), progress_bar("training", unit="steps") as update:
+        update(0, 10)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        # the interrupt was swallowed (as in a finalizer): the run goes on, then updates
+        with pytest.raises(KeyboardInterrupt):
+            update(5, 10)
+        with pytest.raises(KeyboardInterrupt):
+            update(6, 10)
+    update(7, 10)  # after the run, nothing is remembered
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -16,7 +16,7 @@ from jwinit.sweep import parse_pair, parse_scheme
 
 __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "parse_pair",
            "markdown_table", "pyplot", "progress_bar", "last_progress", "run_writers",
-           "writers_for", "write_report", "check",
+           "interruptible", "writers_for", "write_report", "check",
            "config_int", "config_ints", "config_real", "config_reals", "config_choice",
            "config_activation", "config_pairs", "config_data", "config_claim", "require"]
 
@@ -235,6 +235,39 @@ def last_progress() -> str | None:
 
 def _remember(description: str, done: int, total: int, unit: str) -> None:
     _LAST_PROGRESS[:] = [f"{description}: {done}/{total} {unit}"]
+    if _INTERRUPTED:  # a Ctrl-C whose KeyboardInterrupt was lost (raised inside a finalizer)
+        raise KeyboardInterrupt
+
+
+#: Set by `interruptible`'s SIGINT handler: a run stops at its next progress update at the latest.
+_INTERRUPTED: list[bool] = []
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C (SIGINT) while the block lasts raises KeyboardInterrupt, as Python's own handler
+    does, and is also remembered: Python drops an exception raised inside a finalizer (a
+    ``__del__`` that the signal happened to interrupt: "Exception ignored in ..."), so every
+    progress update of the run raises it again until the run has stopped. Outside the main
+    thread it does nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        _INTERRUPTED[:] = [True]
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    _INTERRUPTED.clear()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _INTERRUPTED.clear()
 
 
 @contextlib.contextmanager

@@ -300,7 +300,7 @@ def run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *
     rerun of that finished run computes nothing (it prints the summary of ``complete.json``).
     `writers` names metric writers (`jwinit.writers.WRITERS`) for the training experiments.
     """
-    from jwinit.experiments.common import run_writers
+    from jwinit.experiments.common import interruptible, run_writers
     from jwinit.writers import WRITERS, make
 
     module = validate(config)
@@ -318,7 +318,8 @@ def run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *
             built.append(make(name, workdir))
         except ImportError as e:
             raise ConfigError(f"`--writer={name}`: {e}") from None
-    with claim_workdir(workdir, config.to_dict()) as claimed, run_writers(built):
+    with claim_workdir(workdir, config.to_dict()) as claimed, run_writers(built), \
+            interruptible():
         complete = claimed / COMPLETE
         if complete.exists() and not (claimed / "checkpoints").exists():
             return {**read_json(complete), "rerun": "already complete: nothing to compute"}
