@@ -136,13 +136,15 @@ def sample(init: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any,
     return sample_group(init, [key], shape, dtype, sharding)[0]
 
 
-def sample_group(init: Any, keys: list[jax.Array], shape: tuple[int, ...], dtype: Any,
+def sample_group(init: Any, keys: Any, shape: tuple[int, ...], dtype: Any,
                  sharding: NamedSharding | None = None) -> list[jax.Array]:
     """``[init(k, shape, dtype) for k in keys]``, bit for bit, in ONE blocked loop (one program
-    piece to compile for, say, every layer's MLP kernel), each result its own array."""
+    piece to compile for, say, every layer's MLP kernel), each result its own array; `keys` a
+    list of keys or a batched key array."""
     shape = tuple(int(d) for d in shape)
     dtype = np.dtype(dtype)
-    key_data = jnp.stack([jax.random.key_data(k) for k in keys])
+    key_data = (jax.random.key_data(keys) if isinstance(keys, jax.Array) else
+                jnp.stack([jax.random.key_data(k) for k in keys]))
     if sharding is None or all(e is None for e in sharding.spec):
         values = _local(shape, dtype, init, key_data, [jnp.uint32(0)] * len(shape), shape)
         if sharding is None:

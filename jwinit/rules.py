@@ -107,6 +107,13 @@ def path_key(key: jax.Array, path: str) -> jax.Array:
     return jax.random.fold_in(key, zlib.crc32(path.encode()))
 
 
+def path_keys(key: jax.Array, paths: Sequence[str]) -> jax.Array:
+    """``[path_key(key, p) for p in paths]`` as one batched key array, computed in one vectorized
+    hash (the same keys: 128 separate fold_ins took 6 s of XLA:CPU compile, one 0.05 s)."""
+    crcs = jnp.asarray([zlib.crc32(p.encode()) for p in paths], jnp.uint32)
+    return jax.vmap(lambda c: jax.random.fold_in(key, c))(crcs)
+
+
 def _sample(init: Any, key: jax.Array, path: str, shape: tuple[int, ...], dtype: Any,
             sharding: NamedSharding | None = None, layout: Callable | None = None, *,
             blocked: bool = True) -> jax.Array:
@@ -145,18 +152,16 @@ def _sample_all(items: list[tuple[str, Any, tuple[int, ...], Any, Any, Callable 
     to compile (`blocked=False`: each whole, the same values again; for op-by-op sampling,
     where a blocked loop is many small dispatches)."""
     out: dict[str, jax.Array] = {}
-    groups: dict[tuple[Any, ...], list[tuple[str, jax.Array]]] = {}
+    groups: dict[tuple[Any, ...], list[str]] = {}
     for path, init, shape, dtype, sharding, layout in items:
-        if blocked and init is not ZERO and layout is None:
-            k = path_key(key, path)
-            if blocked_available(init, k, shape, dtype):
-                groups.setdefault((id(init), init, shape, np.dtype(dtype), sharding), []).append(
-                    (path, k))
-                continue
+        if (blocked and init is not ZERO and layout is None
+                and blocked_available(init, key, shape, dtype)):
+            groups.setdefault((id(init), init, shape, np.dtype(dtype), sharding), []).append(path)
+            continue
         out[path] = _sample(init, key, path, shape, dtype, sharding, layout, blocked=blocked)
-    for (_, init, shape, dtype, sharding), members in groups.items():
-        values = blocked_sample_group(init, [k for _, k in members], shape, dtype, sharding)
-        out.update({path: v for (path, _), v in zip(members, values, strict=True)})
+    for (_, init, shape, dtype, sharding), paths in groups.items():
+        values = blocked_sample_group(init, path_keys(key, paths), shape, dtype, sharding)
+        out.update(zip(paths, values, strict=True))
     return out
 
 

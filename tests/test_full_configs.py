@@ -18,12 +18,14 @@ from jwinit.experiments.runner import run_cli, shipped_configs
 FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
-#: Wall seconds of each full config in CI (one core each, December 2026), to split them into two
-#: halves of about equal time, one per worker class below; a config not listed counts 300 s.
-SECONDS = {"mup_coordcheck": 482, "fixup2019": 335, "tfixup2020": 313, "irnn2015": 304,
-           "lsuv2016": 248, "glorot2010_training": 194, "schoenholz2017_trainability": 184,
-           "gradinit2021": 175, "pennington2017": 175, "pretraining": 169, "he2015_training": 150,
-           "schoenholz2017": 127, "saxe2013": 78, "he2015": 49, "glorot2010": 22, "symmetry": 20}
+#: Wall seconds of each full config in CI (one core each, measured 2026-12-04 in a fresh clone), to
+#: split them into two halves of about equal time, one per worker class below; a config not listed
+#: counts 300 s.
+SECONDS = {"fixup2019": 440, "irnn2015": 333, "schoenholz2017_trainability": 305,
+           "tfixup2020": 293, "pennington2017": 185, "glorot2010_training": 176,
+           "pretraining": 169, "lsuv2016": 167, "gradinit2021": 147, "he2015_training": 138,
+           "schoenholz2017": 121, "mup_coordcheck": 96, "saxe2013": 62, "he2015": 46,
+           "glorot2010": 21, "symmetry": 16}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:
