@@ -26,7 +26,7 @@ Example::
     >>> model = jwinit.models.MLP(depth=2, width=16, output_dim=10)
     >>> r = jwinit.train.train(model, jwinit.data.load("digits"), inits={"He": "he_normal"},
     ...                        optimizer=optax.sgd, learning_rates=[0.1], steps=20,
-    ...                        eval_every=10, progress=False,
+    ...                        eval_every=10, seeds=1, progress=False,
     ...                        writers=[jwinit.writers.TensorBoard(logdir)])
     >>> rows = jwinit.writers.read_tensorboard(logdir)
     >>> sorted(rows)

@@ -221,7 +221,8 @@ def test_config_workdir_and_overrides_take_a_space_as_well_as_an_equals_sign():
 
     spaced = _parse(["--config", "he2015:smoke", "--config.seeds", "3", "--workdir", "runs/x"])
     equals = _parse(["--config=he2015:smoke", "--config.seeds=3", "--workdir=runs/x"])
-    assert spaced == equals == ("he2015:smoke", [("seeds", "3")], "runs/x", False, False, False)
+    assert spaced == equals == ("he2015:smoke", [("seeds", "3")], "runs/x", False, False, False,
+                                [])
     assert _parse(["--config=he2015", "--keep_checkpoints"])[4] is True
     assert _parse(["--config=he2015", "--allow_failures"])[5] is True
     assert _parse(["--config=he2015", "--writer", "tensorboard", "--writer=wandb"])[6] == [
@@ -312,6 +313,7 @@ def test_a_lost_keyboard_interrupt_stops_the_run_at_its_next_progress_update():
 
     from jwinit.experiments.common import interruptible, progress_bar
 
+    before = signal.getsignal(signal.SIGINT)  # (an xdist worker ignores SIGINT)
     with interruptible(), progress_bar("training", unit="steps") as update:
         update(0, 10)
         with pytest.raises(KeyboardInterrupt):
@@ -322,4 +324,4 @@ def test_a_lost_keyboard_interrupt_stops_the_run_at_its_next_progress_update():
         with pytest.raises(KeyboardInterrupt):
             update(6, 10)
     update(7, 10)  # after the run, nothing is remembered
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) == before  # the run's handler is gone
