@@ -21,11 +21,11 @@ pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md
 #: Wall seconds of each full config in CI (one core each, measured 2026-12-04 in a fresh clone), to
 #: split them into two halves of about equal time, one per worker class below; a config not listed
 #: counts 300 s.
-SECONDS = {"fixup2019": 440, "irnn2015": 333, "schoenholz2017_trainability": 305,
-           "tfixup2020": 293, "pennington2017": 185, "glorot2010_training": 176,
-           "pretraining": 169, "lsuv2016": 167, "gradinit2021": 147, "he2015_training": 138,
-           "schoenholz2017": 121, "mup_coordcheck": 96, "saxe2013": 62, "he2015": 46,
-           "glorot2010": 21, "symmetry": 16}
+SECONDS = {"fixup2019": 333, "irnn2015": 331, "schoenholz2017_trainability": 243,
+           "tfixup2020": 234, "pennington2017": 184, "glorot2010_training": 175,
+           "pretraining": 170, "lsuv2016": 163, "gradinit2021": 146, "he2015_training": 133,
+           "schoenholz2017": 120, "mup_coordcheck": 119, "saxe2013": 59, "he2015": 47,
+           "glorot2010": 18, "symmetry": 16}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:
