@@ -325,3 +325,19 @@ def test_a_lost_keyboard_interrupt_stops_the_run_at_its_next_progress_update():
             update(6, 10)
     update(7, 10)  # after the run, nothing is remembered
     assert signal.getsignal(signal.SIGINT) == before  # the run's handler is gone
+
+
+@pytest.mark.parametrize("damage", [b"{garbage", b"\xff\xfe\x00", b""])
+def test_a_damaged_workdir_stamp_is_one_line_and_nothing_is_changed(damage, tmp_path, capsys):
+    """A workdir whose config.json is not readable JSON: exit 2, one line naming the file and
+    what to do, and the workdir's files untouched."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "config.json").write_bytes(damage)
+    (work / "results.jsonl").write_text("kept\n")
+    assert run_cli(["--config=symmetry:smoke", f"--workdir={work}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.json that is not readable JSON" in err[0], err
+    assert "choose another --workdir" in err[0] and "Traceback" not in err[0]
+    assert (work / "config.json").read_bytes() == damage
+    assert (work / "results.jsonl").read_text() == "kept\n"

@@ -113,7 +113,15 @@ def _check_stamp(workdir: pathlib.Path, config_json: Mapping[str, Any]) -> None:
     stamp = workdir / "config.json"
     text = dumps(config_json, indent=2, sort_keys=True, default=str) + "\n"
     if stamp.exists():
-        if read_json(stamp) != json.loads(text):
+        try:
+            stamped = read_json(stamp)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise FileExistsError(
+                f"`workdir` {str(workdir)!r} has a config.json that is not readable JSON "
+                f"({type(e).__name__}: {e}): it was damaged or is not a jwinit run; nothing was "
+                "changed: choose another --workdir, or repair or remove that file."
+            ) from None
+        if stamped != json.loads(text):
             raise FileExistsError(
                 f"`workdir` {str(workdir)!r} holds a run of a different config ({stamp}); choose "
                 "another --workdir (existing results are never overwritten)."
