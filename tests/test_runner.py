@@ -59,6 +59,17 @@ def test_help_lists_the_configs(capsys):
     (["--config=he2015_training:smoke", "--config.data='/no/such.npz'"],
      ["FileNotFoundError", "/no/such.npz"]),
     (["--config.seeds=3"], ["`--config` is required"]),
+    # training fields the trainer would refuse only after config.json is written
+    (["--config=he2015_training:smoke", "--config.learning_rates=(0.0, 0.01)"],
+     ["`config.learning_rates`", "positive", "0.0"]),
+    (["--config=he2015_training:smoke", "--config.learning_rates=(0.01, 0.01)"],
+     ["`config.learning_rates` must be distinct"]),
+    (["--config=he2015_training:smoke", "--config.batch_size=5000"],
+     ["`config.batch_size`", "at most the training set's size 1438", "5000"]),
+    (["--config=pretraining:smoke", "--config.pretrain_learning_rate=0.0"],
+     ["`config.pretrain_learning_rate`", "positive"]),
+    (["--config=schoenholz2017_trainability:smoke", "--config.batch_size=5000"],
+     ["`config.batch_size`", "1438"]),
     (["--config=he2015", "--config.expected=(('he_normal+relu', 'fine'),)"], ["verdict"]),
 ])
 def test_bad_input_is_one_line_before_any_write(args, words, tmp_path, capsys):

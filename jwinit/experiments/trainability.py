@@ -86,10 +86,16 @@ def validate(config: Any) -> None:
         config_real(config, "momentum", low=0.0, high=1.0, high_open=True)
     config_real(config, "learning_rate", low=0.0, low_open=True)
     config_int(config, "steps")
-    config_int(config, "batch_size")
+    batch = config_int(config, "batch_size")
     config_int(config, "eval_every")  # the last evaluation is at the last step in any case
     config_int(config, "seeds")
     config_int(config, "seed", minimum=0)
+    from jwinit.data import load
+
+    size = len(load(config.data).x_train)
+    if batch > size:
+        raise ValueError(f"`config.batch_size` must be at most the training set's size {size} "
+                         f"({config.data!r}), got {batch}.")
     config_real(config, "threshold", low=0.0, high=1.0)
     config_real(config, "band", low=1.0)
     try:

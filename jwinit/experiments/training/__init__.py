@@ -302,7 +302,7 @@ def validate(config: Any) -> None:
             raise ValueError("`config.inits`: 'pretrain:' needs config.model = 'mlp'.")
         require(config, "pretrain_steps", "pretrain_learning_rate")
         config_int(config, "pretrain_steps")
-        config_real(config, "pretrain_learning_rate", low=0.0)
+        config_real(config, "pretrain_learning_rate", low=0.0, low_open=True)
     if any(s.startswith(GRADINIT) for s in schemes):
         require(config, "gradinit_steps", "gradinit_learning_rate", "gradinit_gamma",
                 "gradinit_scale_lr")
@@ -322,9 +322,15 @@ def validate(config: Any) -> None:
         config_real(config, "momentum", low=0.0, high=1.0, high_open=True)
     if config.get("clip_norm", None) is not None:
         config_real(config, "clip_norm", low=0.0)
-    config_reals(config, "learning_rates", low=0.0)
+    lrs = config_reals(config, "learning_rates", low=0.0, low_open=True)
+    if len(set(lrs)) != len(lrs):
+        raise ValueError(f"`config.learning_rates` must be distinct (each is a group of runs), "
+                         f"got {tuple(config.learning_rates)!r}.")
     config_int(config, "steps")
-    config_int(config, "batch_size")
+    batch = config_int(config, "batch_size")
+    if batch > len(data.x_train):
+        raise ValueError(f"`config.batch_size` must be at most the training set's size "
+                         f"{len(data.x_train)} ({config.data!r}), got {batch}.")
     config_int(config, "eval_every")  # the last evaluation is at the last step in any case
     config_int(config, "seeds")
     config_int(config, "seed", minimum=0)
