@@ -352,3 +352,18 @@ def test_a_damaged_workdir_stamp_is_one_line_and_nothing_is_changed(damage, tmp_
     assert "choose another --workdir" in err[0] and "Traceback" not in err[0]
     assert (work / "config.json").read_bytes() == damage
     assert (work / "results.jsonl").read_text() == "kept\n"
+
+
+def test_a_workdir_with_files_but_no_stamp_is_refused(tmp_path, capsys):
+    """Deleting config.json and rerunning with other settings would mix two runs' rows in one
+    results.jsonl: a folder with files but no config.json is refused, and left as it was."""
+    work = tmp_path / "w"
+    assert run_cli(["--config=symmetry:smoke", "--config.steps=4", "--config.eval_every=2",
+                    f"--workdir={work}", "--allow_failures"]) in (0, 1)
+    (work / "config.json").unlink()
+    before = {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()}
+    assert run_cli(["--config=symmetry:smoke", "--config.steps=6", "--config.eval_every=2",
+                    "--config.seeds=3", f"--workdir={work}"]) == 2
+    err = capsys.readouterr().err
+    assert "holds files but no config.json" in err and "checks.json" in err, err
+    assert {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()} == before

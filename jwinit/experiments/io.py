@@ -127,6 +127,14 @@ def _check_stamp(workdir: pathlib.Path, config_json: Mapping[str, Any]) -> None:
                 "another --workdir (existing results are never overwritten)."
             )
     else:
+        others = sorted(p.name for p in workdir.iterdir()
+                        if p.name != LOCK_NAME and not p.name.startswith(TEMP_PREFIX))
+        if others:
+            raise FileExistsError(
+                f"`workdir` {str(workdir)!r} holds files but no config.json (e.g. "
+                f"{others[:3]}): whatever run wrote them is unknown, and a run here would mix "
+                "its rows with theirs; choose another --workdir (nothing was changed)."
+            )
         write_text(stamp, text)
 
 
