@@ -486,12 +486,8 @@ def _init_linen(model, base, x, compiled, variables, kwargs, mesh, pairs):
                                                          jax.tree.leaves(shapes)),
                        tuple(sorted(kwargs.items())), mesh, None if pairs is None else
                        tuple(map(tuple, pairs)), static, base.dtype)
-    if variables is None:
-        entry = _cached(key, lambda: _linen_program(model, base, shapes, compiled, kwargs, mesh,
-                                                    pairs, static))
-    else:
-        entry = _linen_program(model, base, shapes, compiled, kwargs, mesh, pairs, static)
-    abstract, flat_abs, by_path, shardings, program, build = entry
+    abstract, flat_abs, by_path, shardings, program, build = _cached(
+        key, lambda: _linen_program(model, base, shapes, compiled, kwargs, mesh, pairs, static))
     if variables is not None:
         if not isinstance(variables, Mapping) or "params" not in variables:
             raise ValueError("`variables` must be a dict with a 'params' collection, got "

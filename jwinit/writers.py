@@ -37,6 +37,7 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import os
 import pathlib
 import struct
@@ -223,10 +224,14 @@ def scoped(writer: Any, prefix: str, **hparams: Any) -> Any:
 def write_hparams(writer: Any, run: str, hparams: Mapping[str, Any],
                   metrics: Sequence[str] = ()) -> None:
     """``writer.write_hparams(run, hparams, metrics)`` (the metric names help TensorBoard's
-    HParams plugin), or without `metrics` for a writer that takes two arguments."""
+    HParams plugin), or without `metrics` for a writer whose method takes two arguments."""
     try:
+        takes_metrics = len(inspect.signature(writer.write_hparams).parameters) >= 3
+    except (TypeError, ValueError):  # no signature to read (a builtin): the protocol's two
+        takes_metrics = False
+    if takes_metrics:
         writer.write_hparams(run, hparams, metrics)
-    except TypeError:  # a user's writer with the protocol's two arguments
+    else:
         writer.write_hparams(run, hparams)
 
 

@@ -620,10 +620,10 @@ def train(
         state, evals, done = resumed
     names = [run_name(*r) for r in runs]
     if writers and resumed is None:
-        hparams = [{"init": i, "learning_rate": lr, "seed": s} for i, lr, s in runs]
-        for name, h in zip(names, hparams, strict=True):
+        for name, (init, lr, seed) in zip(names, runs, strict=True):
             for w in writers:
-                write_hparams(w, name, h, METRICS)
+                write_hparams(w, name, {"init": init, "learning_rate": lr, "seed": seed},
+                              METRICS)
         _write_evaluation(writers, names, 0, evals[0], np.full(n_runs, -1))
     progress, line = progress_callback(progress, n_runs)
     if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -151,18 +152,13 @@ def output_rms(model: Any, variables: Any, x: Any, net: Network) -> float:
     return float(jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32)))))
 
 
-#: One zeros initializer for every ZERO entry, so that `init_params` reuses its compiled program
-#: across seeds and calls (it is keyed by the initializer objects).
-_ZEROS = None
-
-
+@functools.cache
 def _zeros() -> Any:
-    global _ZEROS
-    if _ZEROS is None:
-        import jwinit
+    """One zeros initializer for every ZERO entry, so that `init_params` reuses its compiled
+    program across seeds and calls (it is keyed by the initializer objects)."""
+    import jwinit
 
-        _ZEROS = jwinit.zeros()
-    return _ZEROS
+    return jwinit.zeros()
 
 
 def spec_variables(model: Any, net: Network, spec: Any, key: Any, x: Any) -> dict[str, Any]:
