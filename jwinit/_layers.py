@@ -116,12 +116,19 @@ def linen_kernel_paths(variables: Mapping[str, Any]) -> list[Path]:
 
 
 def linen_kernel(variables: Mapping[str, Any], path: Path) -> jax.Array:
-    return traverse_util.flatten_dict(dict(variables["params"]))[(*path, "kernel")]
+    """The kernel at `path`, its value (unboxed from `nn.Partitioned` / `nn.LogicallyPartitioned`
+    if the model annotates it)."""
+    kernel = traverse_util.flatten_dict(dict(variables["params"]))[(*path, "kernel")]
+    return kernel.unbox() if isinstance(kernel, nn.meta.AxisMetadata) else kernel
 
 
 def set_linen_kernel(variables: Mapping[str, Any], path: Path, value: jax.Array) -> dict:
+    """`variables` with the kernel at `path` set to `value` (inside its partitioning box, which
+    keeps its axis names, if it has one)."""
     params = traverse_util.flatten_dict(dict(variables["params"]))
-    params[(*path, "kernel")] = value
+    old = params[(*path, "kernel")]
+    params[(*path, "kernel")] = (old.replace_boxed(value)
+                                 if isinstance(old, nn.meta.AxisMetadata) else value)
     return {**variables, "params": traverse_util.unflatten_dict(params)}
 
 

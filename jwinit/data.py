@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jwinit._checks import check_choice, check_int, check_real
+from jwinit.results import read_npz
 
 __all__ = ["Dataset", "digits", "teacher", "adding_problem", "majority", "load_npz", "load",
            "DATASETS"]
@@ -236,18 +237,16 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
     (integer labels make a classification task, float targets a regression).
 
     Raises:
-      FileNotFoundError: no such file. ValueError: a missing array, mismatched lengths or shapes,
-      or non-finite values.
+      FileNotFoundError: no such file. IsADirectoryError: a folder. ValueError: not an ``.npz``
+      file, a damaged one or one holding pickled objects (`jwinit.results.DamagedFileError`; it
+      is never unpickled), a missing array, mismatched lengths or shapes, or non-finite values.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"`path`: no dataset file {path!r}.")
-    with np.load(path, allow_pickle=False) as f:
-        missing = [k for k in _NPZ_KEYS if k not in f]
-        if missing:
-            raise ValueError(f"{path!r} lacks the array(s) {missing}; a dataset file holds "
-                             f"{list(_NPZ_KEYS)}.")
-        arrays = {k: np.asarray(f[k]) for k in _NPZ_KEYS}
+    arrays = read_npz(path, what="dataset file")
+    missing = [k for k in _NPZ_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{path!r} lacks the array(s) {missing}; a dataset file holds "
+                         f"{list(_NPZ_KEYS)}.")
     return as_dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
                       source=repr(path))
 

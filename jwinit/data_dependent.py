@@ -33,6 +33,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -167,7 +168,7 @@ def _lsuv_linen(module, variables, x, target, tol, max_iters, reinit, key, kwarg
         order[:] = [p for p, _ in linen_outputs(module, v, x, None, kwargs, key)[1]]
         return jnp.zeros(())
 
-    jax.eval_shape(call_order, variables)
+    run_model(lambda: jax.eval_shape(call_order, variables), x, "lsuv")
     _check_output(run_model(lambda: variances(variables)[0], x, "lsuv"))
     for i, p in enumerate(order):
         for _ in range(max_iters):
@@ -265,12 +266,16 @@ def weight_norm_init(
             order[:] = [p for p, _ in linen_outputs(model, v, x, None, kwargs, key)[1]]
             return jnp.zeros(())
 
-        jax.eval_shape(call_order, variables)
+        run_model(lambda: jax.eval_shape(call_order, variables), x, "weight_norm_init")
         _check_output(run_model(lambda: unit_stats(variables)[0], x, "weight_norm_init"))
         for i, p in enumerate(order):
             mu, sigma = unit_stats(variables)[1][i]
-            params = traverse_util.flatten_dict(dict(variables["params"]))
+            boxed = traverse_util.flatten_dict(dict(variables["params"]))
+            params = {k: v.unbox() if isinstance(v, nn.meta.AxisMetadata) else v
+                      for k, v in boxed.items()}
             params = _normalized_units(params, p, mu, sigma)
+            params = {k: boxed[k].replace_boxed(v) if isinstance(boxed[k], nn.meta.AxisMetadata)
+                      else v for k, v in params.items()}
             variables = {**variables, "params": traverse_util.unflatten_dict(params)}
         return variables
     y, outs = run_model(lambda: nnx_outputs(model, x, None, kwargs), x, "weight_norm_init")

@@ -10,6 +10,9 @@
   that was written completely. The files are standard JSON, which has no NaN or infinity:
   non-finite floats are written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``
   (what ``float()`` understands) and read back as floats (`encode`, `decode`, `dumps`).
+* **Array files** (`read_npz`): an ``.npz`` file read without pickles (an object array is refused,
+  never unpickled), every array loaded, and a file that is missing, a folder, not an ``.npz`` or
+  cut short named in a one-line error (`DamagedFileError` for the last two).
 * **Resumable cells** (`ResumableCells`): rows keyed by every field that changes a row. The sweep,
   each experiment kind and the trainer write one row per finished cell and, on a rerun, skip the
   cells whose key is already in the file. The key of a row is the tuple of its `key_fields`,
@@ -31,11 +34,14 @@ import math
 import os
 import pathlib
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = ["read_rows", "append_rows", "encode", "decode", "dumps", "atomic_path", "TEMP_PREFIX",
-           "ResumableCells", "normalize"]
+           "ResumableCells", "normalize", "read_npz", "DamagedFileError"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -224,3 +230,53 @@ class ResumableCells:
             append_rows(self.path, new)
         for r in rows:
             self._rows[self.key(r)] = r
+
+
+class DamagedFileError(ValueError):
+    """An ``.npz`` file that cannot be read whole: not a zip archive, cut short, or holding an
+    object (pickled) array. `damaged` is False when the file is not an ``.npz`` at all (it may be
+    a user's file of another kind, so jwinit never overwrites it) and True when it is a zip
+    archive that cannot be read whole (for example a file cut short by a full disk)."""
+
+    def __init__(self, message: str, *, damaged: bool = True):
+        super().__init__(message)
+        self.damaged = damaged
+
+
+def read_npz(path: str | os.PathLike[str], *, what: str = "array file") -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file at `path`, loaded, with ``allow_pickle=False``.
+
+    `what` names the file in errors ("dataset file", "checkpoint", ...).
+
+    Raises:
+      FileNotFoundError: there is no file at `path`.
+      IsADirectoryError: `path` is a folder.
+      DamagedFileError (a ValueError): the file is not an ``.npz`` (``damaged=False``), or it is a
+      zip archive that cannot be read whole, or it holds an object array (``damaged=True``).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no {what} {path!r}.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"the {what} {path!r} is a folder; an .npz file is needed.")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head[:2] == b"PK":
+            raise DamagedFileError(f"the {what} {path!r} is damaged (a zip archive whose end is "
+                                   "missing, e.g. cut short while it was copied or written).",
+                                   damaged=True)
+        raise DamagedFileError(f"the {what} {path!r} is not an .npz file (it does not start as a "
+                               "zip archive).", damaged=False)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {name: np.asarray(f[name]) for name in f.files}
+    except ValueError as e:
+        if "pickle" not in str(e):
+            raise
+        raise DamagedFileError(f"the {what} {path!r} holds an object (pickled) array; jwinit "
+                               "reads numeric arrays only and never unpickles.",
+                               damaged=True) from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise DamagedFileError(f"the {what} {path!r} is damaged ({type(e).__name__}: {e}).",
+                               damaged=True) from None

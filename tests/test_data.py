@@ -120,6 +120,31 @@ def test_npz_round_trip_and_errors(tmp_path):
         jdata.load("mnist")
 
 
+
+def test_a_file_that_is_not_a_dataset_is_named_and_never_unpickled(tmp_path):
+    """A text file, a folder, an archive cut short and one holding a pickled object array: one
+    error naming the file and what is wrong, never numpy's advice to load pickles."""
+    d = jdata.teacher(n_train=50, n_test=20, input_dim=3, output_dim=2)
+    (tmp_path / "text.npz").write_text("x_train,y_train\n1,2\n")
+    (tmp_path / "folder.npz").mkdir()
+    np.savez(tmp_path / "whole.npz", **d._asdict())
+    data = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    np.savez(tmp_path / "objects.npz", x_train=np.array([{"a": 1}], dtype=object),
+             y_train=d.y_train, x_test=d.x_test, y_test=d.y_test)
+    for name, error, words in (("text", ValueError, "is not an .npz file"),
+                               ("folder", IsADirectoryError, "is a folder"),
+                               ("cut", ValueError, "is damaged"),
+                               ("objects", ValueError, "never unpickles")):
+        path = str(tmp_path / f"{name}.npz")
+        with pytest.raises(error) as e:
+            jdata.load(path)
+        assert words in str(e.value) and path in str(e.value), str(e.value)
+        assert "allow_pickle" not in str(e.value) and "\n" not in str(e.value)
+    assert isinstance(pytest.raises(ValueError, jdata.load, str(tmp_path / "cut.npz")).value,
+                      jwinit.results.DamagedFileError)
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: jdata.digits(test_fraction=1.5), "test_fraction"),
     (lambda: jdata.teacher(task="ranking"), "task"),

@@ -282,6 +282,53 @@ def test_a_killed_run_resumes_without_redoing_its_finished_cells(tmp_path):
     assert "Reproduced: " in (workdir / "report.md").read_text()
 
 
+def test_a_training_config_killed_at_any_moment_resumes_to_the_same_rows(tmp_path, capsys):
+    """SIGKILL a training config in its first network's training, again just after it moved on
+    to the second network, and again at a moment chosen by a clock; then cut the last
+    checkpoint written in half. The last rerun says that it restarts that run, and results.jsonl
+    (written once every network has trained) equals an uninterrupted run's byte for byte."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["--config=glorot2010_training:smoke", "--keep_checkpoints"]
+    assert run(*args, f"--workdir={tmp_path / 'whole'}") == 0
+    whole = (tmp_path / "whole" / "results.jsonl").read_text()
+    assert whole.count("\n") == 600  # 2 networks x 12 runs x 25 evaluations
+    workdir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "jwinit.cli", "run", *args, f"--workdir={workdir}"]
+    for stop in ("training: 300/1200", "training: 675/1200", 0.5):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            if isinstance(stop, str):
+                for line in proc.stderr:  # not a terminal: one line per evaluation
+                    if line.startswith(stop):
+                        break
+            else:  # past the start-up, at no particular point of the run
+                for line in proc.stderr:
+                    if line.startswith("training: "):
+                        break
+                time.sleep(stop)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=120)
+        finally:
+            proc.kill()
+        assert proc.returncode == -signal.SIGKILL
+        assert not (workdir / "report.md").exists()
+    checkpoints = sorted((workdir / "checkpoints").glob("*.npz"))
+    assert [p.stem for p in checkpoints] == ["sigmoid", "tanh"]  # the second network began
+    last = max(checkpoints, key=lambda p: p.stat().st_mtime)
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    capsys.readouterr()
+    assert run(*args, f"--workdir={workdir}") == 0
+    err = capsys.readouterr().err
+    assert f"jwinit run: warning: the checkpoint {str(last)!r} is damaged" in err, err
+    assert "restarts from step 0" in err
+    assert (workdir / "results.jsonl").read_text() == whole
+
+
 TRAINING = {  # config -> (checks, plots)
     "he2015_training": (2, ["curves.png"]),
     "glorot2010_training": (3, ["curves.png", "activations.png"]),

@@ -219,3 +219,23 @@ def test_signal_report_states_a_verdict(batch):
     h = report.second_moments
     assert v["forward_ratio"] == pytest.approx(h[-1] / h[0])
     assert str(report).splitlines()[-1].startswith("verdict: vanishing (forward E[h^2] last/first")
+
+
+def test_lsuv_and_weight_norm_init_keep_a_partitioned_models_annotations(batch):
+    """A model written with `nn.with_partitioning` kernels: LSUV and weight-norm init give the
+    values they give the same model without annotations, bit for bit, inside the same boxes
+    (with their axis names), so the result still shards."""
+    plain = LinenMLP(jwinit.normal(0.01))
+    boxed = LinenMLP(nn.with_partitioning(jwinit.normal(0.01), (None, "model")))
+    x = batch[:64]
+    v_plain = plain.init(jax.random.key(0), x)
+    v_boxed = boxed.init(jax.random.key(0), x)
+    assert isinstance(v_boxed["params"]["dense0"]["kernel"], nn.Partitioned)
+    for fn in (lambda m, v: lsuv(m, x, v, tol=0.02), lambda m, v: jwinit.weight_norm_init(m, x, v)):
+        want, got = fn(plain, v_plain), fn(boxed, v_boxed)
+        for i in range(DEPTH):
+            k = got["params"][f"dense{i}"]["kernel"]
+            assert isinstance(k, nn.Partitioned) and k.names == (None, "model")
+            np.testing.assert_array_equal(k.unbox(), want["params"][f"dense{i}"]["kernel"])
+        spec = nn.get_partition_spec(got)["params"]["dense0"]["kernel"]
+        assert spec == jax.sharding.PartitionSpec(None, "model")

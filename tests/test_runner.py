@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from jwinit import cli
 from jwinit.experiments.io import TEMP_PREFIX, claim_workdir
 from jwinit.experiments.runner import load_config, run_cli, shipped_configs
 
@@ -367,3 +368,52 @@ def test_a_workdir_with_files_but_no_stamp_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "holds files but no config.json" in err and "checks.json" in err, err
     assert {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("where", ["lock", "report"])
+def test_a_workdir_that_cannot_be_written_is_one_line_and_the_work_is_kept(where, tmp_path,
+                                                                           capsys, monkeypatch):
+    """A workdir that refuses writes (read-only, full, another owner's), when it is claimed or
+    when the report is written after the computing: exit 2 and one line naming the file, no
+    traceback; once it can be written, the rerun finishes from the rows already written. (The
+    refusal is made by the test: a read-only folder does not stop root, who may run CI.)"""
+    import tempfile
+
+    import jwinit.experiments.io as io_module
+    import jwinit.results as results_module
+
+    workdir = tmp_path / "w"
+    args = ["run", "--config=glorot2010:smoke", f"--workdir={workdir}"]
+    if where == "lock":
+        real = io_module.os.open
+
+        def refuse(path, *a, **k):
+            if str(path).endswith(".lock"):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path, *a, **k)
+
+        monkeypatch.setattr(io_module.os, "open", refuse)
+    else:
+        real = tempfile.mkstemp
+
+        def refuse(*a, **k):
+            if k.get("suffix") == ".md":
+                raise PermissionError(13, "Permission denied", str(k.get("dir")))
+            return real(*a, **k)
+
+        monkeypatch.setattr(results_module.tempfile, "mkstemp", refuse)
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]
+    assert "Traceback" not in err and all(line.startswith("probes: ")
+                                          for line in err.splitlines()[:-1]), err
+    assert last.startswith("jwinit run: error: PermissionError:") and str(workdir) in last, err
+    monkeypatch.undo()
+    if where == "report":
+        rows = (workdir / "results.jsonl").read_text()
+        assert not (workdir / "report.md").exists()
+    assert cli.main(args) == 0
+    assert (workdir / "report.md").exists()
+    if where == "report":  # nothing was computed again
+        assert "read back" in capsys.readouterr().err
+        assert (workdir / "results.jsonl").read_text() == rows

@@ -160,6 +160,48 @@ def test_resume_after_a_kill_between_chunks(small, tmp_path):
         jtrain.train(MLP, small, checkpoint=path, **{**kw, "steps": 60})
 
 
+
+def test_a_damaged_checkpoint_restarts_its_run_and_a_foreign_file_is_left_alone(small, tmp_path):
+    """A checkpoint cut in half (a full disk, a partial copy) or missing its arrays restarts the
+    run from step 0 with a warning naming it, to the same result; a path that is a folder or a
+    file that is not an .npz is refused before any compute, and the file is left as it was."""
+    kw = dict(inits={"he": "he_normal"}, optimizer=optax.adam, learning_rates=[1e-3], steps=20,
+              seeds=2, eval_every=10)
+    whole = jtrain.train(MLP, small, **kw)
+    path = tmp_path / "state.npz"
+
+    def stop_at_10(done, total):
+        if done == 10:
+            raise KeyboardInterrupt
+
+    for damage in ("cut", "arrays"):
+        path.unlink(missing_ok=True)
+        with pytest.raises(KeyboardInterrupt):
+            jtrain.train(MLP, small, checkpoint=path, progress=stop_at_10, **kw)
+        data = path.read_bytes()
+        if damage == "cut":
+            path.write_bytes(data[: len(data) // 2])
+        else:
+            np.savez(path, meta=np.asarray("{}"))
+        calls: list[int] = []
+        with pytest.warns(RuntimeWarning, match=r"state\.npz.*restarts from step 0"):
+            again = jtrain.train(MLP, small, checkpoint=path,
+                                 progress=lambda d, t, calls=calls: calls.append(d), **kw)
+        assert calls == [0, 10, 20]  # trained from the start
+        for m in jtrain.METRICS:
+            np.testing.assert_array_equal(getattr(again, m), getattr(whole, m))
+    mine = tmp_path / "notes.npz"
+    mine.write_text("a user's file, not a checkpoint")
+    calls = []
+    with pytest.raises(ValueError, match=r"notes\.npz' is a file that is not a checkpoint"):
+        jtrain.train(MLP, small, checkpoint=mine, progress=lambda d, t: calls.append(d), **kw)
+    assert mine.read_text() == "a user's file, not a checkpoint" and calls == []
+    with pytest.raises(ValueError, match="is a folder"):
+        jtrain.train(MLP, small, checkpoint=tmp_path, **kw)
+    with pytest.raises(TypeError, match="`checkpoint` must be None or a path"):
+        jtrain.train(MLP, small, checkpoint=3, **kw)
+
+
 def test_signal_statistics_match_signal_report_at_init(small):
     r = jtrain.train(MLP, small, inits={"he": "he_normal"}, optimizer=SGD,
                      learning_rates=[0.1], steps=10, seeds=1, eval_every=10, signal=True,

@@ -21,6 +21,7 @@ Every error is one line on stderr (``jwinit run: error: ...``) and exit status 2
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.resources
 import importlib.util
@@ -30,7 +31,8 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import ml_collections
@@ -422,6 +424,19 @@ def _parse(argv: Sequence[str]
     return spec, overrides, workdir, help_, keep, allow, writers
 
 
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """A warning during a run (a damaged checkpoint restarted, ...) as one line on stderr,
+    ``jwinit run: warning: <message>``, not Python's two lines with a source location."""
+    def show(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None,
+             line: Any = None) -> None:
+        print(f"jwinit run: warning: {message}", file=sys.stderr if file is None else file)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def run_cli(argv: Sequence[str]) -> int:
     try:
         spec, overrides, workdir, help_, keep, allow, writers = _parse(argv)
@@ -436,7 +451,8 @@ def run_cli(argv: Sequence[str]) -> int:
             apply_override(config, dotted, text)
         config.lock()
         workdir = pathlib.Path(workdir) if workdir else pathlib.Path("runs") / name
-        summary = run_config(config, workdir, keep_checkpoints=keep, writers=writers)
+        with _one_line_warnings():
+            summary = run_config(config, workdir, keep_checkpoints=keep, writers=writers)
     except KeyboardInterrupt:
         from jwinit.experiments.common import last_progress
 

@@ -42,6 +42,8 @@ import json
 import math
 import os
 import time
+import warnings
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -52,7 +54,7 @@ import optax
 
 from jwinit._checks import check_bool, check_choice, check_int, typed_key
 from jwinit.data import Dataset, as_dataset
-from jwinit.results import atomic_path
+from jwinit.results import DamagedFileError, atomic_path, read_npz
 from jwinit.train._inits import (
     ZERO,
     InitSpec,
@@ -392,26 +394,59 @@ def _save(path: str, state: Any, evals: list[dict[str, np.ndarray]], chunks: int
         np.savez(f, meta=np.asarray(meta), **arrays)
 
 
+def _checkpoint_path(checkpoint: Any) -> str:
+    """`checkpoint` as a path, refused before any compute if it names a folder or a file that is
+    not an ``.npz`` (possibly a user's file, which a checkpoint must never overwrite)."""
+    if not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(f"`checkpoint` must be None or a path to an .npz file, got "
+                        f"{checkpoint!r}.")
+    path = os.fspath(checkpoint)
+    if os.path.isdir(path):
+        raise ValueError(f"`checkpoint` {path!r} is a folder; pass a path to an .npz file.")
+    if os.path.exists(path) and not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            if f.read(2) != b"PK":
+                raise ValueError(f"`checkpoint` {path!r} is a file that is not a checkpoint (not "
+                                 "an .npz archive); it is left as it is: remove it or pass "
+                                 "another path.")
+    return path
+
+
 def _load(path: str, state: Any, fingerprint: str
           ) -> tuple[Any, list[dict[str, np.ndarray]], int] | None:
+    """The state, evaluations and chunks done saved at `path`; None to start from step 0 (no
+    file, or a damaged one: cut short, or not the arrays a checkpoint holds, with a warning
+    saying so, the file is then overwritten by the next chunk's checkpoint)."""
     if not os.path.exists(path):
         return None
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-        if meta["fingerprint"] != fingerprint:
-            raise ValueError(f"`checkpoint` {path!r} was written by a different training setup "
-                             "(model, data, inits, optimizer, learning rates, seeds, steps or "
-                             "batch size); remove it or pass another path.")
-        treedef = jax.tree.structure(state)
-        leaves = [f[f"state_{i}"] for i in range(meta["leaves"])]
-        names = [k[5:] for k in f.files if k.startswith("eval_")]
-        stacked = {n: f[f"eval_{n}"] for n in names}
-    evals = [{n: stacked[n][j] for n in names} for j in range(len(stacked[names[0]]))]
     like = jax.tree.leaves(state)
+    try:
+        f = read_npz(path, what="checkpoint")
+        meta = json.loads(str(f["meta"]))
+        fp, chunks, n_leaves = meta["fingerprint"], int(meta["chunks"]), int(meta["leaves"])
+        leaves = [f[f"state_{i}"] for i in range(n_leaves)]
+        names = [k[5:] for k in f if k.startswith("eval_")]
+        stacked = {n: f[f"eval_{n}"] for n in names}
+        if n_leaves != len(like) or not names:
+            raise KeyError("a checkpoint of another state")
+    except (DamagedFileError, KeyError, TypeError, ValueError) as e:
+        if isinstance(e, DamagedFileError) and not e.damaged:
+            raise ValueError(str(e)) from None
+        why = str(e) if isinstance(e, DamagedFileError) else (
+            f"the checkpoint {path!r} does not hold what a checkpoint holds ({e})")
+        warnings.warn(f"{why} The run restarts from step 0 (its checkpoint will be rewritten).",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    if fp != fingerprint:
+        raise ValueError(f"`checkpoint` {path!r} was written by a different training setup "
+                         "(model, data, inits, optimizer, learning rates, seeds, steps or "
+                         "batch size); remove it or pass another path.")
+    evals = [{n: stacked[n][j] for n in names} for j in range(len(stacked[names[0]]))]
+    treedef = jax.tree.structure(state)
     restored = jax.tree.unflatten(treedef, [
         jax.random.wrap_key_data(jnp.asarray(v), impl=jax.random.key_impl(t)) if _is_key(t)
         else jnp.asarray(v) for v, t in zip(leaves, like, strict=True)])
-    return restored, evals, int(meta["chunks"])
+    return restored, evals, chunks
 
 
 # ------------------------------------------------------------------------------------------------
@@ -541,6 +576,7 @@ def train(
     base = typed_key(key, "train")
     if base.shape != ():
         raise ValueError(f"`key` must be a single key, got shape {base.shape}.")
+    path = None if checkpoint is None else _checkpoint_path(checkpoint)
 
     x_batch = jnp.asarray(dataset.x_train[:batch_size])
     fm = Functional(model, x_batch, train_kwargs=train_kwargs, eval_kwargs=eval_kwargs)
@@ -597,7 +633,6 @@ def train(
     # -- resume ----------------------------------------------------------------------------------
     total_chunks = -(-steps // every)  # the last may be shorter: evaluated at the last step
     ends = [min((c + 1) * every, steps) for c in range(total_chunks)]
-    path = None if checkpoint is None else os.fspath(checkpoint)
     fingerprint = _fingerprint(
         model=repr(model) if fm.kind == "linen" else repr(fm.graphdef),
         params=[(p, list(v.shape)) for p, v in zip(leaf_paths(params0),

@@ -119,7 +119,7 @@ from jwinit.experiments.training._networks import (
     recipe_variables,
 )
 from jwinit.experiments.training._plots import plots
-from jwinit.results import dumps
+from jwinit.results import DamagedFileError, dumps
 from jwinit.schemes import GRADINIT, LSUV, PRETRAIN, RECIPES, base_scheme
 
 #: `jwinit run --writer=...` applies (the runs' metrics go to the writers as they train).
@@ -279,6 +279,8 @@ def validate(config: Any) -> None:
                         f"arguments, got {options!r}.")
     try:
         data = _dataset(config)
+    except DamagedFileError as e:
+        raise ValueError(f"`config.data`: {e}") from None
     except (TypeError, ValueError) as e:
         raise type(e)(f"`config.data_options` ({options!r}) for {config.data!r}: {e}") from None
     kind = check_choice(model_kind(config), "config.model", MODELS)
