@@ -37,6 +37,19 @@ def test_signal_propagation_configs_reproduce_the_papers(config, tmp_path):
     assert "Reproduced: " in (workdir / "report.md").read_text()
 
 
+def test_a_bias_with_arguments_is_accepted_as_the_python_api_accepts_it(tmp_path):
+    """`--config.bias='normal(stddev=0.05)'` is what `sweep(bias_init=('normal', {...}))` is:
+    every row carries the bias and its sigma_b^2 = 0.05^2."""
+    from jwinit.results import read_rows
+
+    workdir = tmp_path / "bias"
+    assert run("--config=he2015:smoke", "--config.bias=normal(stddev=0.05)",
+               "--config.depths=(10,)", f"--workdir={workdir}") == 0
+    rows = read_rows(workdir / "results.jsonl")
+    assert rows and {r["bias"] for r in rows} == {"normal(stddev=0.05)"}
+    assert all(r["sigma_b2"] == pytest.approx(0.0025, rel=1e-12) for r in rows)
+
+
 def test_resume_and_refusal_to_overwrite(tmp_path):
     workdir = tmp_path / "he"
     cfg = f"--config={ROOT / 'configs' / 'he2015.py'}:smoke"

@@ -100,6 +100,9 @@ def test_other_collections_are_kept_and_the_program_is_compiled_once():
     ({"y": Y + 5}, ValueError, ["`y`", "[0, 4)", "4 outputs", "[5, 8]"]),
     ({"y": Y.astype(jnp.float32)}, ValueError, ["`y`", "float targets", "(4,)", "integer"]),
     ({"key": "abc"}, TypeError, ["`key`", "gradinit", "'abc'"]),
+    # another model's variables: a one-line error naming the batch and the parameter
+    ({"variables": nn.Dense(7).init(jax.random.key(0), X)}, ValueError,
+     ["`variables`/`x`", "kernel"]),
 ])
 def test_bad_inputs_fail_before_any_compute(kwargs, error, words):
     model = nn.Dense(4)

@@ -285,6 +285,9 @@ def test_data_dependent_and_rule_inits(small):
     (dict(inits={"x": lambda key, x: MLP.init(key, x)}), TypeError,
      ["two arguments", "(key, shape, dtype)", "jwinit.train.variables_fn(fn)"]),
     (dict(inits={}), TypeError, ["`inits`"]),
+    # a rule of the wrong shape: checked as init_params checks it, not at compile time
+    (dict(inits={"x": {r"Dense_0/kernel$": lambda k, s, d=np.float32: jax.numpy.zeros((3, 3), d)}}),
+     ValueError, ["`rules`", "'Dense_0/kernel'", "(3, 3)", "(64, 16)"]),
     (dict(inits={"x": {"Dense_9/": "he_normal"}}), ValueError, ["Dense_9/", "matches no"]),
     (dict(inits={"x": {"*kernel": "he_normal"}}), ValueError, ["*kernel", "regular expression",
                                                                "kernel$"]),

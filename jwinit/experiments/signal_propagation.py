@@ -125,7 +125,7 @@ def grid_arguments(config: Any) -> dict[str, Any]:
         "batch_size": config.batch_size,
         "key": config.get("seed", 0),
         "precision": config.get("precision", None),
-        "bias_init": config.get("bias", None),
+        "bias_init": None if config.get("bias", None) is None else parse_scheme(config.bias),
     }
     if config.get("pairs"):
         kw["pairs"] = [parse_pair(p) for p in config.pairs]

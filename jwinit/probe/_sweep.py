@@ -261,8 +261,13 @@ def plan(
 
     bias = None
     if bias_init is not None:
-        bias = (named_closure(bias_init, {}, "bias_init") if isinstance(bias_init, str)
-                else check_callable_init(bias_init, "bias_init"))
+        if isinstance(bias_init, str):
+            bias = named_closure(bias_init, {}, "bias_init")
+        elif (isinstance(bias_init, tuple) and len(bias_init) == 2
+              and isinstance(bias_init[0], str) and isinstance(bias_init[1], Mapping)):
+            bias = named_closure(bias_init[0], bias_init[1], "bias_init")
+        else:
+            bias = check_callable_init(bias_init, "bias_init")
     fixed = {"key": [int(v) for v in np.asarray(jax.random.key_data(key)).ravel()],
              "batch_size": options.batch_size, "precision": options.precision,
              "input_correlation": options.input_correlation,
@@ -429,7 +434,8 @@ def sweep(
       seeds: a count (seeds 0 .. n-1) or a sequence of distinct ints >= 0.
       batch_size: inputs per seed.
       key: base PRNG key (or int); seed s uses ``fold_in(key, s)``.
-      bias_init: a bias closure or registry name for the closure schemes (None: no bias).
+      bias_init: a bias closure, registry name or (name, kwargs) pair for the closure schemes
+        (None: no bias).
       input_dim: dimension of the input (default: the width).
       precision: one of `jwinit.probe.PRECISIONS`.
       remat: 'auto', 'none', 'layer' or 'sqrt' (see `jwinit.probe`).
