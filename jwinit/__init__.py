@@ -16,6 +16,7 @@ from jwinit.edge_of_chaos import Critical, critical
 from jwinit.fans import compute_fans, fans_from_einsum
 from jwinit.gains import calculate_gain, gain
 from jwinit.learned_scales import GradInitResult, gradinit
+from jwinit.parameter_audit import AuditReport, AuditRow, audit
 from jwinit.pretraining import greedy_pretrain
 from jwinit.probe import ProbeResult, jacobian_singular_values, probe_mlp
 from jwinit.recipes import (
@@ -92,6 +93,9 @@ __all__ = [
     "GradInitResult",
     "init_params",
     "param_paths",
+    "audit",
+    "AuditReport",
+    "AuditRow",
     "fixup_rules",
     "mup_rules",
     "mup_roles",

@@ -4,6 +4,10 @@
     jwinit describe NAME D1 D2 ... [--arg k=v]    what NAME gives for a weight of shape (D1, ...)
     jwinit probe SCHEME+ACT ... [--depth L] [--width N] [--batch_size B] [--seeds S] [--json]
                                                   does the signal survive L layers? (one program)
+    jwinit audit VARIABLES --rules=RULES [--alpha A]
+                                                  every parameter of a checkpoint (.npz or orbax
+                                                  folder) against the rules meant for it; exit 1
+                                                  if anything is flagged
     jwinit run --config=NAME[:smoke] [--config.a.b=v ...] [--workdir=DIR]
                                                   run a shipped config by name (`jwinit run
                                                   --config=he2015`; `jwinit run --help` lists
@@ -151,6 +155,19 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from jwinit.parameter_audit import audit, load_rules, read_variables
+
+    report = audit(None, read_variables(args.variables), load_rules(args.rules),
+                   alpha=args.alpha)
+    Console(width=max(Console().width, 120)).print(report.table())
+    for path in report.unmatched:
+        print(f"not covered by a rule: {path}")
+    return 1 if report.flags else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -200,13 +217,24 @@ def _main(argv: Sequence[str] | None = None) -> int:
                    help="matmul precision (None: the backend's default)")
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")
     p.set_defaults(fn=_probe)
+    p = sub.add_parser("audit", help="audit a checkpoint's parameters against the rules meant "
+                                     "for them (exit 1 if anything is flagged)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("variables", help="an .npz of '/'-joined parameter paths, or an orbax "
+                                     "checkpoint folder")
+    p.add_argument("--rules", required=True,
+                   help="rules.py (its RULES), rules.py:NAME or package.module:NAME: a dict "
+                        "{pattern: initializer} or a function returning one")
+    p.add_argument("--alpha", type=float, default=1e-3,
+                   help="probability that a correct checkpoint raises any flag")
+    p.set_defaults(fn=_audit)
     sub.add_parser("run", help="run a shipped config by name or a config file: jwinit run "
                               "--config=he2015[:smoke] [--config.field=value] [--workdir=DIR] "
                               "(jwinit run --help lists the configs)")
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OSError) as e:
         print(f"jwinit: error: {e}", file=sys.stderr)
         return 2
 

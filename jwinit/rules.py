@@ -35,7 +35,7 @@ import collections
 import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -49,9 +49,33 @@ from jwinit._blocked import sample as blocked_sample
 from jwinit._blocked import sample_group as blocked_sample_group
 from jwinit._checks import check_callable_init, typed_key
 
-__all__ = ["init_params", "param_paths", "compile_rules", "apply_rules", "path_key", "path_name"]
+__all__ = ["init_params", "param_paths", "compile_rules", "apply_rules", "path_key", "path_name",
+           "RoleRules", "MatchedParam", "matched_params"]
 
 Rule = tuple[str, re.Pattern[str], Callable[..., Any]]
+
+
+class RoleRules(dict):
+    """Rules (``{pattern: initializer}``, a dict) that also know the role each pattern stands
+    for, as a recipe builds them (`jwinit.gpt2_rules`, ...): when a role's pattern matches no
+    parameter of a model, the error names the recipe, the role and the model's paths.
+
+    Attributes:
+      recipe: the recipe's name (e.g. 'gpt2_rules').
+      roles: ``{pattern: role}``.
+    """
+
+    def __init__(self, rules: Mapping[str, Any], *, recipe: str, roles: Mapping[str, str]):
+        super().__init__(rules)
+        self.recipe = recipe
+        self.roles = dict(roles)
+
+
+class _RoleRule(tuple):
+    """A compiled rule (pattern, regex, init) with the recipe and role it came from."""
+
+    recipe: str
+    role: str
 
 #: marker for a rule that sets the parameter to zeros (`jwinit.train`'s bias default)
 ZERO = "zeros"
@@ -80,7 +104,11 @@ def compile_rules(rules: Any, argument: str = "rules") -> list[Rule]:
                              "rules are searched in the '/'-joined parameter path, e.g. "
                              "r'kernel$' or r'^Dense_0/'.") from None
         init = check_callable_init(init, argument, name=pattern)
-        out.append((pattern, compiled, init))
+        rule: Any = (pattern, compiled, init)
+        if isinstance(rules, RoleRules) and pattern in rules.roles:
+            rule = _RoleRule(rule)
+            rule.recipe, rule.role = rules.recipe, rules.roles[pattern]
+        out.append(rule)
     return out
 
 
@@ -95,11 +123,25 @@ def _matches(rules: list[Rule], paths: Sequence[str], argument: str = "rules"
                 chosen[path] = (pattern, init)
                 used.add(pattern)
                 break
-    for pattern, compiled, _ in rules:
+    for rule in rules:
+        pattern, compiled, _ = rule
         if pattern not in used and not any(compiled.search(p) for p in paths):
+            if isinstance(rule, _RoleRule):
+                raise ValueError(
+                    f"`{argument}`: {rule.recipe} cannot find the role {rule.role!r} in this "
+                    f"model: its pattern {pattern!r} matches none of the model's parameters "
+                    f"{_shown(paths)}; give the recipe `paths={{{rule.role!r}: <regular "
+                    "expression>}` to say where the role lives in your model.")
             raise ValueError(f"`{argument}`: the pattern {pattern!r} matches no parameter of the "
                              f"model; its parameters are {sorted(paths)}.")
     return chosen
+
+
+def _shown(paths: Sequence[str], most: int = 24) -> str:
+    paths = sorted(paths)
+    if len(paths) <= most:
+        return str(paths)
+    return f"{paths[:most]} (and {len(paths) - most} more)"
 
 
 def path_key(key: jax.Array, path: str) -> jax.Array:
@@ -282,6 +324,95 @@ def param_paths(model: Any, variables: Mapping[str, Any] | None = None) -> list[
         raise ValueError("a linen model needs `variables` with a 'params' collection, got "
                          f"{type(variables).__name__}.")
     return sorted(_flat_params(model, variables))
+
+
+class MatchedParam(NamedTuple):
+    """A parameter of a model and the rule that covers it (`matched_params`).
+
+    Attributes:
+      path: its '/'-joined path.
+      value: its array (unboxed), in the model's layout.
+      pattern, init: the first rule whose pattern is found in the path (None, None: no rule).
+      rule_shape: the shape the rule draws, in jwinit's layout ((in, out) kernels); an Equinox
+        Linear's (out, in) weight is drawn transposed.
+      to_rule_layout: the value moved to jwinit's layout (the identity but for Equinox Linear and
+        Conv weights).
+    """
+
+    path: str
+    value: Any
+    pattern: str | None
+    init: Callable[..., Any] | None
+    rule_shape: tuple[int, ...]
+    to_rule_layout: Callable[[Any], Any]
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _equinox_to_rule_layout(layout: Callable[..., Any]) -> Callable[[Any], Any]:
+    """The inverse of `layout` (which maps a value drawn in jwinit's layout to the layer's)."""
+    if layout is _linear_layout:
+        return lambda w: w.T
+    return lambda w: jnp.transpose(w, (*range(2, w.ndim), 1, 0))
+
+
+def matched_params(model: Any, variables: Mapping[str, Any] | None, rules: Any
+                   ) -> list[MatchedParam]:
+    """Every floating parameter of a model with the rule that covers it, in path order, as
+    `init_params` matches them (every pattern must match a parameter).
+
+    `model` is a linen module (with `variables`), an nnx or Equinox module (`variables` None), or
+    None with `variables` a flat ``{path: array}`` mapping (a checkpoint's arrays).
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=1, width=4, output_dim=2)
+      >>> v = model.init(jax.random.key(0), jnp.ones((1, 3)))
+      >>> matched = jwinit.rules.matched_params(model, v, {'kernel$': jwinit.zeros()})
+      >>> [(m.path, m.pattern) for m in matched]
+      [('Dense_0/bias', None), ('Dense_0/kernel', 'kernel$'), ('Dense_1/bias', None), \
+('Dense_1/kernel', 'kernel$')]
+    """
+    compiled = rules if _is_compiled(rules) else compile_rules(rules)
+    layouts: dict[str, Any] = {}
+    if model is None:
+        if not isinstance(variables, Mapping) or not variables:
+            raise TypeError("with `model` None, `variables` must be a flat {path: array} mapping "
+                            f"(a checkpoint's arrays), got {type(variables).__name__}.")
+        values = {str(p): v for p, v in variables.items()}
+    else:
+        kind = _kind(model)
+        if kind == "nnx_constructor":
+            raise TypeError("the parameters of a model are needed: pass the nnx module itself, "
+                            "not its constructor.")
+        if kind in ("nnx", "equinox") and variables is not None:
+            raise ValueError(f"`variables` must be None for an {kind} model (its parameters are "
+                             "inside it).")
+        if kind == "linen" and (not isinstance(variables, Mapping) or "params" not in variables):
+            raise ValueError("a linen model needs `variables`, the dict returned by "
+                             f"`model.init(...)` with a 'params' collection; got "
+                             f"{type(variables).__name__}.")
+        values = {p: _unbox(v) for p, v in _flat_params(model, variables).items()}
+        if kind == "nnx":
+            values = {p: v.get_value() if isinstance(v, nnx.Variable) else v
+                      for p, v in values.items()}
+        if kind == "equinox":
+            layouts = {p: layout for p, _, layout in _equinox_leaves(model) if layout is not None}
+    values = {p: v for p, v in values.items()
+              if hasattr(v, "dtype") and jnp.issubdtype(v.dtype, jnp.inexact)}
+    paths = sorted(values)
+    chosen = _matches(compiled, paths)
+    out = []
+    for p in paths:
+        shape = tuple(int(d) for d in np.shape(values[p]))
+        layout = layouts.get(p)
+        pattern, init = chosen.get(p, (None, None))
+        out.append(MatchedParam(
+            path=p, value=values[p], pattern=pattern, init=init,
+            rule_shape=shape if layout is None else tuple(layout(shape, None)),
+            to_rule_layout=_identity if layout is None else _equinox_to_rule_layout(layout)))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

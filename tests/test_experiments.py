@@ -473,3 +473,30 @@ def test_coord_check_smoke_reproduces_and_resumes(tmp_path, capsys):
     assert run(*args) == 0
     assert "4 read back" in capsys.readouterr().err
     assert (workdir / "results.jsonl").read_text().splitlines() == rows
+
+
+def test_audit_demo_catches_each_bug_resumes_and_refuses_bad_fields(tmp_path, capsys):
+    """The audit experiment on the tiny Decoder: 6/6 (no flag on the correct model, each bug
+    exactly at its paths), its plots and tables; a rerun computes nothing; a size that is not a
+    Decoder size is refused before any write."""
+    workdir = tmp_path / "audit"
+    args = ("--config=audit_demo:smoke", "--config.seeds=3", "--config.bug_seeds=1",
+            f"--workdir={workdir}")
+    assert run(*args) == 0
+    report = (workdir / "report.md").read_text()
+    assert "**Reproduced: 6 of 6 checks.**" in report
+    assert (workdir / "plots" / "flags.png").stat().st_size > 0
+    assert (workdir / "plots" / "z_scores.png").stat().st_size > 0
+    rows = [json.loads(line) for line in (workdir / "results.jsonl").read_text().splitlines()]
+    assert [r["case"] for r in rows].count("correct") == 3 and len(rows) == 8
+    copied = next(r for r in rows if r["case"] == "block copied")
+    assert {p for p, k in copied["flags"]} == set(copied["expected_paths"])
+    assert all(k == "duplicate" for _, k in copied["flags"])
+    capsys.readouterr()
+    assert run(*args) == 0  # every audit read back, nothing computed
+    assert "audits: 8/8 audits (100%), 8 read back" in capsys.readouterr().err
+    assert run("--config=audit_demo:smoke", "--config.size='huge'",
+               f"--workdir={tmp_path / 'bad'}") == 2
+    err = capsys.readouterr().err
+    assert "`config.size`" in err and "'huge'" in err and "gpt2_small" in err
+    assert not (tmp_path / "bad").exists()

@@ -13,6 +13,8 @@ from jwinit.recipes.lasagne import glorot, he, resolve_gain
 from jwinit.recipes.recurrent import irnn
 from jwinit.recipes.residual import fixup, fixup_branch_output, fixup_classifier, fixup_scale
 from jwinit.recipes.transformer import (
+    DECODER_PATHS,
+    TRANSFORMER_PATHS,
     DeepNormConstants,
     deepnet,
     deepnorm_constants,
@@ -40,4 +42,6 @@ __all__ = [
     "glorot",
     "he",
     "resolve_gain",
+    "TRANSFORMER_PATHS",
+    "DECODER_PATHS",
 ]

@@ -14,13 +14,15 @@ from jwinit._builders import (
 )
 from jwinit._checks import check_choice, check_int, check_pattern, check_real
 from jwinit._types import DTypeLike, Initializer
-from jwinit.distributions import normal, zeros
+from jwinit.distributions import normal, truncated_normal, zeros
 from jwinit.registry import register
+from jwinit.rules import RoleRules
 
 Axes = int | Sequence[int]
 
 __all__ = ["gpt2_residual", "t_fixup", "deepnet", "deepnorm_constants", "DeepNormConstants",
-           "TRANSFORMER_PATHS", "transformer_rules", "t_fixup_rules", "deepnet_rules", "gpt2_rules"]
+           "TRANSFORMER_PATHS", "DECODER_PATHS", "transformer_rules", "t_fixup_rules",
+           "deepnet_rules", "gpt2_rules"]
 
 
 @register(
@@ -310,9 +312,40 @@ TRANSFORMER_PATHS = {
     "value": r"(^|/)attn/value/kernel$",
     "attention_output": r"(^|/)attn/out/kernel$",
     "mlp": r"(^|/)mlp_(in|out)/kernel$",
+    "mlp_output": r"(^|/)mlp_out/kernel$",
     "embedding": r"(^|/)embed/embedding$",
     "bias": r"(^|/)(attn/\w+|mlp_(in|out))/bias$",
 }
+
+
+#: where each role lives in `jwinit.models.Decoder` (Llama-style names; no biases): regular
+#: expressions on parameter paths. ``layer`` finds a block's index (its first group).
+DECODER_PATHS = {
+    "embedding": r"^embed/embedding$",
+    "query": r"(^|/)query/kernel$",
+    "key": r"(^|/)key/kernel$",
+    "value": r"(^|/)value/kernel$",
+    "attention_output": r"(^|/)out/kernel$",
+    "mlp_input": r"(^|/)(gate|up)/kernel$",
+    "mlp_output": r"(^|/)down/kernel$",
+    "head": r"^head/kernel$",
+    "norm": r"(^|/)\w*norm/scale$",
+    "layer": r"^layer_(\d+)/",
+}
+
+
+def _where(paths: Mapping[str, str] | None, default: Mapping[str, str],
+           argument: str = "paths") -> dict[str, str]:
+    """The default role paths updated by the user's `paths` (each checked as a pattern)."""
+    if paths is None:
+        return dict(default)
+    if not isinstance(paths, Mapping):
+        raise TypeError(f"`{argument}` must be a mapping {{role: regular expression}}, got "
+                        f"{paths!r}.")
+    out = dict(default)
+    for role, pattern in paths.items():
+        out[role] = check_pattern(pattern, f"{argument}[{role!r}]")
+    return out
 
 
 def transformer_rules(roles: Mapping[str, Callable[..., Any]],
@@ -352,11 +385,50 @@ def deepnet_rules(num_layers: int) -> dict[str, Callable[..., Any]]:
     return transformer_rules(deepnet(num_layers, 0, stack="encoder"))
 
 
-def gpt2_rules(num_layers: int, stddev: float = 0.02) -> dict[str, Callable[..., Any]]:
+def gpt2_rules(num_layers: int, stddev: float = 0.02, *, truncate: float | None = None,
+               paths: Mapping[str, str] | None = None) -> RoleRules:
     """GPT-2 (Radford et al. 2019, Sec. 2.3) as rules: N(0, stddev^2) for every kernel and the
     embeddings, the residual projections (attention output, second MLP layer) scaled by
-    1/sqrt(2 num_layers), biases zero."""
-    residual = gpt2_residual(num_layers, stddev)
-    return {r"(^|/)attn/out/kernel$": residual, r"(^|/)mlp_out/kernel$": residual,
-            r"kernel$": normal(stddev), r"(^|/)embed/embedding$": normal(stddev),
-            TRANSFORMER_PATHS["bias"]: zeros()}
+    1/sqrt(2 num_layers), biases zero.
+
+    Args:
+      num_layers: the number of blocks L (2L residual branches).
+      stddev: 0.02 in GPT-2.
+      truncate: None (GPT-2's plain normals) or a cutoff c in standard deviations: every draw
+        is a normal truncated at +-c sigma of its own sigma (Megatron and OLMo use c = 3), never
+        at absolute bounds.
+      paths: where the roles live, ``{role: regular expression}``, over the default
+        `TRANSFORMER_PATHS` (the names of `jwinit.models.Transformer`): roles
+        'attention_output', 'mlp_output', 'embedding', 'kernel' (every other kernel, default
+        r'kernel$') and 'bias'. For `jwinit.models.Decoder` pass ``paths=DECODER_PATHS``.
+
+    Returns:
+      `jwinit.rules.RoleRules` (a dict of rules): a role its pattern does not find in a model
+      is an error naming it.
+
+    Examples:
+      >>> model = jwinit.models.Decoder(**jwinit.models.DECODER_SIZES['tiny'])
+      >>> rules = jwinit.gpt2_rules(2, paths=jwinit.recipes.DECODER_PATHS)
+      >>> v = jwinit.init_params(model, jax.random.key(0), jnp.zeros((1, 8), jnp.int32), rules)
+      >>> round(float(v['params']['layer_1']['down']['kernel'].value.std()), 3)  # 0.02 / 2
+      0.01
+    """
+    n = check_int(num_layers, "num_layers", minimum=1)
+    check_real(stddev, "stddev", low=0, low_open=True)
+    if truncate is not None:
+        check_real(truncate, "truncate", low=0, low_open=True)
+    where = _where(paths, {**TRANSFORMER_PATHS, "kernel": r"kernel$"})
+
+    def draw(std: float) -> Callable[..., Any]:
+        if truncate is None:
+            return normal(std)
+        return truncated_normal(std, lower=-float(truncate), upper=float(truncate))
+
+    residual = gpt2_residual(n, stddev) if truncate is None else draw(
+        float(stddev) / math.sqrt(2 * n))
+    roles = {"attention_output": residual, "mlp_output": residual, "embedding": draw(stddev),
+             "kernel": draw(stddev)}
+    if paths is None or "bias" in paths:
+        roles["bias"] = zeros()
+    rules = {where[role]: init for role, init in roles.items()}
+    return RoleRules(rules, recipe="gpt2_rules", roles={where[r]: r for r in roles})
