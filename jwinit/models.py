@@ -488,6 +488,9 @@ class Decoder(nn.Module):
       vocab_size, dim, layers, heads, mlp_dim: the sizes (`DECODER_SIZES` has some).
       branch_multiplier: forward multiplier of every residual branch (1 for the standard
         parametrization; depth-aware parametrizations use L^-1/2 or L^-1).
+      embed_multiplier: the embedding is read multiplied by it (Gemma: sqrt(dim)).
+      embed_norm: a LayerNorm ``embed_norm`` right after the embedding (the small-embedding
+        recipe, `jwinit.recipes.small_embedding_rules`).
 
     Examples:
       >>> model = jwinit.models.Decoder(**jwinit.models.DECODER_SIZES['tiny'])
@@ -504,6 +507,8 @@ class Decoder(nn.Module):
     heads: int
     mlp_dim: int
     branch_multiplier: float = 1.0
+    embed_multiplier: float = 1.0
+    embed_norm: bool = False
 
     @nn.compact
     def __call__(self, tokens: jax.Array) -> jax.Array:
@@ -513,6 +518,14 @@ class Decoder(nn.Module):
                          embedding_init=nn.with_logical_partitioning(
                              nn.initializers.normal(1.0), ("vocab", "embed")))
         h = embed(tokens)
+        if self.embed_multiplier != 1.0:
+            h = h * jnp.asarray(self.embed_multiplier, h.dtype)
+        if self.embed_norm:
+            h = nn.LayerNorm(name="embed_norm",
+                             scale_init=nn.with_logical_partitioning(nn.initializers.ones,
+                                                                     ("embed",)),
+                             bias_init=nn.with_logical_partitioning(nn.initializers.zeros,
+                                                                    ("embed",)))(h)
         for i in range(self.layers):
             h = _DecoderBlock(self.dim, self.heads, self.mlp_dim, self.branch_multiplier,
                               name=f"layer_{i}")(h)

@@ -65,10 +65,25 @@ class RoleRules(dict):
       roles: ``{pattern: role}``.
     """
 
-    def __init__(self, rules: Mapping[str, Any], *, recipe: str, roles: Mapping[str, str]):
+    #: the order `describe` lists roles in (others after, in their order)
+    ROLE_ORDER = ("embedding", "query", "key", "value", "attention_output", "mlp_gate", "mlp_up",
+                  "mlp_input", "mlp_output", "kernel", "head", "bias", "norm")
+
+    def __init__(self, rules: Mapping[str, Any], *, recipe: str, roles: Mapping[str, str],
+                 formulas: Mapping[str, str] | None = None, source: str = ""):
         super().__init__(rules)
         self.recipe = recipe
         self.roles = dict(roles)
+        self.formulas = dict(formulas or {})
+        self.source = source
+
+    def describe(self) -> str:
+        """The recipe, its source, and each role's formula, one line per role."""
+        order = {r: i for i, r in enumerate(self.ROLE_ORDER)}
+        roles = sorted(self.formulas, key=lambda r: (order.get(r, len(order)), r))
+        lines = [f"{self.recipe}: {self.source}" if self.source else self.recipe]
+        lines += [f"  {role:<18} {self.formulas[role]}" for role in roles]
+        return "\n".join(lines)
 
 
 class _RoleRule(tuple):

@@ -5,6 +5,7 @@ uses a name it does not define fails), and every ```bash line that runs `jwinit`
 the CLI's own parser.
 """
 
+import functools
 import pathlib
 import re
 import shlex
@@ -22,6 +23,7 @@ def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
 
 
+@functools.cache  # each block runs once per session: its namespace is read, never changed
 def run_block(i: int) -> dict:
     block = blocks("python")[i]
     ns: dict = {"__name__": f"readme_block_{i}"}

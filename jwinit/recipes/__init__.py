@@ -10,6 +10,16 @@ to initializer; every initializer in it is a jwinit closure (``describe``, dtype
 
 from jwinit.recipes.deep import random_walk, relu_bias, snn
 from jwinit.recipes.lasagne import glorot, he, resolve_gain
+from jwinit.recipes.llm import (
+    OLMO_CORE_METHODS,
+    TRUNCATED_STD_3,
+    gemma_embedding_rules,
+    megatron_rules,
+    neox_rules,
+    olmo_core_rules,
+    olmo_mitchell_rules,
+    small_embedding_rules,
+)
 from jwinit.recipes.recurrent import irnn
 from jwinit.recipes.residual import fixup, fixup_branch_output, fixup_classifier, fixup_scale
 from jwinit.recipes.transformer import (
@@ -44,4 +54,12 @@ __all__ = [
     "resolve_gain",
     "TRANSFORMER_PATHS",
     "DECODER_PATHS",
+    "olmo_mitchell_rules",
+    "megatron_rules",
+    "olmo_core_rules",
+    "OLMO_CORE_METHODS",
+    "TRUNCATED_STD_3",
+    "neox_rules",
+    "small_embedding_rules",
+    "gemma_embedding_rules",
 ]

@@ -319,7 +319,7 @@ TRANSFORMER_PATHS = {
 
 
 #: where each role lives in `jwinit.models.Decoder` (Llama-style names; no biases): regular
-#: expressions on parameter paths. ``layer`` finds a block's index (its first group).
+#: expressions on parameter paths. ``layer`` is block i's prefix, a format string with ``{i}``.
 DECODER_PATHS = {
     "embedding": r"^embed/embedding$",
     "query": r"(^|/)query/kernel$",
@@ -327,10 +327,12 @@ DECODER_PATHS = {
     "value": r"(^|/)value/kernel$",
     "attention_output": r"(^|/)out/kernel$",
     "mlp_input": r"(^|/)(gate|up)/kernel$",
+    "mlp_gate": r"(^|/)gate/kernel$",
+    "mlp_up": r"(^|/)up/kernel$",
     "mlp_output": r"(^|/)down/kernel$",
     "head": r"^head/kernel$",
     "norm": r"(^|/)\w*norm/scale$",
-    "layer": r"^layer_(\d+)/",
+    "layer": r"^layer_{i}/",
 }
 
 
@@ -344,6 +346,9 @@ def _where(paths: Mapping[str, str] | None, default: Mapping[str, str],
                         f"{paths!r}.")
     out = dict(default)
     for role, pattern in paths.items():
+        if role == "layer":  # a format string with {i}, used by the per-block recipes
+            out[role] = pattern
+            continue
         out[role] = check_pattern(pattern, f"{argument}[{role!r}]")
     return out
 
@@ -431,4 +436,11 @@ def gpt2_rules(num_layers: int, stddev: float = 0.02, *, truncate: float | None 
     if paths is None or "bias" in paths:
         roles["bias"] = zeros()
     rules = {where[role]: init for role, init in roles.items()}
-    return RoleRules(rules, recipe="gpt2_rules", roles={where[r]: r for r in roles})
+    cut = "" if truncate is None else f", truncated at {float(truncate):g} sigma"
+    formulas = {"attention_output": f"N(0, std^2/(2L)){cut}",
+                "mlp_output": f"N(0, std^2/(2L)){cut}",
+                "embedding": f"N(0, std^2){cut}", "kernel": f"N(0, std^2){cut}",
+                "bias": "zeros"}
+    return RoleRules(rules, recipe="gpt2_rules", roles={where[r]: r for r in roles},
+                     formulas={r: formulas[r] for r in roles},
+                     source="Radford et al. 2019 (GPT-2), Sec. 2.3; openai/gpt-2 src/model.py")
