@@ -9,6 +9,14 @@ to initializer; every initializer in it is a jwinit closure (``describe``, dtype
 """
 
 from jwinit.recipes.deep import random_walk, relu_bias, snn
+from jwinit.recipes.depth import (
+    DEPTH_ALPHAS,
+    DepthMultipliers,
+    depth_multipliers,
+    depth_optimizer,
+    depth_roles,
+    depth_rules,
+)
 from jwinit.recipes.lasagne import glorot, he, resolve_gain
 from jwinit.recipes.llm import (
     OLMO_CORE_METHODS,
@@ -62,4 +70,10 @@ __all__ = [
     "neox_rules",
     "small_embedding_rules",
     "gemma_embedding_rules",
+    "DEPTH_ALPHAS",
+    "DepthMultipliers",
+    "depth_multipliers",
+    "depth_rules",
+    "depth_optimizer",
+    "depth_roles",
 ]
