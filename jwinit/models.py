@@ -43,8 +43,8 @@ import jax.numpy as jnp
 
 from jwinit.activations import get_activation
 
-__all__ = ["MLP", "ResidualMLP", "ResNet", "RNN", "Transformer", "Decoder", "AXIS_RULES",
-           "DECODER_SIZES"]
+__all__ = ["MLP", "ResidualMLP", "ResNet", "RNN", "Transformer", "Decoder", "DecoderBlock",
+           "AXIS_RULES", "DECODER_SIZES"]
 
 NORMS = (None, "batch", "layer")
 LAYER_NORMS = (None, "pre", "post")
@@ -444,7 +444,12 @@ def _rotary(x: jax.Array, base: float = 10000.0) -> jax.Array:
     return out.reshape(x.shape).astype(x.dtype)
 
 
-class _DecoderBlock(nn.Module):
+class DecoderBlock(nn.Module):
+    """One block of `Decoder` (``layer_<i>``): pre-norm causal self-attention and SwiGLU MLP,
+    each branch added to the residual stream times `branch_multiplier`. Its output is the
+    residual stream after the block (capture it with
+    ``model.apply(..., capture_intermediates=lambda m, _: isinstance(m, DecoderBlock))``)."""
+
     dim: int
     heads: int
     mlp_dim: int
@@ -527,7 +532,7 @@ class Decoder(nn.Module):
                              bias_init=nn.with_logical_partitioning(nn.initializers.zeros,
                                                                     ("embed",)))(h)
         for i in range(self.layers):
-            h = _DecoderBlock(self.dim, self.heads, self.mlp_dim, self.branch_multiplier,
+            h = DecoderBlock(self.dim, self.heads, self.mlp_dim, self.branch_multiplier,
                               name=f"layer_{i}")(h)
         h = _rms_norm("final_norm")(h)
         return _dense(self.vocab_size, ("embed", "vocab"), "head")(h)

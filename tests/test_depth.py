@@ -13,7 +13,7 @@ import pytest
 
 import jwinit
 from jwinit import recipes
-from jwinit.models import Decoder, _DecoderBlock
+from jwinit.models import Decoder, DecoderBlock
 
 D, F, V = 64, 128, 512
 DEPTHS = (2, 8, 32)
@@ -34,7 +34,7 @@ def _stream_program(layers):
         model = Decoder(vocab_size=V, dim=D, layers=layers, heads=4, mlp_dim=F,
                         branch_multiplier=b)
         _, state = model.apply(v, tokens, capture_intermediates=lambda m, _: isinstance(
-            m, _DecoderBlock))
+            m, DecoderBlock))
         h = state["intermediates"][f"layer_{layers - 1}"]["__call__"][0]
         return jnp.mean(h.astype(jnp.float32) ** 2)
 
@@ -118,3 +118,45 @@ def test_a_depth_multiplier_needs_a_depth_and_a_known_parametrization():
                                          hidden_weight_decay=1.0)
     assert recipes.depth_multipliers("depth_mup", 32, base_layers=2).branch == 0.25
     _ = optax  # the optimizer is optax's multi_transform (used above)
+
+
+def test_the_markov_token_task_follows_its_chain_and_bad_configs_are_refused():
+    from jwinit.experiments import depth_coord_check as dcc
+    from jwinit.experiments.runner import apply_override, load_config
+    from jwinit.experiments.runner import validate as validate_config
+
+    a = dcc.markov_tokens(16, 40, 2000, seed=3)
+    assert a.shape == (2000, 40) and a.dtype == np.int32 and a.min() >= 0 and a.max() < 16
+    np.testing.assert_array_equal(a, dcc.markov_tokens(16, 40, 2000, seed=3))
+    # the chain's row for token 0, as the generator draws it, against the observed successors
+    rng = np.random.default_rng(3)
+    row = rng.dirichlet(np.full(16, 0.1), size=16)[0]
+    prev, nxt = a[:, :-1].ravel(), a[:, 1:].ravel()
+    after = nxt[prev == 0]
+    freq = np.bincount(after, minlength=16) / after.size
+    se = np.sqrt(row * (1 - row) / after.size)
+    assert np.all(np.abs(freq - row) <= 5 * se + 1e-12), (freq, row)
+    config = load_config("depth_coordcheck:smoke")[0]
+    validate_config(config)
+    apply_override(config, "depths", "(2, 2, 4)")
+    with pytest.raises(ValueError, match="at least 3 different depths"):
+        validate_config(config)
+    config = load_config("depth_coordcheck:smoke")[0]
+    apply_override(config, "parametrizations", "('sp', 'mup')")
+    with pytest.raises(ValueError, match="`config.parametrizations`"):
+        validate_config(config)
+
+
+@pytest.mark.smoke  # the full run checks these claims at full size (tests/test_full_configs.py)
+def test_depth_coordcheck_smoke_reproduces_and_resumes(tmp_path, capsys):
+    from jwinit import cli
+
+    workdir = tmp_path / "dc"
+    args = ["run", "--config=depth_coordcheck:smoke", f"--workdir={workdir}"]
+    assert cli.main(args) == 0
+    report = (workdir / "report.md").read_text()
+    assert "**Reproduced: 6 of 6 checks.**" in report
+    assert (workdir / "plots" / "depth_coord_check.png").stat().st_size > 0
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    assert "18 read back" in capsys.readouterr().err  # nothing computed again

@@ -110,10 +110,10 @@ def _silu_second_moment(s):
 
 def _stream(model, variables, tokens):
     """The residual stream after every block, (tokens, 1, dim)."""
-    from jwinit.models import _DecoderBlock
+    from jwinit.models import DecoderBlock
 
     _, state = model.apply(variables, tokens,
-                           capture_intermediates=lambda m, _: isinstance(m, _DecoderBlock))
+                           capture_intermediates=lambda m, _: isinstance(m, DecoderBlock))
     inter = state["intermediates"]
     return [np.asarray(inter[f"layer_{i}"]["__call__"][0], np.float64) for i in range(L)]
 
