@@ -25,7 +25,7 @@ SECONDS = {"fixup2019": 333, "irnn2015": 331, "schoenholz2017_trainability": 243
            "tfixup2020": 234, "pennington2017": 184, "glorot2010_training": 175,
            "pretraining": 170, "lsuv2016": 163, "gradinit2021": 146, "he2015_training": 133,
            "schoenholz2017": 120, "mup_coordcheck": 119, "saxe2013": 59, "he2015": 47,
-           "glorot2010": 18, "symmetry": 16, "audit_demo": 123,
+           "glorot2010": 18, "symmetry": 16, "audit_demo": 110,
            "depth_coordcheck": 100}
 
 

@@ -59,8 +59,8 @@ DEFAULTS = {
     "title": "Auditing an initialized model against its rules", "paper": "-", "not_covered": "",
     "size": "gpt2_small",
     # 20 correct audits at alpha = 1e-3: a flag anywhere has probability <= 2% were jwinit's
-    # thresholds right; each bug over 3 seeds.
-    "seeds": 20, "bug_seeds": 3, "seed": 0, "alpha": 1e-3,
+    # thresholds right; each bug over 2 seeds.
+    "seeds": 20, "bug_seeds": 2, "seed": 0, "alpha": 1e-3,
 }
 
 #: (case, kind of flag it must raise)
