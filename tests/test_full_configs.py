@@ -18,15 +18,14 @@ from jwinit.experiments.runner import run_cli, shipped_configs
 FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
-#: Wall seconds of each full config in CI (one core each, measured 2026-12-04 in a fresh clone), to
+#: Wall seconds of each full config in CI (one core each, measured 2026-12-05 in a fresh clone), to
 #: split them into two halves of about equal time, one per worker class below; a config not listed
 #: counts 300 s.
-SECONDS = {"fixup2019": 333, "irnn2015": 331, "schoenholz2017_trainability": 243,
-           "tfixup2020": 234, "pennington2017": 184, "glorot2010_training": 175,
-           "pretraining": 170, "lsuv2016": 163, "gradinit2021": 146, "he2015_training": 133,
-           "schoenholz2017": 120, "mup_coordcheck": 119, "saxe2013": 59, "he2015": 47,
-           "glorot2010": 18, "symmetry": 16, "audit_demo": 110,
-           "depth_coordcheck": 100}
+SECONDS = {"irnn2015": 298, "fixup2019": 278, "schoenholz2017_trainability": 218,
+           "tfixup2020": 208, "pennington2017": 173, "glorot2010_training": 155,
+           "pretraining": 154, "lsuv2016": 150, "gradinit2021": 127, "depth_coordcheck": 120,
+           "he2015_training": 120, "mup_coordcheck": 112, "schoenholz2017": 108,
+           "audit_demo": 104, "saxe2013": 53, "he2015": 47, "glorot2010": 16, "symmetry": 15}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:
