@@ -53,6 +53,7 @@ from jwinit.structured import (
     zer_o,
     zero_hadamard,
 )
+from jwinit.tangent_kernel import ntk
 from jwinit.variance import (
     glorot_normal,
     glorot_uniform,
@@ -94,6 +95,7 @@ __all__ = [
     "init_params",
     "param_paths",
     "audit",
+    "ntk",
     "AuditReport",
     "AuditRow",
     "fixup_rules",
