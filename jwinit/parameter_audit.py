@@ -66,10 +66,6 @@ __all__ = ["audit", "AuditReport", "AuditRow", "FLAG_KINDS", "read_variables", "
 FLAG_KINDS = ("std", "mean", "tail", "spectrum", "duplicate", "dtype", "nonfinite")
 
 #: the distributions whose entries are independent draws (z-tests apply)
-def _unbox(v: Any) -> Any:
-    return v.unbox() if isinstance(v, nn.meta.AxisMetadata) else v
-
-
 _RANDOM = {"normal", "truncated_normal", "uniform", "orthogonal", "delta_orthogonal", "sparse"}
 _ORTHOGONAL = {"orthogonal", "delta_orthogonal"}
 _SKETCH = 2048
@@ -435,9 +431,8 @@ def _declared_dtypes(model: Any, x: Any, values: Mapping[str, Any],
         from flax import traverse_util
 
         abstract = jax.eval_shape(lambda k: model.init(k, x, **init_kwargs), jax.random.key(0))
-        flat = traverse_util.flatten_dict(dict(abstract.get("params", {})))
-        declared = {"/".join(map(str, p)): np.dtype(_unbox(v).dtype).name
-                    for p, v in flat.items()}
+        flat = traverse_util.flatten_dict(nn.unbox(dict(abstract.get("params", {}))))
+        declared = {"/".join(map(str, p)): np.dtype(v.dtype).name for p, v in flat.items()}
         missing = sorted(set(values) - set(declared))
         extra = sorted(set(declared) - set(values))
         if missing or extra:
@@ -445,7 +440,7 @@ def _declared_dtypes(model: Any, x: Any, values: Mapping[str, Any],
                              f"{(missing or extra)[:5]} are {'extra' if missing else 'missing'} "
                              f"(the model on x of shape {getattr(x, 'shape', None)} has "
                              f"{len(declared)} parameters, the variables {len(values)}).")
-        shapes = {"/".join(map(str, p)): tuple(_unbox(v).shape) for p, v in flat.items()}
+        shapes = {"/".join(map(str, p)): tuple(v.shape) for p, v in flat.items()}
         for p, shape in shapes.items():
             if tuple(np.shape(values[p])) != shape:
                 raise ValueError(f"`variables` are not this model's on `x`: {p!r} has shape "
@@ -561,8 +556,9 @@ def read_variables(path: str) -> dict[str, np.ndarray]:
                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
         if isinstance(tree, Mapping) and "params" in tree:
             tree = tree["params"]
-        flat = traverse_util.flatten_dict(dict(tree)) if isinstance(tree, Mapping) else {}
-        arrays = {"/".join(map(str, k)): np.asarray(_unbox(v)) for k, v in flat.items()}
+        flat = traverse_util.flatten_dict(nn.unbox(dict(tree))) if isinstance(tree, Mapping) \
+            else {}
+        arrays = {"/".join(map(str, k)): np.asarray(v) for k, v in flat.items()}
     else:
         from jwinit.results import read_npz
 

@@ -34,6 +34,7 @@ import numpy as np
 import optax
 
 import jwinit
+from jwinit import theory
 from jwinit.experiments.common import (
     check,
     config_int,
@@ -45,7 +46,7 @@ from jwinit.experiments.common import (
     write_report,
 )
 from jwinit.experiments.io import save_figure, write_csv, write_json
-from jwinit.recipes import DEPTH_ALPHAS, depth_multipliers, depth_roles, depth_rules
+from jwinit.recipes import DEPTH_ALPHAS, depth_multipliers, depth_optimizer, depth_rules
 from jwinit.results import ResumableCells
 
 __all__ = ["DEFAULTS", "run", "validate", "markov_tokens"]
@@ -95,22 +96,6 @@ def markov_tokens(vocab: int, length: int, n: int, *, seed: int = 0) -> np.ndarr
     return out
 
 
-def _optimizer(name: str, lr: float, layers: int, base_layers: int
-               ) -> optax.GradientTransformation:
-    """AdamW per depth group with its hyperparameters in the state (so that one compiled step
-    serves every parametrization at a depth)."""
-    m = depth_multipliers(name, layers, base_layers=base_layers)
-    adamw = optax.inject_hyperparams(optax.adamw)
-
-    def group(rate: float, eps: float) -> optax.GradientTransformation:
-        return adamw(learning_rate=rate, eps=eps, weight_decay=0.0, b1=0.9, b2=0.95)
-
-    return optax.multi_transform(
-        {"hidden": group(lr * m.hidden_lr, 1e-8 * m.hidden_eps),
-         "hidden_norm": group(lr * m.hidden_lr, 1e-8 * m.hidden_eps),
-         "outer": group(lr, 1e-8), "norm": group(lr, 1e-8)}, depth_roles)
-
-
 @functools.cache
 def _rules() -> Any:
     """The depth rules, built once: `init_params` caches its program by the rules' initializers,
@@ -133,7 +118,7 @@ def _programs(vocab: int, dim: int, heads: int, mlp_dim: int, layers: int) -> An
                                   isinstance(m, DecoderBlock))
         return state["intermediates"][f"layer_{layers - 1}"]["__call__"][0]
 
-    template = _optimizer("sp", 1.0, layers, 1)
+    template = depth_optimizer("sp", 1.0, layers)  # its hyperparameters come from the state
 
     def step(params: Any, opt_state: Any, tokens: jax.Array, b: jax.Array) -> Any:
         def loss(p: Any) -> jax.Array:
@@ -165,7 +150,7 @@ def _one(config: Any, name: str, layers: int, seed: int) -> dict[str, Any]:
     key = jax.random.fold_in(jax.random.key(config.seed), seed)
     params = nn.unbox(jwinit.init_params(model, key, probe, _rules()))["params"]
     init_embedding = params["embed"]["embedding"]
-    tx = _optimizer(name, config.learning_rate, layers, config.base_layers)
+    tx = depth_optimizer(name, config.learning_rate, layers, base_layers=config.base_layers)
     with jax.numpy_dtype_promotion("standard"):
         opt_state = tx.init(params)
     bb = jnp.float32(b)
@@ -191,12 +176,6 @@ def _slope(depths: list[int], values: list[float]) -> float:
     return float(np.polyfit(np.log(depths), np.log(values), 1)[0])
 
 
-def _silu_second_moment() -> float:
-    """E[silu(g)^2] for g ~ N(0, 1), by Gauss-Hermite quadrature."""
-    x, w = np.polynomial.hermite_e.hermegauss(200)
-    return float(np.sum(w * (x / (1 + np.exp(-x))) ** 2) / math.sqrt(2 * math.pi))
-
-
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     keys = ("parametrization", "depth", "seed", "dim", "steps", "learning_rate", "base_layers")
@@ -218,18 +197,18 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     rows = [done.get({"parametrization": p, "depth": d, "seed": s, "dim": int(config.dim),
                       "steps": int(config.steps), "learning_rate": float(config.learning_rate),
                       "base_layers": int(config.base_layers)}) for p, d, s in cells]
-    c = 1.0 + _silu_second_moment()
+    c = 1.0 + float(theory.q_map("silu", 1.0, 0.0, 1.0))  # 1 + E[silu(g)^2], g ~ N(0, 1)
     summary = []
     for p in config.parametrizations:
         for d in config.depths:
             rs = [r for r in rows if r["parametrization"] == p and r["depth"] == d]
             b = rs[0]["branch_multiplier"]
-            theory = [math.sqrt(r["embedding_ms"] + d * b * b * c) for r in rs]
+            predicted = [math.sqrt(r["embedding_ms"] + d * b * b * c) for r in rs]
             summary.append({
                 "parametrization": p, "depth": d, "branch_multiplier": b,
                 "rms_init": float(np.mean([r["rms_init"] for r in rs])),
                 "rms_init_sequences": float(np.mean([r["rms_init_sequences"] for r in rs])),
-                "rms_init_theory": float(np.mean(theory)),
+                "rms_init_theory": float(np.mean(predicted)),
                 "rms_change_last": float(np.mean([r["rms_change"][-1] for r in rs])),
                 "rms_change_sd": float(np.std([r["rms_change"][-1] for r in rs], ddof=1))
                 if len(rs) > 1 else math.nan,

@@ -39,6 +39,7 @@ import optax
 
 from jwinit._checks import check_choice, check_int, check_pattern, check_real
 from jwinit.distributions import normal
+from jwinit.recipes._paths import role_paths
 from jwinit.recipes.transformer import DECODER_PATHS
 from jwinit.rules import RoleRules, path_name
 from jwinit.variance import lecun_normal
@@ -107,9 +108,7 @@ def depth_rules(*, embedding_std: float = 1.0, paths: Mapping[str, str] | None =
     kernel), `paths` overriding them.
     """
     s = float(check_real(embedding_std, "embedding_std", low=0.0, low_open=True))
-    where = {**DECODER_PATHS, "kernel": r"kernel$"}
-    for role, pattern in (paths or {}).items():
-        where[role] = check_pattern(pattern, f"paths[{role!r}]")
+    where = role_paths(paths, {**DECODER_PATHS, "kernel": r"kernel$"})
     rules = {where["embedding"]: normal(s), where["kernel"]: lecun_normal()}
     return RoleRules(rules, recipe="depth_rules",
                      roles={where["embedding"]: "embedding", where["kernel"]: "kernel"},
@@ -138,7 +137,9 @@ def depth_optimizer(parametrization: str, learning_rate: float, num_layers: int 
                     b1: float = 0.9, b2: float = 0.95, hidden: str = _HIDDEN,
                     norm: str = _NORM) -> optax.GradientTransformation:
     """AdamW with a depth parametrization's per-group learning rates, epsilons and weight
-    decays (the table in this module's docstring), as one ``optax.multi_transform``.
+    decays (the table in this module's docstring), as one ``optax.multi_transform``. The
+    hyperparameters are in the optimizer state (``optax.inject_hyperparams``), so a compiled
+    update step serves every parametrization and depth multiplier of the same model.
 
     Args:
       parametrization: 'sp', 'depth_mup' or 'completep'.
@@ -165,7 +166,9 @@ def depth_optimizer(parametrization: str, learning_rate: float, num_layers: int 
     check_pattern(norm, "norm")
 
     def adamw(rate: float, epsilon: float, decay: float) -> optax.GradientTransformation:
-        return optax.adamw(rate, b1=b1, b2=b2, eps=epsilon, weight_decay=decay)
+        # the hyperparameters live in the state: one compiled update serves every depth rule
+        return optax.inject_hyperparams(optax.adamw)(learning_rate=rate, b1=b1, b2=b2,
+                                                     eps=epsilon, weight_decay=decay)
 
     groups: dict[str, optax.GradientTransformation] = {
         "hidden": adamw(lr * mult.hidden_lr, e * mult.hidden_eps, wd * mult.hidden_weight_decay),

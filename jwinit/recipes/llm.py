@@ -33,6 +33,7 @@ from typing import Any
 
 from jwinit._checks import check_choice, check_int, check_pattern, check_real
 from jwinit.distributions import normal, truncated_normal, uniform
+from jwinit.recipes._paths import role_paths
 from jwinit.recipes.transformer import DECODER_PATHS
 from jwinit.rules import RoleRules
 
@@ -47,23 +48,15 @@ OLMO_CORE_METHODS = ("normal", "llama", "llama_depth", "normalized")
 
 
 def _where(paths: Mapping[str, str] | None, layered: bool) -> dict[str, str]:
-    where = dict(DECODER_PATHS)
-    if paths is not None:
-        if not isinstance(paths, Mapping):
-            raise TypeError(f"`paths` must be a mapping {{role: regular expression}}, got "
-                            f"{paths!r}.")
-        for role, pattern in paths.items():
-            if role == "layer":
-                if not isinstance(pattern, str) or "{i}" not in pattern:
-                    raise ValueError("`paths['layer']` must be a pattern with '{i}' for the "
-                                     f"block index, e.g. r'^layer_{{i}}/', got {pattern!r}.")
-                check_pattern(pattern.format(i=0), "paths['layer']")
-            else:
-                check_pattern(pattern, f"paths[{role!r}]")
-            where[role] = pattern
-    if layered and "layer" not in where:
-        raise ValueError("`paths` needs a 'layer' entry for this recipe (its scale depends on the "
-                         "block): a pattern with '{i}', e.g. r'^layer_{i}/'.")
+    """`DECODER_PATHS` updated by `paths` (as every recipe reads them); a recipe whose scale
+    depends on the block (`layered`) needs 'layer', a pattern with '{i}'."""
+    where = role_paths(paths, DECODER_PATHS)
+    layer = where.get("layer")
+    if layered and (not isinstance(layer, str) or "{i}" not in layer):
+        raise ValueError("`paths['layer']` must be a pattern with '{i}' for the block index, "
+                         f"e.g. r'^layer_{{i}}/', got {layer!r}.")
+    if layered:
+        check_pattern(layer.format(i=0), "paths['layer']")
     return where
 
 

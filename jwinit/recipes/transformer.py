@@ -15,6 +15,7 @@ from jwinit._builders import (
 from jwinit._checks import check_choice, check_int, check_pattern, check_real
 from jwinit._types import DTypeLike, Initializer
 from jwinit.distributions import normal, truncated_normal, zeros
+from jwinit.recipes._paths import role_paths
 from jwinit.registry import register
 from jwinit.rules import RoleRules
 
@@ -336,23 +337,6 @@ DECODER_PATHS = {
 }
 
 
-def _where(paths: Mapping[str, str] | None, default: Mapping[str, str],
-           argument: str = "paths") -> dict[str, str]:
-    """The default role paths updated by the user's `paths` (each checked as a pattern)."""
-    if paths is None:
-        return dict(default)
-    if not isinstance(paths, Mapping):
-        raise TypeError(f"`{argument}` must be a mapping {{role: regular expression}}, got "
-                        f"{paths!r}.")
-    out = dict(default)
-    for role, pattern in paths.items():
-        if role == "layer":  # a format string with {i}, used by the per-block recipes
-            out[role] = pattern
-            continue
-        out[role] = check_pattern(pattern, f"{argument}[{role!r}]")
-    return out
-
-
 def transformer_rules(roles: Mapping[str, Callable[..., Any]],
                       paths: Mapping[str, str] | None = None) -> dict[str, Callable[..., Any]]:
     """Rules for :func:`init_params` from a dict of role initializers (`jwinit.t_fixup`,
@@ -422,7 +406,7 @@ def gpt2_rules(num_layers: int, stddev: float = 0.02, *, truncate: float | None 
     check_real(stddev, "stddev", low=0, low_open=True)
     if truncate is not None:
         check_real(truncate, "truncate", low=0, low_open=True)
-    where = _where(paths, {**TRANSFORMER_PATHS, "kernel": r"kernel$"})
+    where = role_paths(paths, {**TRANSFORMER_PATHS, "kernel": r"kernel$"})
 
     def draw(std: float) -> Callable[..., Any]:
         if truncate is None:
