@@ -2,6 +2,7 @@
 
 import functools
 import math
+import os
 
 import flax.linen as nn
 import jax
@@ -383,6 +384,71 @@ def test_vmapped_and_unrolled_batching_compute_the_same_runs(small, model):
     auto = jtrain.train(model, small, **{**kw, "steps": 10, "stepping": "auto"})
     on_cpu = jax.default_backend() == "cpu"
     assert auto.batching == ("unroll" if on_cpu and model is not MLP else "vmap")
+
+
+@pytest.mark.parametrize("model,stepping", [(MLP, "scan"), (MLP, "loop"), (SmallCNN(), "loop")],
+                         ids=["mlp-scan", "mlp-loop", "cnn-loop"])
+def test_groups_run_from_host_threads_compute_the_same_runs_bit_for_bit(small, model, stepping,
+                                                                      tmp_path):
+    """On one device, groups of runs are calls of one compiled program from host threads, at
+    once: each group computes what it computes as the group of a device of the 8-device mesh, bit
+    for bit, and what ``lax.map`` over the groups computes (threads=1): bit for bit for the MLP,
+    to float32 rounding for the CNN (a loop body with a convolution compiles differently on
+    XLA:CPU, jax-ml/jax#12868). A checkpointed, killed and resumed threaded call continues
+    exactly."""
+    one = jax.sharding.Mesh(np.asarray(jax.devices()[:1]), ("runs",))
+    kw = dict(inits={"he": "he_normal", "lecun": "lecun_normal"}, optimizer=SGD,
+              learning_rates=[0.02, 0.05, 0.1], steps=8, seeds=1, eval_every=4,
+              runs_per_group=2, stepping=stepping, batching="vmap")
+    mapped = jtrain.train(model, small, mesh=one, threads=1, **kw)  # 3 groups, lax.map
+    threaded = jtrain.train(model, small, mesh=one, threads=2, **kw)  # 3 groups, 2 threads
+    devices = jtrain.train(model, small, **kw)  # 3 groups on 3 of the 8 devices
+    assert (mapped.threads, threaded.threads, devices.threads) == (1, 2, 1)
+    assert "2 host threads" in repr(threaded)
+    exact = model is MLP
+    for other, ref in ((threaded, devices), (threaded, mapped)):
+        for m in jtrain.METRICS:
+            if exact or ref is devices:
+                np.testing.assert_array_equal(getattr(other, m), getattr(ref, m), err_msg=m)
+            else:
+                np.testing.assert_allclose(getattr(other, m), getattr(ref, m), rtol=1e-6,
+                                           err_msg=m)
+        for a, b in zip(jax.tree.leaves(other.params), jax.tree.leaves(ref.params), strict=True):
+            if exact or ref is devices:
+                np.testing.assert_array_equal(a, b)
+            else:
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # killed after the first chunk, then resumed
+    ckpt = str(tmp_path / "state.npz")
+
+    def kill(done, total):
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        jtrain.train(model, small, mesh=one, threads=2, checkpoint=ckpt, progress=kill, **kw)
+    resumed = jtrain.train(model, small, mesh=one, threads=2, checkpoint=ckpt, **kw)
+    np.testing.assert_array_equal(resumed.train_loss, threaded.train_loss)
+    # the default on one CPU device: a thread per core, for as many groups as there are
+    auto = jtrain.train(model, small, mesh=one, **kw)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert auto.threads == (min(3, cores, 8) if jax.default_backend() == "cpu" else 1)
+    np.testing.assert_array_equal(auto.train_loss, (threaded if auto.threads > 1 else
+                                                    mapped).train_loss)
+
+
+@pytest.mark.parametrize("threads,mesh_devices,words", [
+    (0, 1, ["`threads`", "0", ">= 1"]),
+    (2.5, 1, ["`threads`", "2.5"]),
+    (2, 8, ["`threads`", "8 devices", "got 2"]),
+])
+def test_bad_threads_fail_before_any_compute(small, threads, mesh_devices, words):
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:mesh_devices]), ("runs",))
+    with pytest.raises((ValueError, TypeError)) as e:
+        jtrain.train(MLP, small, inits={"he": "he_normal"}, optimizer=SGD, learning_rates=[0.1],
+                     steps=2, mesh=mesh, threads=threads)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
 
 
 def test_unrolled_convolutions_are_the_runs_own_and_equal_vmap():

@@ -48,8 +48,7 @@ class Functional:
             self.model = model
             self._example = example
             try:
-                shapes = jax.eval_shape(lambda k: model.init(k, example, **self.train_kwargs),
-                                        jax.random.key(0))
+                shapes = jax.eval_shape(self._linen_init, jax.random.key(0))
             except TypeError as e:
                 if "keyword argument" not in str(e):
                     raise
@@ -58,6 +57,8 @@ class Functional:
             self.collections = tuple(c for c in shapes if c != "params")
             if "params" not in shapes:
                 raise ValueError("`model` has no parameters ('params' collection is empty).")
+            shapes = dict(shapes)
+            self._abstract = (shapes.pop("params"), shapes)
         elif isinstance(model, nnx.Module):
             self.kind = "nnx"
             self.graphdef, self._params, self._rest = nnx.split(model, nnx.Param, ...)
@@ -72,12 +73,21 @@ class Functional:
         """(params, rest): the model's own initialization for `key` (linen), or its current
         values (nnx: the same for every key)."""
         if self.kind == "linen":
-            v = self.model.init({"params": key, "dropout": key}, self._example,
-                                **self.train_kwargs)
-            v = dict(v)
+            v = dict(self._linen_init(key))
             params = v.pop("params")
             return params, v
         return self._params, self._rest
+
+    def _linen_init(self, key: jax.Array) -> Any:
+        return self.model.init({"params": key, "dropout": key}, self._example,
+                               **self.train_kwargs)
+
+    def abstract_variables(self) -> tuple[Any, Any]:
+        """(params, rest) as ``jax.ShapeDtypeStruct`` trees: `default_variables`' structure,
+        traced once (when the model was wrapped)."""
+        if self.kind == "linen":
+            return self._abstract
+        return jax.eval_shape(lambda: (self._params, self._rest))
 
     # -- forward passes -------------------------------------------------------------------------
 

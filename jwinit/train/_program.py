@@ -3,7 +3,10 @@
 One call of the program trains all runs (stacked parameters, vmapped) for one chunk of `chunk`
 optax steps in a ``lax.scan`` (or one step per call, dispatched `chunk` times), and a second
 program then evaluates them; the runs axis is sharded over the devices
-with ``shard_map`` (runs are independent: no communication). A run whose loss, gradient or update
+with ``shard_map`` (runs are independent: no communication). On a single CPU device the groups of
+runs are instead dispatched from `threads` host threads at once, each group a call of the same
+compiled program: XLA:CPU computes a small vmapped step on about one core, and two groups at once
+keep two cores busy. A run whose loss, gradient or update
 is not finite is marked diverged at that step and frozen (its parameters and optimizer state stop
 changing); it cannot affect the other runs, which never read its values.
 """
@@ -84,6 +87,9 @@ class Program:
         convolution computed run by run, unrolled in the program: XLA:CPU computes a
         convolution vmapped over its kernel as a grouped convolution, far slower than separate
         ones; `jwinit.train._batching`).
+      threads: with more than 1 (no mesh), the programs are compiled for ONE group and each
+        group is a call of them, `threads` calls at once from a pool of host threads (the same
+        per-group computation as ``lax.map`` over the groups or one group per device).
     """
 
     fm: Functional
@@ -96,6 +102,7 @@ class Program:
     group: int = 1
     stepping: str = "scan"  # 'scan': one program per chunk; 'loop': one per step
     batching: str = "vmap"  # 'vmap': runs of a group vectorized; 'unroll': convolutions per run
+    threads: int = 1  # host threads dispatching groups at once (one CPU device)
     traces: int = 0  # how many times the chunk program was traced (compiled)
 
     def __post_init__(self) -> None:
@@ -224,7 +231,7 @@ class Program:
             out = lax.map(lambda s: vmapped(s, *extra), grouped)
             return jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), out)
 
-        if self.mesh is None:
+        if self.mesh is None or self.threads > 1:
             return batched
         from jax.sharding import PartitionSpec as P
 
@@ -264,11 +271,72 @@ class Program:
         return (jax.device_put(state, runs),
                 jax.device_put(data, NamedSharding(self.mesh, P())))
 
+    # -- host threads (one CPU device) ---------------------------------------------------------
+
+    def _groups(self, state: Any) -> int:
+        return jax.tree.leaves(state)[0].shape[0] // self.group if self.threads > 1 else 1
+
+    def _split(self, state: Any) -> list[Any]:
+        """The groups of `state` (one jitted call, so that the slicing is one dispatch)."""
+        n = self._groups(state)
+        if n == 1:
+            return [state]
+        if not hasattr(self, "_splitter"):
+            g = self.group
+
+            def split(s: Any) -> list[Any]:
+                n_runs = jax.tree.leaves(s)[0].shape[0]
+                return [jax.tree.map(lambda a, i=i: a[i * g:(i + 1) * g], s)
+                        for i in range(n_runs // g)]
+
+            self._splitter = jax.jit(split)
+        return self._splitter(state)
+
+    def _merge(self, parts: list[Any]) -> Any:
+        if len(parts) == 1:
+            return parts[0]
+        if not hasattr(self, "_merger"):
+            self._merger = jax.jit(lambda ps: jax.tree.map(
+                lambda *xs: jnp.concatenate(xs, axis=0), *ps))
+        return self._merger(parts)
+
+    def _pool(self) -> Any:
+        if not hasattr(self, "_executor"):
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="jwinit-train")
+        return self._executor
+
+    def _each_group(self, fn: Callable[[Any], Any], state: Any) -> list[Any]:
+        """[fn(group) for each group of `state`], `threads` groups at once (each call waits for
+        its result in its thread, so the groups compute concurrently)."""
+        parts = self._split(state)
+        if len(parts) == 1:
+            return [fn(parts[0])]
+
+        def run(part: Any) -> Any:
+            with _PROMOTION():
+                return jax.block_until_ready(fn(part))
+
+        return list(self._pool().map(run, parts))
+
+    def close(self) -> None:
+        """Shut the host threads down (a no-op without them)."""
+        executor = self.__dict__.pop("_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    # -- calls ----------------------------------------------------------------------------------
+
     def compile(self, state: dict[str, Any], data: dict[str, jax.Array]) -> float:
-        """Compile the chunk program for these arguments ahead of time; returns the seconds."""
+        """Compile the chunk program for these arguments ahead of time (for one group with host
+        threads); returns the seconds."""
         import time
 
         start = time.perf_counter()
+        if self._groups(state) > 1:
+            state = jax.tree.map(lambda a: jax.ShapeDtypeStruct((self.group, *a.shape[1:]),
+                                                                a.dtype), state)
         with _PROMOTION():
             self._compiled = self._chunk.lower(state, jnp.asarray(0, jnp.int32), data).compile()
         return time.perf_counter() - start
@@ -283,18 +351,30 @@ class Program:
         n = self.chunk if n is None else n
         if getattr(self, "_compiled", None) is None:
             self.compile(state, data)
+        t = jnp.asarray(t0, jnp.int32)
         if self.stepping == "scan":
             program = self._compiled if n == self.chunk else self._tail(n)
-            with _PROMOTION():
-                state = program(state, jnp.asarray(t0, jnp.int32), data)
+
+            def advance(part: Any) -> Any:
+                return program(part, t, data)
         else:
-            for t in range(t0, t0 + n):
-                state = self._compiled(state, jnp.asarray(t, jnp.int32), data)
+            def advance(part: Any) -> Any:
+                for step in range(t0, t0 + n):
+                    part = self._compiled(part, jnp.asarray(step, jnp.int32), data)
+                return part
+
+        if self._groups(state) == 1:
+            with _PROMOTION():
+                state = advance(state)
+        else:
+            state = self._merge(self._each_group(advance, state))
         return state, self.evaluate(state, data)
 
     def evaluate(self, state: dict[str, Any], data: dict[str, jax.Array]) -> dict[str, Any]:
         """Metrics of every run at its current parameters (the step-0 evaluation)."""
         if not hasattr(self, "_eval"):
             self._eval = jax.jit(self._sharded(self._run_eval, 1))
+        if self._groups(state) > 1:
+            return self._merge(self._each_group(lambda part: self._eval(part, data), state))
         with _PROMOTION():
             return self._eval(state, data)

@@ -54,6 +54,7 @@ class TrainResult:
         'loop' (one compiled step dispatched from Python); see `jwinit.train.train`.
       batching: how the runs of a device shared the program: 'vmap' (vectorized) or 'unroll'
         (vectorized, each run's convolutions computed separately); see `jwinit.train.train`.
+      threads: host threads that ran groups of runs at once on one device (1: none).
     """
 
     runs: list[tuple[str, float, int]]
@@ -73,6 +74,7 @@ class TrainResult:
     chunk_traces: int = 0
     stepping: str = "scan"
     batching: str = "vmap"
+    threads: int = 1
 
     @property
     def inits(self) -> list[str]:
@@ -100,7 +102,8 @@ class TrainResult:
         n, last = len(self.runs), int(self.eval_steps[-1])
         lines = [f"TrainResult({n} runs = {len(self.inits)} inits x {len(self.learning_rates)} "
                  f"learning rates x {len(self.seeds)} seeds, {last} steps, {self.task}; "
-                 f"stepping {self.stepping!r}, batching {self.batching!r})"]
+                 f"stepping {self.stepping!r}, batching {self.batching!r}"
+                 + (f", {self.threads} host threads" if self.threads > 1 else "") + ")"]
         final = self.train_loss[:, -1]
         if np.any(np.isfinite(final)):
             i = int(np.nanargmin(final))
