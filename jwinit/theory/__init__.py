@@ -18,7 +18,9 @@ second moment q^l and whose correlation c^l between two inputs follow determinis
 * edge of chaos   chi1 = 1                                               (`critical_sigma_w2`)
 * per-layer forward / backward second moments of a finite-depth MLP                (`predict`)
 * moments of the input-output Jacobian spectrum (Pennington et al. 2017, 2018)
-  (`jacobian_spectrum`), and all of the above on a grid (`phase_diagram`).
+  (`jacobian_spectrum`), and all of the above on a grid (`phase_diagram`);
+* the infinite-width NNGP and NTK of the whole network on any two sets of inputs
+  (Lee et al. 2018; Jacot et al. 2018), from the same expectations (`kernel_fn`).
 
 Numerics: closed forms for 'linear', 'relu', 'leaky_relu', 'abs' (the degree-1 arc-cosine kernel
 of Cho & Saul 2009) and 'erf' (Williams 1997); every other activation (any elementwise callable
@@ -56,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jwinit._checks import check_callable_init, check_choice, check_int, check_reals
-from jwinit.theory._batching import cast, compiled
+from jwinit.theory._batching import cast, compiled, float_dtype
 from jwinit.theory._cores import (
     assemble_phase,
     c_star_core,
@@ -68,6 +70,7 @@ from jwinit.theory._cores import (
     predict_core,
     star_core,
 )
+from jwinit.theory._kernels import kernels_core
 from jwinit.theory._moments import ActivationLike, Moments, moments
 from jwinit.theory._variances import MeanFieldVariances, variances_of
 
@@ -91,9 +94,116 @@ __all__ = [
     "variances_of",
     "MeanFieldVariances",
     "WEIGHT_ENSEMBLES",
+    "kernel_fn",
+    "Kernels",
+    "PARAMETERIZATIONS",
 ]
 
 WEIGHT_ENSEMBLES = ("gaussian", "orthogonal")
+#: How `kernel_fn` scales the weights' gradients: neural-tangents' two parameterizations.
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+class Kernels(NamedTuple):
+    """The infinite-width kernels of `kernel_fn`, each (n1, n2)."""
+
+    nngp: jax.Array
+    ntk: jax.Array
+
+
+def kernel_fn(activation: ActivationLike, depth: int, sigma_w2: Any, sigma_b2: Any, *,
+              parameterization: str = "ntk", width: int | None = None, use_bias: bool = True,
+              degree: int | None = None) -> Any:
+    """The infinite-width NNGP and NTK of a fully-connected network: ``f(x1, x2=None) ->
+    Kernels(nngp, ntk)``.
+
+    The network is `depth` hidden layers of `activation` and a linear readout (as
+    `jwinit.models.MLP`), weights of variance sigma_w2 / fan_in and biases of variance sigma_b2.
+    Layer by layer (Lee et al. 2018, eq. 4; Jacot et al. 2018, Thm. 1; Arora et al. 2019), with
+    (u1, u2) the Gaussian pre-activation pair of the two inputs:
+
+        K^0 = sigma_w2 x1 . x2 / d + sigma_b2,      K^{l+1} = sigma_w2 E[phi(u1) phi(u2)] + sigma_b2
+        Theta^{l+1} = K^{l+1} + sigma_w2 E[phi'(u1) phi'(u2)] Theta^l,      Theta^0 = K^0
+
+    in the 'ntk' parameterization (neural-tangents' default). In the 'standard' one (weights
+    N(0, sigma_w2 / fan_in), one learning rate: what a Flax model trained by optax is), a layer's
+    weights contribute fan_in x E[phi phi] and its biases 1 instead: Theta^0 = x1 . x2 + 1,
+    Theta^{l+1} = width E[phi phi] + 1 + sigma_w2 E[phi' phi'] Theta^l, the expected empirical NTK
+    (`jwinit.ntk`, averaged over outputs) of that network at init. The expectations are
+    `jwinit.theory`'s (closed forms for the relu family and erf, quadrature for every other
+    activation, also for inputs of different norms), so every activation jwinit knows has its
+    kernels; they equal neural-tangents' ``stax`` kernels to float64 rounding (relu, erf, gelu).
+
+    Args:
+      activation: a registered name, an `Activation` or an elementwise callable.
+      depth: hidden layers (>= 0).
+      sigma_w2, sigma_b2: weight variance times fan-in and bias variance (>= 0).
+      parameterization: 'ntk' or 'standard'.
+      width: the hidden layers' width ('standard' only, where the NTK grows with it).
+      use_bias: whether the layers have biases (their gradients count in the NTK even at
+        sigma_b2 = 0, in the 'standard' parameterization).
+      degree: Gauss-Hermite degree for activations without a closed form (faster, less
+        accurate than the default split quadrature; about 1e4 nodes per pair of inputs).
+
+    Returns:
+      ``f(x1, x2=None)``: `x1` (n1, ...) and `x2` (n2, ...) of the same feature shape (flattened;
+      `x2` defaults to `x1`) -> `Kernels` of shape (n1, n2), in float64 under ``jax.enable_x64``.
+
+    Raises:
+      ValueError, TypeError: naming the argument (in the factory; the inputs when called).
+
+    Examples:
+      >>> f = theory.kernel_fn('relu', depth=2, sigma_w2=2.0, sigma_b2=0.0)
+      >>> k = f(jnp.eye(3))
+      >>> k.nngp.shape, bool(jnp.allclose(jnp.diag(k.nngp), 2 / 3))  # He init keeps q = 2 |x|^2 / d
+      ((3, 3), True)
+      >>> bool(jnp.allclose(jnp.diag(k.ntk), 3 * 2 / 3))  # each of 3 layers adds q
+      True
+    """
+    m = moments(activation, degree)
+    depth = check_int(depth, "depth", minimum=0)
+    for name, v in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
+        check_reals(v, name)
+        if np.ndim(v) != 0:
+            raise ValueError(f"`{name}` must be a scalar, got shape {np.shape(v)}.")
+    parameterization = check_choice(parameterization, "parameterization", PARAMETERIZATIONS)
+    if parameterization == "standard":
+        if width is None:
+            raise TypeError("`width` (the hidden layers' width) is needed for "
+                            "parameterization='standard', where the NTK grows with it.")
+        width = check_int(width, "width", minimum=1)
+    elif width is not None:
+        raise ValueError(f"`width` is only for parameterization='standard' (the 'ntk' "
+                         f"parameterization's kernels do not depend on it), got {width!r}.")
+    if not isinstance(use_bias, bool):
+        raise TypeError(f"`use_bias` must be a bool, got {use_bias!r}.")
+
+    def kernels(x1: Any, x2: Any = None) -> Kernels:
+        a = _kernel_inputs(x1, "x1")
+        b = a if x2 is None else _kernel_inputs(x2, "x2")
+        if a.shape[1:] != b.shape[1:]:
+            raise ValueError(f"`x1` and `x2` must have the same feature shape, got "
+                             f"{np.shape(x1)[1:]} and {np.shape(x2)[1:]}.")
+        sw2, sb2 = cast(sigma_w2, sigma_b2)
+        nngp, ntk = kernels_core(m, sw2, sb2, a, b, depth=depth, width=width,
+                                 use_bias=use_bias, same=x2 is None)
+        return Kernels(nngp, ntk)
+
+    return kernels
+
+
+def _kernel_inputs(x: Any, name: str) -> jax.Array:
+    """(n, features) in the theory's float dtype."""
+    try:
+        arr = jnp.asarray(x)
+    except TypeError:
+        raise TypeError(f"`{name}` must be an array of inputs, got {type(x).__name__}.") from None
+    if arr.ndim < 2 or arr.shape[0] == 0:
+        raise ValueError(f"`{name}` must be a batch of inputs (n, features...) with n >= 1, got "
+                         f"shape {arr.shape}.")
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
+        raise TypeError(f"`{name}` must hold real numbers, got {arr.dtype}.")
+    return arr.reshape(arr.shape[0], -1).astype(float_dtype())
 
 
 def _check_depth(depth: Any, *, static: bool) -> None:

@@ -156,6 +156,32 @@ class Moments:
         kk = bivariate_expectation(both, both, q, q, jnp.clip(c, -1, 1), **rule)
         return kk[0], kk[1]
 
+    def k_kd_pair(self, q1: jax.Array, q2: jax.Array, c: jax.Array
+                  ) -> tuple[jax.Array, jax.Array]:
+        """(E[phi(u1) phi(u2)], E[phi'(u1) phi'(u2)]) for E u1^2 = q1, E u2^2 = q2 (unequal
+        variances: two inputs of different norms), correlation c. Closed forms: 'leaky'
+        sqrt(q1 q2) (a c + (1 - a)^2 J(c)) and a + (1 - a)^2 (pi - arccos c) / (2 pi); erf
+        (2/pi) arcsin(2 q12 / sqrt((1 + 2 q1)(1 + 2 q2))) and
+        (4/pi) / sqrt((1 + 2 q1)(1 + 2 q2) - 4 q12^2), q12 = c sqrt(q1 q2) (Williams 1997)."""
+        c = jnp.clip(c, -1, 1)
+        if self.kind == "leaky":
+            a = self.slope
+            return (jnp.sqrt(q1 * q2) * (a * c + (1 - a) ** 2 * _arccos_kernel(c)),
+                    self.kd(q1, c))
+        if self.kind == "erf":
+            q12 = c * jnp.sqrt(q1 * q2)
+            den = (1 + 2 * q1) * (1 + 2 * q2)
+            return ((2 / math.pi) * jnp.arcsin(2 * q12 / jnp.sqrt(den)),
+                    (4 / math.pi) / jnp.sqrt(den - 4 * q12 * q12))
+        fn = self.act.fn
+
+        def both(u):
+            return jnp.stack(jax.jvp(fn, (u,), (jnp.ones_like(u),)), axis=-1)
+
+        kk = bivariate_expectation(both, both, q_floor(q1), q_floor(q2), c,
+                                   **self._rule2(q1.dtype))
+        return kk[0], kk[1]
+
     def _rule2(self, dtype: Any) -> dict[str, Any]:
         return dict(breaks=self.breaks, kinks=self.kinks, zbreaks=_ZBREAKS, panels=1,
                     degree=_DEGREE_2D[np.dtype(dtype).itemsize], cutoff=_CUTOFF,
