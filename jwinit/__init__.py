@@ -53,7 +53,7 @@ from jwinit.structured import (
     zer_o,
     zero_hadamard,
 )
-from jwinit.tangent_kernel import ntk
+from jwinit.tangent_kernel import TRAINABILITY_LOSSES, TrainabilityReport, ntk, trainability
 from jwinit.variance import (
     glorot_normal,
     glorot_uniform,
@@ -96,6 +96,9 @@ __all__ = [
     "param_paths",
     "audit",
     "ntk",
+    "trainability",
+    "TrainabilityReport",
+    "TRAINABILITY_LOSSES",
     "AuditReport",
     "AuditRow",
     "fixup_rules",

@@ -1,5 +1,5 @@
 """`jwinit.ntk(model, variables, x1, x2)`: the empirical neural tangent kernel of a model at its
-current parameters.
+current parameters, and `jwinit.trainability`: what it predicts of gradient descent from there.
 
 Theta(x1, x2)_{ab, ij} = sum over every parameter theta of df_i(x1_a)/dtheta df_j(x2_b)/dtheta
 (Jacot, Gabriel & Hongler 2018), f the model's output flattened to k values per example. With
@@ -9,11 +9,13 @@ neural-tangents' ``trace_axes=(-1,)`` with its averaging), shape (n1, n2); other
 
 The kernel is computed from Jacobians of blocks of `batch_size` examples (reverse mode, one
 compiled program per shape, the last block padded), so memory stays within `memory_bytes`: a
-block's Jacobian holds batch_size x k x P numbers for P parameters.
+block's Jacobian holds batch_size x k x P numbers for P parameters; when all blocks' Jacobians
+do not fit the budget together, two are held at a time and the column blocks are recomputed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,7 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-__all__ = ["ntk"]
+__all__ = ["ntk", "trainability", "TrainabilityReport", "TRAINABILITY_LOSSES"]
+
+#: The losses `trainability` predicts for.
+TRAINABILITY_LOSSES = ("mse", "cross_entropy")
 
 
 def _split(model: Any, variables: Any, apply_kwargs: Mapping[str, Any]
@@ -138,27 +143,40 @@ def ntk(model: Any, variables: Mapping[str, Any] | None, x1: Any, x2: Any = None
 
     jac = _jacobian_program(f)
     b = batch_size
+    same = x2 is x1
 
-    def blocks(x: jax.Array) -> list[tuple[jax.Array, int]]:
-        out = []
-        for start in range(0, x.shape[0], b):
-            xb = x[start:start + b]
-            m = xb.shape[0]
-            if m < b:  # pad the last block: one compiled shape
-                xb = jnp.concatenate([xb, jnp.zeros((b - m, *xb.shape[1:]), xb.dtype)])
-            out.append((jac(params, xb), m))
-        return out
+    def block(x: jax.Array, start: int) -> tuple[jax.Array, int]:
+        xb = x[start:start + b]
+        m = xb.shape[0]
+        if m < b:  # pad the last block: one compiled shape
+            xb = jnp.concatenate([xb, jnp.zeros((b - m, *xb.shape[1:]), xb.dtype)])
+        return jac(params, xb), m
 
-    j1 = blocks(x1)
-    j2 = j1 if x2 is x1 else blocks(x2)
+    def contract(a: jax.Array, c: jax.Array, m1: int, m2: int) -> jax.Array:
+        if trace:
+            return jnp.einsum("akp,bkp->ab", a, c)[:m1, :m2] / k
+        return jnp.einsum("akp,blp->abkl", a, c)[:m1, :m2]
+
+    starts1, starts2 = range(0, x1.shape[0], b), range(0, x2.shape[0], b)
+    held = (x1.shape[0] + (0 if same else x2.shape[0])) * per_example
+    # every block's Jacobian held when they fit the budget together; else two at a time, the
+    # column blocks recomputed for every row block (memory within memory_bytes, more compute)
+    j2 = None
+    if held <= memory_bytes:
+        j1 = [block(x1, s) for s in starts1]
+        j2 = j1 if same else [block(x2, s) for s in starts2]
     rows = []
-    for a, m1 in j1:
+    for i, s1 in enumerate(starts1):
+        a, m1 = j1[i] if j2 is not None else block(x1, s1)
         cols = []
-        for c, m2 in j2:
-            if trace:
-                cols.append(jnp.einsum("akp,bkp->ab", a, c)[:m1, :m2] / k)
+        for j, s2 in enumerate(starts2):
+            if j2 is not None:
+                c, m2 = j2[j]
+            elif same and s2 == s1:
+                c, m2 = a, m1
             else:
-                cols.append(jnp.einsum("akp,blp->abkl", a, c)[:m1, :m2])
+                c, m2 = block(x2, s2)
+            cols.append(contract(a, c, m1, m2))
         rows.append(jnp.concatenate(cols, axis=1))
     return jnp.concatenate(rows, axis=0)
 
@@ -179,3 +197,190 @@ def _jacobian_program(f: Callable[[Any, jax.Array], jax.Array]) -> Callable[...,
 
     return jax.jit(jacobian)
 
+
+
+# ------------------------------------------------------------------------------------------------
+# what the NTK predicts
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainabilityReport:
+    """What the NTK on a batch predicts of full-batch gradient descent (`trainability`).
+
+    Attributes:
+      loss: 'mse' or 'cross_entropy' (conventions in `trainability`).
+      n, outputs: examples and outputs per example.
+      eigenvalues: the NTK's (traced over outputs, n x n) eigenvalues, largest first.
+      lambda_max, lambda_min, condition: the largest, the smallest and their ratio.
+      lr_max: the largest stable learning rate of plain gradient descent on the loss.
+      residual: f(x) - y at these parameters, (n, outputs) (mse; None for cross-entropy).
+      projections: the residual on the NTK's eigenvectors, (n, outputs), same order.
+      kernel: 'empirical' or 'infinite'; `infinite` the report of the infinite-width kernel on
+        the same batch and residual, when `trainability` was given one.
+    """
+
+    loss: str
+    n: int
+    outputs: int
+    eigenvalues: np.ndarray
+    lr_max: float
+    residual: np.ndarray | None
+    projections: np.ndarray | None
+    kernel: str = "empirical"
+    infinite: TrainabilityReport | None = None
+
+    @property
+    def lambda_max(self) -> float:
+        return float(self.eigenvalues[0])
+
+    @property
+    def lambda_min(self) -> float:
+        return float(self.eigenvalues[-1])
+
+    @property
+    def condition(self) -> float:
+        return self.lambda_max / self.lambda_min if self.lambda_min > 0 else float("inf")
+
+    def loss_curve(self, learning_rate: float, steps: int, *, flow: bool = False) -> np.ndarray:
+        """The linearized model's loss at steps 0..`steps` of gradient descent (mse only):
+        ``sum_i (1 - 2 lr lambda_i / (n k))^(2t) |p_i|^2 / (n k)``, p_i the residual on the i-th
+        eigenvector; with `flow`, gradient flow at time lr t: ``exp(-4 lr t lambda_i / (n k))``
+        in place of the power (neural-tangents' ``predict.gradient_descent_mse`` in this loss's
+        scale)."""
+        if self.loss != "mse":
+            raise ValueError(f"`loss_curve` predicts the mse loss; this report is for "
+                             f"{self.loss!r}, whose linearized dynamics are not closed-form.")
+        if not (isinstance(learning_rate, int | float) and not isinstance(learning_rate, bool)
+                and learning_rate > 0 and np.isfinite(learning_rate)):
+            raise ValueError(f"`learning_rate` must be a positive number, got {learning_rate!r}.")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"`steps` must be an int >= 0, got {steps!r}.")
+        nk = self.n * self.outputs
+        rate = 2 * learning_rate * self.eigenvalues / nk
+        weight = np.sum(self.projections ** 2, axis=1) / nk
+        t = np.arange(steps + 1)[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            decay = np.exp(-2 * rate * t) if flow else (1 - rate) ** (2 * t)
+        return np.sum(decay * weight, axis=1)
+
+    def __repr__(self) -> str:
+        def row(r: TrainabilityReport) -> str:
+            return (f"{r.kernel:9} lambda_max {r.lambda_max:.4g}  lambda_min {r.lambda_min:.4g}"
+                    f"  condition {r.condition:.4g}  lr_max {r.lr_max:.4g}")
+
+        lines = [f"TrainabilityReport({self.loss}, n={self.n}, outputs={self.outputs})",
+                 "  " + row(self)]
+        if self.infinite is not None:
+            lines.append("  " + row(self.infinite))
+        return "\n".join(lines)
+
+
+def _report(theta: np.ndarray, loss: str, k: int, residual: np.ndarray | None, kernel: str,
+            infinite: TrainabilityReport | None = None) -> TrainabilityReport:
+    theta = np.asarray(theta, np.float64)
+    theta = (theta + theta.T) / 2
+    values, vectors = np.linalg.eigh(theta)
+    order = np.argsort(values)[::-1]
+    values, vectors = values[order], vectors[:, order]
+    n = theta.shape[0]
+    # mse (mean over examples and outputs of (f - y)^2): r <- (I - 2 lr Theta / (n k)) r;
+    # cross-entropy at near-uniform softmax: the logits' Hessian is (I - 11^T / k) / k
+    lr_max = (n * k / values[0]) if loss == "mse" else (2 * n * k / values[0])
+    projections = None if residual is None else vectors.T @ residual
+    return TrainabilityReport(loss, n, k, values, float(lr_max), residual, projections, kernel,
+                              infinite)
+
+
+def trainability(model: Any, variables: Mapping[str, Any] | None, x: Any, y: Any, *,
+                 loss: str = "mse", kernel: Callable[..., Any] | None = None,
+                 batch_size: int | None = None, memory_bytes: int = 2**30,
+                 apply_kwargs: Mapping[str, Any] | None = None) -> TrainabilityReport:
+    """Predict full-batch gradient descent on (x, y) from the model's NTK at these parameters.
+
+    Under the linearized model f_t = f_0 + J (theta_t - theta_0) (Lee et al. 2019), gradient
+    descent on the batch moves the residual r = f(x) - y by r <- (I - s lr Theta) r, Theta the
+    NTK (traced over outputs: each output moves alike) and s the loss's scale. Conventions, n
+    examples, k outputs (those of `jwinit.train`):
+
+    * 'mse': the mean over examples AND outputs of (f - y)^2 (``optax.squared_error(...).mean()``):
+      s = 2 / (n k), so the largest stable learning rate is ``lr_max = n k / lambda_max``. (For
+      the convention of NTK papers, 1/(2n) sum_i |f_i - y_i|^2, it is 2 n / lambda_max.)
+    * 'cross_entropy': the mean softmax cross-entropy, at the near-uniform predictions of an
+      init: the Gauss-Newton curvature is lambda / (n k), so ``lr_max = 2 n k / lambda_max``.
+
+    Above lr_max the linearized model diverges; a finite wide ReLU network may instead catapult
+    (its NTK shrinks until the step is stable, Lewkowycz et al. 2020), so lr_max is where the
+    lazy regime ends, not always where training fails.
+
+    Args:
+      model, variables, batch_size, memory_bytes, apply_kwargs: as `jwinit.ntk`.
+      x: the batch (n, ...); y: targets (n, k) or (n,) for mse, integer labels (n,) for
+        cross-entropy.
+      loss: 'mse' or 'cross_entropy'.
+      kernel: optionally the infinite-width kernel, a callable ``kernel(x)`` returning the (n, n)
+        NTK or a `jwinit.theory.Kernels` (``jwinit.theory.kernel_fn(...)``): its numbers are
+        `report.infinite`, side by side (on the same residual).
+
+    Returns:
+      A `TrainabilityReport`; ``report.loss_curve(lr, steps)`` is the predicted mse curve.
+
+    Raises:
+      ValueError, TypeError: an unknown `loss` (before any compute), targets that do not fit the
+        outputs, and what `jwinit.ntk` refuses.
+
+    Examples:
+      >>> model = jwinit.models.MLP(depth=2, width=128, output_dim=2)
+      >>> x = jax.random.normal(jax.random.key(0), (16, 4))
+      >>> y = jnp.zeros((16, 2))
+      >>> r = jwinit.trainability(model, model.init(jax.random.key(1), x), x, y)
+      >>> r.lr_max == 16 * 2 / r.lambda_max
+      True
+      >>> curve = r.loss_curve(0.5 * r.lr_max, steps=100)
+      >>> bool(curve[-1] < curve[0])
+      True
+
+    References:
+      Jacot, Gabriel & Hongler 2018; Lee et al. 2019, "Wide neural networks of any depth evolve
+      as linear models under gradient descent"; Lewkowycz et al. 2020, "The large learning rate
+      phase of deep learning: the catapult mechanism".
+    """
+    if not isinstance(loss, str) or loss not in TRAINABILITY_LOSSES:
+        raise ValueError(f"`loss` must be one of {TRAINABILITY_LOSSES}, got {loss!r}.")
+    if kernel is not None and not callable(kernel):
+        raise TypeError(f"`kernel` must be None or a callable kernel(x) (jwinit.theory."
+                        f"kernel_fn(...)), got {type(kernel).__name__}.")
+    params, f = _split(model, variables, dict(apply_kwargs or {}))
+    x = jnp.asarray(x)
+    y = np.asarray(y)
+    n = x.shape[0] if x.ndim else 0
+    out = jax.eval_shape(f, params, x[:1]) if n else None
+    k = int(np.prod(out.shape[1:])) if out is not None else 0
+    if y.shape[:1] != (n,):
+        raise ValueError(f"`y` must have one row per example of `x` ({n}), got shape {y.shape}.")
+    if loss == "mse":
+        if y.ndim == 1:
+            y = y[:, None]
+        if y.reshape(n, -1).shape[1] != k:
+            raise ValueError(f"`y` must hold the model's {k} outputs per example for 'mse', "
+                             f"got shape {y.shape}.")
+        if not np.issubdtype(y.dtype, np.number):
+            raise TypeError(f"`y` must hold numbers, got {y.dtype}.")
+    elif y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (
+            y.size and (y.min() < 0 or y.max() >= k)):
+        raise ValueError(f"`y` must be integer labels in [0, {k}) of shape ({n},) for "
+                         f"'cross_entropy', got shape {y.shape}, dtype {y.dtype}.")
+    theta = np.asarray(ntk(model, variables, x, batch_size=batch_size,
+                           memory_bytes=memory_bytes, apply_kwargs=apply_kwargs))
+    residual = None
+    if loss == "mse":
+        f0 = np.asarray(jax.jit(f)(params, x), np.float64).reshape(n, k)
+        residual = f0 - y.reshape(n, k).astype(np.float64)
+    infinite = None
+    if kernel is not None:
+        k_inf = kernel(x)
+        k_inf = np.asarray(getattr(k_inf, "ntk", k_inf))
+        if k_inf.shape != (n, n):
+            raise ValueError(f"`kernel(x)` must be the ({n}, {n}) NTK of the batch, got shape "
+                             f"{k_inf.shape}.")
+        infinite = _report(k_inf, loss, k, residual, "infinite")
+    return _report(theta, loss, k, residual, "empirical", infinite)

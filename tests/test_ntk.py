@@ -66,6 +66,16 @@ def test_the_kernel_is_the_jacobian_product(name):
     np.testing.assert_allclose(traced, np.trace(same, axis1=2, axis2=3) / same.shape[-1],
                                rtol=0, atol=1e-5 * scale)
     assert np.linalg.eigvalsh((traced + traced.T) / 2).min() > -1e-5 * scale  # PSD
+    # a budget that holds one block of 2 examples but not all of them: two blocks at a time,
+    # the column blocks recomputed; the same kernel (x2 = x1 and x2 given, traced and full)
+    n_params = sum(a.size for a in jax.tree.leaves(v["params"]))
+    k = same.shape[-1]
+    budget = 2 * k * n_params * 4
+    streamed = np.asarray(jwinit.ntk(model, v, x1, batch_size=2, memory_bytes=budget))
+    np.testing.assert_allclose(streamed, traced, rtol=0, atol=1e-6 * scale)
+    streamed = np.asarray(jwinit.ntk(model, v, x1, x2, trace=False, batch_size=2,
+                                     memory_bytes=budget), np.float64)
+    np.testing.assert_allclose(streamed, want, rtol=0, atol=1e-5 * scale)
 
 
 def test_nnx_and_equinox_models():
