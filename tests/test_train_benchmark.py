@@ -54,3 +54,18 @@ def test_both_sides_do_the_same_runs_and_json_is_written(tmp_path):
         assert r["best"][k] == min(x[k] for x in r["rounds"]) > 0
     assert r["ratio_1"] == r["best"]["jwinit_1"] / r["best"]["plain_1"]
     assert set(res["versions"]) >= {"jax", "jaxlib", "flax", "optax"}
+
+
+def test_the_ntk_benchmark_runs_without_neural_tangents(tmp_path):
+    """The NTK benchmark's network has the 9,802 parameters its table states, and without an
+    interpreter for neural-tangents it times jwinit alone and writes its figures."""
+    from benchmarks import ntk_benchmark
+
+    model, x, variables = ntk_benchmark.network()
+    assert sum(v.size for v in jax.tree.leaves(variables["params"])) == 9802
+    assert x.shape == (1000, 64)
+    out = tmp_path / "ntk.json"
+    assert ntk_benchmark.main(["--repeats", "1", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["parameters"] == 9802 and res["jwinit_seconds"] > 0
+    assert "neural_tangents" not in res
