@@ -6,6 +6,7 @@ import os
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -418,6 +419,8 @@ def test_groups_run_from_host_threads_compute_the_same_runs_bit_for_bit(small, m
                 np.testing.assert_array_equal(a, b)
             else:
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    if (model, stepping) != (MLP, "scan"):
+        return  # the kill, the resume and the default: once
     # killed after the first chunk, then resumed
     ckpt = str(tmp_path / "state.npz")
 
@@ -435,6 +438,36 @@ def test_groups_run_from_host_threads_compute_the_same_runs_bit_for_bit(small, m
     assert auto.threads == (min(3, cores, 8) if jax.default_backend() == "cpu" else 1)
     np.testing.assert_array_equal(auto.train_loss, (threaded if auto.threads > 1 else
                                                     mapped).train_loss)
+
+
+class MLP64(nn.Module):
+    """A float64 model (parameters and compute), for calls under ``jax.enable_x64``."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = jnp.tanh(nn.Dense(16, dtype=jnp.float64, param_dtype=jnp.float64)(x))
+        return nn.Dense(10, dtype=jnp.float64, param_dtype=jnp.float64)(x)
+
+
+def test_host_threads_trace_nothing_under_their_own_config(small):
+    """The caller's JAX context (here float64 by ``jax.enable_x64``) is thread-local: the host
+    threads only call programs compiled in the caller's thread, so a threaded call of a float64
+    model under it gives the rows of the unthreaded call bit for bit (an uneven last chunk has
+    its own program, compiled the same way)."""
+    one = jax.sharding.Mesh(np.asarray(jax.devices()[:1]), ("runs",))
+    kw = dict(inits={"he": "he_normal", "lecun": "lecun_normal"}, optimizer=SGD,
+              learning_rates=[0.05], steps=7, seeds=2, eval_every=3, runs_per_group=2,
+              mesh=one)
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:
+        from jax.experimental import enable_x64 as enable
+    with enable(True):
+        mapped = jtrain.train(MLP64(), small, threads=1, **kw)
+        threaded = jtrain.train(MLP64(), small, threads=2, **kw)
+    assert threaded.threads == 2
+    assert all(p.dtype == np.float64 for p in jax.tree.leaves(threaded.params))
+    for m in jtrain.METRICS:
+        np.testing.assert_array_equal(getattr(threaded, m), getattr(mapped, m), err_msg=m)
 
 
 @pytest.mark.parametrize("threads,mesh_devices,words", [

@@ -184,9 +184,10 @@ def kernel_fn(activation: ActivationLike, depth: int, sigma_w2: Any, sigma_b2: A
         if a.shape[1:] != b.shape[1:]:
             raise ValueError(f"`x1` and `x2` must have the same feature shape, got "
                              f"{np.shape(x1)[1:]} and {np.shape(x2)[1:]}.")
-        sw2, sb2 = cast(sigma_w2, sigma_b2)
-        nngp, ntk = kernels_core(m, sw2, sb2, a, b, depth=depth, width=width,
-                                 use_bias=use_bias, same=x2 is None)
+        sw2, sb2, w = cast(sigma_w2, sigma_b2, 0.0 if width is None else width)
+        nngp, ntk = kernels_core(m, sw2, sb2, a, b, jnp.asarray(depth, jnp.int32), w,
+                                 standard=width is not None, use_bias=use_bias,
+                                 same=x2 is None)
         return Kernels(nngp, ntk)
 
     return kernels

@@ -41,12 +41,13 @@ def _pairs(m: Moments, q1: jax.Array, q2: jax.Array, c: jax.Array) -> tuple[jax.
     return e.reshape(c.shape), ed.reshape(c.shape)
 
 
-@functools.partial(jax.jit, static_argnames=("m", "depth", "width", "use_bias", "same"))
-def kernels_core(m: Moments, sw2: jax.Array, sb2: jax.Array, x1: jax.Array, x2: jax.Array, *,
-                 depth: int, width: int | None, use_bias: bool, same: bool
-                 ) -> tuple[jax.Array, jax.Array]:
-    """(NNGP, NTK) of shape (n1, n2) of `depth` hidden layers and a linear readout; `width` None
-    for the 'ntk' parameterization, the hidden width for 'standard'. With `same` (x2 is x1) an
+@functools.partial(jax.jit, static_argnames=("m", "standard", "use_bias", "same"))
+def kernels_core(m: Moments, sw2: jax.Array, sb2: jax.Array, x1: jax.Array, x2: jax.Array,
+                 depth: jax.Array, width: jax.Array, *, standard: bool, use_bias: bool,
+                 same: bool) -> tuple[jax.Array, jax.Array]:
+    """(NNGP, NTK) of shape (n1, n2) of `depth` hidden layers and a linear readout, in the
+    'standard' parameterization of hidden `width` or the 'ntk' one (`width` unused). `depth` and
+    `width` are traced: one compiled program serves every depth. With `same` (x2 is x1) an
     input's correlation with itself is exactly 1 (not 1 - rounding: arccos is steep there)."""
     d = x1.shape[1]
     sb2 = sb2 if use_bias else jnp.zeros_like(sb2)
@@ -55,19 +56,18 @@ def kernels_core(m: Moments, sw2: jax.Array, sb2: jax.Array, x1: jax.Array, x2: 
     q1 = sw2 * jnp.sum(x1 * x1, axis=1) / d + sb2
     q2 = sw2 * jnp.sum(x2 * x2, axis=1) / d + sb2
     nngp = sw2 * k12 + sb2
-    ntk = nngp if width is None else d * k12 + bias_grad
+    ntk = d * k12 + bias_grad if standard else nngp
     tiny = jnp.finfo(x1.dtype).tiny
-    for _ in range(depth):
+
+    def layer(_, carry):
+        nngp, ntk, q1, q2 = carry
         c = nngp / jnp.sqrt(jnp.maximum(q1[:, None] * q2[None, :], tiny))
         if same:
             c = jnp.where(jnp.eye(c.shape[0], dtype=bool), 1.0, c)
         e, ed = _pairs(m, q1, q2, c)
         new = sw2 * e + sb2
-        if width is None:
-            ntk = new + sw2 * ed * ntk
-        else:
-            ntk = width * e + bias_grad + sw2 * ed * ntk
-        nngp = new
-        q1 = sw2 * jax.vmap(m.m2)(q1) + sb2
-        q2 = sw2 * jax.vmap(m.m2)(q2) + sb2
+        ntk = (width * e + bias_grad if standard else new) + sw2 * ed * ntk
+        return (new, ntk, sw2 * jax.vmap(m.m2)(q1) + sb2, sw2 * jax.vmap(m.m2)(q2) + sb2)
+
+    nngp, ntk, _, _ = jax.lax.fori_loop(0, depth, layer, (nngp, ntk, q1, q2))
     return nngp, ntk

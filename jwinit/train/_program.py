@@ -341,6 +341,19 @@ class Program:
             self._compiled = self._chunk.lower(state, jnp.asarray(0, jnp.int32), data).compile()
         return time.perf_counter() - start
 
+    def _for_group(self, jitted: Callable[..., Any], key: Any, state: Any, *extra: Any
+                   ) -> Callable[..., Any]:
+        """`jitted` compiled, here in the calling thread, for one group's state (so that the
+        host threads only call compiled programs: no tracing under their own JAX config, which
+        does not see the caller's context managers)."""
+        cache = self.__dict__.setdefault("_group_programs", {})
+        if key not in cache:
+            abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct((self.group, *a.shape[1:]),
+                                                                   a.dtype), state)
+            with _PROMOTION():
+                cache[key] = jitted.lower(abstract, *extra).compile()
+        return cache[key]
+
     def run_chunk(self, state: dict[str, Any], t0: int, data: dict[str, jax.Array],
                   n: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Advance every run by `n` steps (default `chunk`) from step `t0`, then evaluate them
@@ -351,23 +364,29 @@ class Program:
         n = self.chunk if n is None else n
         if getattr(self, "_compiled", None) is None:
             self.compile(state, data)
-        t = jnp.asarray(t0, jnp.int32)
+        threaded = self._groups(state) > 1
         if self.stepping == "scan":
-            program = self._compiled if n == self.chunk else self._tail(n)
+            t = jnp.asarray(t0, jnp.int32)
+            program = self._compiled
+            if n != self.chunk:
+                program = (self._for_group(self._tail(n), ("tail", n), state, t, data)
+                           if threaded else self._tail(n))
 
             def advance(part: Any) -> Any:
                 return program(part, t, data)
         else:
+            steps = [jnp.asarray(step, jnp.int32) for step in range(t0, t0 + n)]
+
             def advance(part: Any) -> Any:
-                for step in range(t0, t0 + n):
-                    part = self._compiled(part, jnp.asarray(step, jnp.int32), data)
+                for step in steps:
+                    part = self._compiled(part, step, data)
                 return part
 
-        if self._groups(state) == 1:
+        if threaded:
+            state = self._merge(self._each_group(advance, state))
+        else:
             with _PROMOTION():
                 state = advance(state)
-        else:
-            state = self._merge(self._each_group(advance, state))
         return state, self.evaluate(state, data)
 
     def evaluate(self, state: dict[str, Any], data: dict[str, jax.Array]) -> dict[str, Any]:
@@ -375,6 +394,7 @@ class Program:
         if not hasattr(self, "_eval"):
             self._eval = jax.jit(self._sharded(self._run_eval, 1))
         if self._groups(state) > 1:
-            return self._merge(self._each_group(lambda part: self._eval(part, data), state))
+            program = self._for_group(self._eval, "eval", state, data)
+            return self._merge(self._each_group(lambda part: program(part, data), state))
         with _PROMOTION():
             return self._eval(state, data)
