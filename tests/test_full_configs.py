@@ -21,11 +21,11 @@ pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md
 #: Wall seconds of each full config in CI (one core each, measured 2026-12-05 in a fresh clone), to
 #: split them into two halves of about equal time, one per worker class below; a config not listed
 #: counts 300 s.
-SECONDS = {"irnn2015": 298, "fixup2019": 278, "schoenholz2017_trainability": 218,
-           "tfixup2020": 208, "pennington2017": 173, "glorot2010_training": 155,
-           "pretraining": 154, "lsuv2016": 150, "gradinit2021": 127, "depth_coordcheck": 120,
-           "he2015_training": 120, "mup_coordcheck": 112, "schoenholz2017": 108,
-           "audit_demo": 104, "saxe2013": 53, "he2015": 47, "glorot2010": 16, "symmetry": 15}
+SECONDS = {"irnn2015": 292, "fixup2019": 253, "schoenholz2017_trainability": 242,
+           "tfixup2020": 214, "pennington2017": 176, "glorot2010_training": 166,
+           "lsuv2016": 153, "pretraining": 143, "gradinit2021": 127, "he2015_training": 118,
+           "depth_coordcheck": 115, "schoenholz2017": 108, "audit_demo": 108,
+           "mup_coordcheck": 100, "saxe2013": 50, "he2015": 43, "glorot2010": 17, "symmetry": 16}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:
