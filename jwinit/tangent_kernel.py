@@ -110,6 +110,13 @@ def ntk(model: Any, variables: Mapping[str, Any] | None, x1: Any, x2: Any = None
       Jacobian-contraction method).
     """
     params, f = _split(model, variables, dict(apply_kwargs or {}))
+    return _kernel(params, f, x1, x2, trace=trace, batch_size=batch_size,
+                   memory_bytes=memory_bytes)
+
+
+def _kernel(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: Any, x2: Any, *,
+            trace: bool, batch_size: int | None, memory_bytes: int) -> jax.Array:
+    """`ntk` of the model as (params, f), `_split`'s form."""
     leaves = jax.tree.leaves(params)
     bad = [str(getattr(v, "dtype", type(v).__name__)) for v in leaves
            if not jnp.issubdtype(getattr(v, "dtype", np.float32), jnp.floating)]
@@ -369,8 +376,8 @@ def trainability(model: Any, variables: Mapping[str, Any] | None, x: Any, y: Any
             y.size and (y.min() < 0 or y.max() >= k)):
         raise ValueError(f"`y` must be integer labels in [0, {k}) of shape ({n},) for "
                          f"'cross_entropy', got shape {y.shape}, dtype {y.dtype}.")
-    theta = np.asarray(ntk(model, variables, x, batch_size=batch_size,
-                           memory_bytes=memory_bytes, apply_kwargs=apply_kwargs))
+    theta = np.asarray(_kernel(params, f, x, None, trace=True, batch_size=batch_size,
+                               memory_bytes=memory_bytes))
     residual = None
     if loss == "mse":
         f0 = np.asarray(jax.jit(f)(params, x), np.float64).reshape(n, k)

@@ -4,7 +4,7 @@ Layer by layer, for inputs x1 (n1, d) and x2 (n2, d) (Neal 1996; Lee et al. 2018
 2018; Arora et al. 2019), with E the Gaussian expectations of `Moments.k_kd_pair` over the
 pre-activation pair of variances (q1_i, q2_j) and covariance K_ij:
 
-    K^0 = sigma_w2 x1 x2^T / d + sigma_b2,   Theta^0 = K^0 ('ntk') or d x1 x2^T / d + 1 ('standard')
+    K^0 = sigma_w2 x1 x2^T / d + sigma_b2,   Theta^0 = K^0 ('ntk') or x1 x2^T + 1 ('standard')
     K^{l+1} = sigma_w2 E[phi phi] + sigma_b2
     Theta^{l+1} = K^{l+1} + sigma_w2 E[phi' phi'] Theta^l                ('ntk')
                = n E[phi phi] + 1 + sigma_w2 E[phi' phi'] Theta^l        ('standard', width n)

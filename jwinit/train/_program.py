@@ -87,6 +87,8 @@ class Program:
         convolution computed run by run, unrolled in the program: XLA:CPU computes a
         convolution vmapped over its kernel as a grouped convolution, far slower than separate
         ones; `jwinit.train._batching`).
+      device: where `place` puts everything when the runs' mesh was one device (then `mesh` is
+        None: no shard_map for one device).
       threads: with more than 1 (no mesh), the programs are compiled for ONE group and each
         group is a call of them, `threads` calls at once from a pool of host threads (the same
         per-group computation as ``lax.map`` over the groups or one group per device).
@@ -103,6 +105,7 @@ class Program:
     stepping: str = "scan"  # 'scan': one program per chunk; 'loop': one per step
     batching: str = "vmap"  # 'vmap': runs of a group vectorized; 'unroll': convolutions per run
     threads: int = 1  # host threads dispatching groups at once (one CPU device)
+    device: Any = None  # the one device of a one-device mesh (no mesh then)
     traces: int = 0  # how many times the chunk program was traced (compiled)
 
     def __post_init__(self) -> None:
@@ -261,9 +264,11 @@ class Program:
     def place(self, state: dict[str, Any], data: dict[str, jax.Array]
               ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
         """The state sharded over the mesh by runs, the data replicated (so that every chunk call
-        sees the same input shardings and the program compiles once)."""
+        sees the same input shardings and the program compiles once); or both on `device`."""
         if self.mesh is None:
-            return state, data
+            if self.device is None:
+                return state, data
+            return jax.device_put((state, data), self.device)
         from jax.sharding import NamedSharding
         from jax.sharding import PartitionSpec as P
 
@@ -334,11 +339,12 @@ class Program:
         import time
 
         start = time.perf_counter()
+        t0 = jnp.asarray(0, jnp.int32)
         if self._groups(state) > 1:
-            state = jax.tree.map(lambda a: jax.ShapeDtypeStruct((self.group, *a.shape[1:]),
-                                                                a.dtype), state)
-        with _PROMOTION():
-            self._compiled = self._chunk.lower(state, jnp.asarray(0, jnp.int32), data).compile()
+            self._compiled = self._for_group(self._chunk, "chunk", state, t0, data)
+        else:
+            with _PROMOTION():
+                self._compiled = self._chunk.lower(state, t0, data).compile()
         return time.perf_counter() - start
 
     def _for_group(self, jitted: Callable[..., Any], key: Any, state: Any, *extra: Any
