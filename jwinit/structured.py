@@ -28,6 +28,7 @@ import numpy as np
 
 from jwinit._builders import deterministic_moments, named_identity
 from jwinit._checks import check_axes, check_choice, check_int, check_real, normalize_axis
+from jwinit._linalg import qr
 from jwinit._sampling import flat
 from jwinit._types import DTypeLike, Initializer, Shape, compute_dtype, make_initializer, prod
 from jwinit.registry import register
@@ -75,36 +76,11 @@ def _orthogonal_layout(shape: Shape, column_axis: int, batch_axis: tuple[int, ..
     return order, tuple(shape[a] for a in batch), n_rows, n_cols
 
 
-@jax.custom_batching.custom_vmap
-def _qr(z: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``jnp.linalg.qr`` of a (..., m, n) stack, one matrix at a time on CPU.
-
-    XLA's CPU QR kernel splits a batch of matrices over the intra-op thread pool and waits for the
-    pieces on the thread it runs on. When several devices of one CPU (a sharded sweep on
-    ``--xla_force_host_platform_device_count`` devices) each run such a batched QR, every pool
-    thread can end up waiting for pieces that no free thread is left to run: the program never
-    finishes. On a CPU with several devices the matrices are therefore factorized one after the
-    other (``lax.map``), also under ``vmap`` (this function's batching rule), which gives the same
-    values as the batched call; a single CPU device (nothing else can run concurrently) and
-    accelerators keep the batched kernel.
-    """
-    if z.ndim == 2 or jax.default_backend() != "cpu" or jax.local_device_count() == 1:
-        return tuple(jnp.linalg.qr(z))
-    batch = z.shape[:-2]
-    q, r = jax.lax.map(lambda a: tuple(jnp.linalg.qr(a)), jnp.reshape(z, (-1, *z.shape[-2:])))
-    return jnp.reshape(q, (*batch, *q.shape[1:])), jnp.reshape(r, (*batch, *r.shape[1:]))
-
-
-@_qr.def_vmap
-def _qr_vmap(axis_size: int, in_batched: list[bool], z: jax.Array):
-    del axis_size
-    return _qr(z), (in_batched[0], in_batched[0])
-
-
 def _haar(key: jax.Array, n: int, m: int, batch_shape: tuple[int, ...], cd: Any) -> jax.Array:
-    """``jax.random.orthogonal(key, n, batch_shape, cd, m)``, value for value, through `_qr`."""
+    """``jax.random.orthogonal(key, n, batch_shape, cd, m)``, value for value, through
+    `jwinit._linalg.qr` (one matrix at a time on CPU)."""
     z = jax.random.normal(key, (*batch_shape, max(n, m), min(n, m)), cd)
-    q, r = _qr(z)
+    q, r = qr(z)
     x = q * jnp.expand_dims(jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1)), -2)
     return jnp.swapaxes(x, -1, -2) if n < m else x
 

@@ -153,6 +153,57 @@ def test_orthogonal_empty_shape():
     assert w.shape == (0, 4)
 
 
+def test_stacked_factorizations_equal_the_batched_ones_under_vmap():
+    """`jwinit._linalg` factorizes a stack one matrix at a time on CPU, also under (nested) vmap:
+    the values of jnp.linalg's batched call, to float32 rounding (LAPACK on one matrix or a
+    batch runs the same Householder steps)."""
+    from jwinit._linalg import qr, singular_values
+
+    z = gaussian(0, (2, 3, 12, 8))
+    q, r = jax.jit(jax.vmap(jax.vmap(qr)))(z)
+    q0, r0 = jnp.linalg.qr(z)
+    np.testing.assert_allclose(q, q0, atol=8 * EPS32)
+    np.testing.assert_allclose(r, r0, atol=8 * EPS32 * 12)
+    s = jax.jit(jax.vmap(singular_values))(z)
+    np.testing.assert_allclose(s, jnp.linalg.svd(z, compute_uv=False), rtol=8 * EPS32 * 12)
+    assert jax.vmap(singular_values)(z).shape == (2, 3, 8)
+
+
+_VMAPPED_QR_WORKER = """
+import os
+os.sched_setaffinity(0, range(os.cpu_count()))  # every core: XLA's pool has a thread per core
+import jax, jax.numpy as jnp, jwinit
+model = jwinit.models.MLP(depth=20, width=128, output_dim=10)
+init = jax.vmap(lambda k: jwinit.init_params(model, k, jnp.zeros((4, 64)),
+                                             {"kernel": jwinit.orthogonal()}))
+params = jax.jit(init)(jax.random.split(jax.random.key(0), 8))
+w = params["params"]["Dense_7"]["kernel"][3]
+print(float(jnp.max(jnp.abs(w.T @ w - jnp.eye(128)))))
+"""
+
+
+def test_vmapped_orthogonal_inits_finish_on_one_unpinned_cpu_device():
+    """An orthogonal init of a 20-layer MLP vmapped over 8 seeds is 20 independent batched QRs
+    in one program. With jnp.linalg.qr that program hangs forever on a 2-core machine (jax
+    0.10.2: XLA:CPU runs two QRs at once, each splits its batch over the 2-thread pool and
+    blocks its thread waiting for the pieces); `jwinit.train` on orthogonal inits and
+    ``jwinit run --config=lsuv2016`` hung there. The test runs it in a fresh process on every
+    core (the suite's workers are pinned to one, where the kernel runs inline) under a time
+    limit: a deadlock fails the test instead of hanging the suite."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    try:
+        out = subprocess.run([sys.executable, "-c", _VMAPPED_QR_WORKER], env=env,
+                             capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("20 vmapped orthogonal inits in one program did not finish in 120 s")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.strip().splitlines()[-1]) < f32_tolerance(128)
+
+
 # --------------------------------------------------------------------------------------------
 # delta orthogonal: a SAME convolution is an isometry
 

@@ -13,6 +13,7 @@ import numpy as np
 from jax import lax
 
 from jwinit._checks import check_choice, check_initializer, check_int, check_real, renamed
+from jwinit._linalg import singular_values
 from jwinit.probe._options import PRECISIONS
 from jwinit.probe._program import (
     MAX_PROGRAMS,
@@ -143,4 +144,4 @@ def _jacobian_svals(key, kernel_init, bias_init, act, depth, width, input_dim, p
         (h, jac), _ = lax.scan(body, (h, jac), jnp.arange(1, depth, dtype=jnp.int32))
     if output == "activation":
         jac = jac * act.deriv(h)[None, :]
-    return jnp.linalg.svd(jac, compute_uv=False)
+    return singular_values(jac)
