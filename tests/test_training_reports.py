@@ -155,3 +155,30 @@ def test_a_result_has_a_table_a_csv_and_a_plot(result, tmp_path):
     assert fig.axes[0].get_xlim() == (0.0, 30.0)
     assert fig.axes[0].get_ylabel() == "train loss (log scale)"
     assert fig.axes[1].get_xlabel() == "optimizer step"
+
+
+def test_a_variables_function_runs_once_per_key_and_batch():
+    """The report's look at seed 0's start (`jwinit.train.initial_variables`) reuses what `train`
+    computed for the same key and first batch (an LSUV, pre-training or GradInit run is not
+    repeated), and anything else is computed anew."""
+    import jax
+    import jax.numpy as jnp
+
+    from jwinit.experiments.training._networks import _once_per_key
+
+    calls = []
+
+    def fn(key, x):
+        calls.append(1)
+        return {"w": jax.random.normal(key, (2,)) + jnp.sum(x)}
+
+    once = _once_per_key(fn)
+    x = jnp.ones((3, 2))
+    first = once(jax.random.key(0), x)
+    assert once(jax.random.key(0), jnp.ones((3, 2))) is first and len(calls) == 1
+    once(jax.random.key(1), x)
+    once(jax.random.key(0), 2 * x)
+    once(jax.random.key(0), jnp.ones((2, 3)))
+    assert len(calls) == 4
+    np.testing.assert_array_equal(once(jax.random.key(1), x)["w"],
+                                  fn(jax.random.key(1), x)["w"])

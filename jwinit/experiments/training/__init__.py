@@ -109,7 +109,6 @@ from jwinit.experiments.training._networks import (
     NORMS,
     Network,
     gradinit_variables,
-    initial_variables,
     lsuv_variables,
     model_kind,
     networks,
@@ -397,9 +396,10 @@ def _init_values(model: Any, net: Network, inits: list[tuple[str, Any]], specs: 
     return out
 
 
-def _known_at_init(model: Any, net: Network, spec: Any, value: Any, x: Any,
+def _known_at_init(net: Network, spec: Any, value: Any, variables: Any, rms: Any,
                    config: Any) -> dict[str, Any]:
-    """The output RMS at init and, for an MLP whose init is per-tensor, the probe and theory."""
+    """The output RMS at init (seed 0's `variables`, as `train` started from them) and, for an
+    MLP whose init is per-tensor, the probe and theory."""
     import jwinit
     from jwinit.train import ZERO
 
@@ -410,8 +410,7 @@ def _known_at_init(model: Any, net: Network, spec: Any, value: Any, x: Any,
         kernel = jwinit.zeros() if kernel is ZERO else kernel
         bias = None if bias is ZERO or bias is None else bias
         info = probe_at_init(kernel, bias, net.activation, net.depth, int(config.width))
-    variables = initial_variables(model, net, spec, value, x, int(config.seed))
-    info["output_rms"] = output_rms(model, variables, x, net)
+    info["output_rms"] = float(rms(variables))
     return info
 
 
@@ -436,6 +435,7 @@ def _network_text(config: Any, nets: list[Network]) -> str:
 
 
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
+    import jax
     import jax.numpy as jnp
 
     import jwinit
@@ -470,9 +470,16 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                 eval_kwargs=net.eval_kwargs,
                 checkpoint=workdir / "checkpoints" / f"{net.file_name}.npz", progress=progress,
                 writers=writers_for(net.name))
+            # seed 0's start of every init, as train began from it (one program; a variables
+            # function's result is reused, not computed again)
+            start = jwinit.train.initial_variables(
+                model, data, inits=values, seeds=1, key=int(config.seed),
+                batch_size=int(config.batch_size), train_kwargs=net.train_kwargs)
+            rms = output_rms(model, x_init, net)
             for name, value in values.items():
-                at_init[(net.name, name)] = _known_at_init(model, net, specs.get(name), value,
-                                                           x_init, config)
+                params, rest = jax.tree.map(lambda a: a[0], start[name])
+                at_init[(net.name, name)] = _known_at_init(
+                    net, specs.get(name), value, {"params": params, **rest}, rms, config)
 
     by_name = {net.name: net for net in nets}
     rows = []

@@ -116,7 +116,8 @@ def recipe_variables(model: Any, net: Network, recipe: str, config: Any) -> Call
         rules = jwinit.t_fixup_rules(net.depth, int(config.width))
     else:
         rules = jwinit.deepnet_rules(net.depth)
-    return jwinit.train.variables_fn(lambda key, x: jwinit.init_params(model, key, x, rules))
+    return jwinit.train.variables_fn(
+        _once_per_key(lambda key, x: jwinit.init_params(model, key, x, rules)))
 
 
 def probe_at_init(kernel: Any, bias: Any, activation: str, depth: int,
@@ -142,14 +143,41 @@ def probe_at_init(kernel: Any, bias: Any, activation: str, depth: int,
     return out
 
 
-def output_rms(model: Any, variables: Any, x: Any, net: Network) -> float:
-    """RMS of the output at init, as the first training step sees it (batch statistics)."""
+def output_rms(model: Any, x: Any, net: Network) -> Callable[[Any], Any]:
+    """``variables -> RMS of the output at init`` on `x`, as the first training step sees it
+    (batch statistics): one compiled program for every init of a network."""
+    import jax
     import jax.numpy as jnp
 
-    mutable = [c for c in variables if c != "params"]
-    out = model.apply(variables, x, mutable=mutable or False, **net.train_kwargs)
-    out = out[0] if mutable else out
-    return float(jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32)))))
+    def rms(variables):
+        mutable = [c for c in variables if c != "params"]
+        out = model.apply(variables, x, mutable=mutable or False, **net.train_kwargs)
+        out = out[0] if mutable else out
+        return jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32))))
+
+    return jax.jit(rms)
+
+
+def _once_per_key(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn(key, x)`` computed once per (key, x): the report's look at seed 0's start
+    (`jwinit.train.initial_variables`) asks for what `train` already computed."""
+    import hashlib
+
+    import jax
+    import numpy as np
+
+    done: dict[tuple[Any, ...], Any] = {}
+
+    def once(key, x):
+        data = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype,
+                                                                 jax.dtypes.prng_key) else key
+        xs = np.asarray(x)
+        k = (np.asarray(data).tobytes(), xs.shape, hashlib.sha1(xs.tobytes()).hexdigest())
+        if k not in done:
+            done[k] = fn(key, x)
+        return done[k]
+
+    return once
 
 
 @functools.cache
@@ -180,7 +208,7 @@ def lsuv_variables(model: Any, net: Network, spec: Any) -> Callable[..., Any]:
         return jwinit.lsuv(model, x, spec_variables(model, net, spec, key, x),
                            apply_kwargs=net.train_kwargs)
 
-    return jwinit.train.variables_fn(init)
+    return jwinit.train.variables_fn(_once_per_key(init))
 
 
 def pretrain_variables(model: Any, net: Network, spec: Any, config: Any,
@@ -198,7 +226,7 @@ def pretrain_variables(model: Any, net: Network, spec: Any, config: Any,
                                       steps=int(config.pretrain_steps),
                                       learning_rate=float(config.pretrain_learning_rate))
 
-    return jwinit.train.variables_fn(init)
+    return jwinit.train.variables_fn(_once_per_key(init))
 
 
 def gradinit_variables(model: Any, net: Network, spec: Any, config: Any,
@@ -220,16 +248,4 @@ def gradinit_variables(model: Any, net: Network, spec: Any, config: Any,
             scale_lr=float(config.gradinit_scale_lr), key=jax.random.fold_in(key, 1),
             apply_kwargs=net.train_kwargs).variables
 
-    return jwinit.train.variables_fn(init)
-
-
-def initial_variables(model: Any, net: Network, spec: Any, value: Any, x: Any,
-                      seed: int) -> Any:
-    """Seed 0's initial variables of one (network, init), with the key `jwinit.train` uses
-    (`jwinit.train.run_keys`)."""
-    import jwinit
-
-    key = jwinit.train.run_keys(seed, 0)[0]
-    if callable(value) and not isinstance(value, str):
-        return value(key, x)
-    return spec_variables(model, net, spec, key, x)
+    return jwinit.train.variables_fn(_once_per_key(init))
