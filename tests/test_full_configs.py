@@ -18,14 +18,14 @@ from jwinit.experiments.runner import run_cli, shipped_configs
 FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
-#: Wall seconds of each full config in CI (one core each, measured 2026-12-05 in a fresh clone), to
-#: split them into two halves of about equal time, one per worker class below; a config not listed
-#: counts 300 s.
-SECONDS = {"irnn2015": 292, "fixup2019": 253, "schoenholz2017_trainability": 242,
-           "tfixup2020": 214, "pennington2017": 176, "glorot2010_training": 166,
-           "lsuv2016": 153, "pretraining": 143, "gradinit2021": 127, "he2015_training": 118,
-           "depth_coordcheck": 115, "schoenholz2017": 108, "audit_demo": 108,
-           "mup_coordcheck": 100, "saxe2013": 50, "he2015": 43, "glorot2010": 17, "symmetry": 16}
+#: Wall seconds of each full config in CI (one core each, measured 2026-12-05 in a fresh clone on a
+#: 2-core AMD EPYC), to split them into two halves of about equal time, one per worker class
+#: below; a config not listed counts 300 s.
+SECONDS = {"irnn2015": 363, "fixup2019": 281, "schoenholz2017_trainability": 278,
+           "tfixup2020": 236, "pennington2017": 182, "glorot2010_training": 181,
+           "lsuv2016": 165, "pretraining": 159, "gradinit2021": 136, "depth_coordcheck": 133,
+           "he2015_training": 130, "schoenholz2017": 117, "audit_demo": 116,
+           "mup_coordcheck": 115, "saxe2013": 55, "he2015": 44, "glorot2010": 18, "symmetry": 15}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:
