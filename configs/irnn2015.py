@@ -18,7 +18,8 @@ Paper: Le, Jaitly & Hinton 2015, "A Simple Way to Initialize Recurrent Networks 
   Units" (Sec. 3, Sec. 4.1, Fig. 2).
 Not covered: The paper trains 100 units with SGD and gradient clipping for about a million examples
   on sequences of 150 to 400 steps, and compares with LSTMs; this config trains 64 units with Adam
-  (gradient clipped to norm 1) for 2000 steps of 32 sequences of 60 steps, on CPU in minutes.
+  (gradient clipped to norm 1) for 2000 steps of 32 sequences of 60 steps, on CPU in minutes; the
+  train loss is measured on the first 1024 of the 4096 training sequences.
   Measured here, the activation and the input/output scale decide more than the recurrent matrix:
   every ReLU RNN with Glorot input and readout learns whether its recurrent matrix starts as the
   identity, orthogonal or near zero (the identity is the fastest at the larger learning rate, 300
@@ -56,7 +57,10 @@ def get_config(arg=None):
             (SMALL, {RECURRENT: "normal(stddev=0.001)", **GLOROT}),
         ),
         optimizer="adam", clip_norm=1.0, learning_rates=(0.0003, 0.001), steps=2000,
-        batch_size=32, eval_every=100, target_loss=0.05,
+        # the train metrics over the first 1024 of the 4096 training sequences: the same steps to
+        # the target and seeds reaching it as over all 4096, final losses within 7%, in 0.77x the
+        # time (126 s against 165 s on 2 cores)
+        batch_size=32, eval_every=100, eval_examples=1024, target_loss=0.05,
         claims=(
             ("reaches", "Sec. 4.1, Fig. 2 (the IRNN solves the adding problem)", IDENTITY,
              "relu RNN", 1000),
