@@ -6,8 +6,9 @@ the whole call (compile included), best of ``--repeats``. neural-tangents is not
 jwinit, and its last release (0.6.5) needs jax < 0.5: with ``--nt-python PATH`` (an interpreter
 that has neural-tangents) the same network, with the same weights (``stax.Dense`` in the
 'standard' parameterization holds a linen kernel as is), is timed there, in a subprocess, right
-after jwinit's rounds, for each of its three implementations (1: Jacobian contraction, 2: NTK-
-vector products, 3: structured derivatives), and the two kernels are compared.
+after jwinit's rounds (both of `jwinit.NTK_METHODS`, rounds interleaved), for each of its three
+implementations (1: Jacobian contraction, 2: NTK-vector products, 3: structured derivatives),
+and the kernels are compared.
 
 Usage::
 
@@ -81,14 +82,18 @@ def network() -> tuple[jwinit.models.MLP, np.ndarray, dict]:
     return model, x, variables
 
 
-def time_jwinit(repeats: int) -> tuple[float, np.ndarray]:
+def time_jwinit(repeats: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Best seconds and the kernel of each of `jwinit.NTK_METHODS`, rounds interleaved."""
     model, x, variables = network()
-    best, kernel = float("inf"), None
+    best = dict.fromkeys(jwinit.NTK_METHODS, float("inf"))
+    kernels = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        kernel = np.asarray(jax.block_until_ready(jwinit.ntk(model, variables, x)))
-        best = min(best, time.perf_counter() - t0)
-    return best, kernel
+        for method in jwinit.NTK_METHODS:
+            t0 = time.perf_counter()
+            kernels[method] = np.asarray(jax.block_until_ready(
+                jwinit.ntk(model, variables, x, method=method)))
+            best[method] = min(best[method], time.perf_counter() - t0)
+    return best, kernels
 
 
 def time_neural_tangents(python: str, repeats: int) -> dict:
@@ -120,12 +125,19 @@ def main(argv: list[str] | None = None) -> int:
     model, x, variables = network()
     n_params = sum(v.size for v in jax.tree.leaves(variables["params"]))
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
-    seconds, kernel = time_jwinit(a.repeats)
+    seconds, kernels = time_jwinit(a.repeats)
+    kernel = kernels["auto"]
     result = {"device": jax.devices()[0].device_kind, "cpu_count": os.cpu_count(),
               "python": platform.python_version(), "jax": jax.__version__,
               "parameters": int(n_params), "examples": int(x.shape[0]),
-              "jwinit_seconds": seconds}
-    print(f"jwinit.ntk: {n_params} parameters, {x.shape[0]} examples: {seconds:.2f} s")
+              "jwinit_seconds": seconds["auto"], "jwinit_jacobian_seconds": seconds["jacobian"],
+              "methods_max_relative_difference": float(
+                  np.abs(kernels["jacobian"] - kernel).max() / np.abs(kernel).max())}
+    for method, s in seconds.items():
+        print(f"jwinit.ntk(method={method!r}): {n_params} parameters, {x.shape[0]} examples: "
+              f"{s:.2f} s")
+    print(f"methods' max |difference| / max |kernel|: "
+          f"{result['methods_max_relative_difference']:.1e}")
     if a.nt_python:
         nt = time_neural_tangents(a.nt_python, a.repeats)
         result["neural_tangents"] = nt["versions"]

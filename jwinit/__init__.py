@@ -53,7 +53,13 @@ from jwinit.structured import (
     zer_o,
     zero_hadamard,
 )
-from jwinit.tangent_kernel import TRAINABILITY_LOSSES, TrainabilityReport, ntk, trainability
+from jwinit.tangent_kernel import (
+    NTK_METHODS,
+    TRAINABILITY_LOSSES,
+    TrainabilityReport,
+    ntk,
+    trainability,
+)
 from jwinit.variance import (
     glorot_normal,
     glorot_uniform,
@@ -99,6 +105,7 @@ __all__ = [
     "trainability",
     "TrainabilityReport",
     "TRAINABILITY_LOSSES",
+    "NTK_METHODS",
     "AuditReport",
     "AuditRow",
     "fixup_rules",

@@ -11,6 +11,10 @@ The kernel is computed from Jacobians of blocks of `batch_size` examples (revers
 compiled program per shape, the last block padded), so memory stays within `memory_bytes`: a
 block's Jacobian holds batch_size x k x P numbers for P parameters; when all blocks' Jacobians
 do not fit the budget together, two are held at a time and the column blocks are recomputed.
+With ``method='auto'`` (the default) a linen model's ``nn.Dense`` layers are not differentiated
+that way: their part of the kernel comes from each layer's inputs and output gradients,
+S (d_in + k d_out) numbers per example instead of k d_in d_out (`jwinit._dense_ntk`; Novak et
+al. 2022's structured derivatives), the same kernel to float rounding at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -25,10 +29,22 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-__all__ = ["ntk", "trainability", "TrainabilityReport", "TRAINABILITY_LOSSES"]
+from jwinit import _dense_ntk
+
+__all__ = ["ntk", "trainability", "TrainabilityReport", "TRAINABILITY_LOSSES", "NTK_METHODS"]
 
 #: The losses `trainability` predicts for.
 TRAINABILITY_LOSSES = ("mse", "cross_entropy")
+
+#: How `ntk` differentiates: 'auto' (a linen model's dense layers from their factors, the rest
+#: from the Jacobian) or 'jacobian' (every parameter from the Jacobian).
+NTK_METHODS = ("auto", "jacobian")
+
+
+def _check_method(method: Any) -> str:
+    if not isinstance(method, str) or method not in NTK_METHODS:
+        raise ValueError(f"`method` must be one of {NTK_METHODS}, got {method!r}.")
+    return method
 
 
 def _split(model: Any, variables: Any, apply_kwargs: Mapping[str, Any]
@@ -74,7 +90,7 @@ def _split(model: Any, variables: Any, apply_kwargs: Mapping[str, Any]
 
 def ntk(model: Any, variables: Mapping[str, Any] | None, x1: Any, x2: Any = None, *,
         trace: bool = True, batch_size: int | None = None, memory_bytes: int = 2**30,
-        apply_kwargs: Mapping[str, Any] | None = None) -> jax.Array:
+        apply_kwargs: Mapping[str, Any] | None = None, method: str = "auto") -> jax.Array:
     """The empirical NTK of `model` at its current parameters between `x1` and `x2`.
 
     Args:
@@ -88,6 +104,12 @@ def ntk(model: Any, variables: Mapping[str, Any] | None, x1: Any, x2: Any = None
       batch_size: examples per Jacobian block (default: the most that fit `memory_bytes`).
       memory_bytes: the budget of one block's Jacobian (batch_size x k x P x itemsize).
       apply_kwargs: keyword arguments of the model's call.
+      method: 'auto': a linen model's ``nn.Dense`` layers (called once per example, kernel
+        not stacked by ``nn.scan``) contribute from their factors, sum over positions s, t of
+        (h_as . h_bt + 1) (delta_as . delta_bt) with h the layer's input and delta the output's
+        gradient, when that is cheaper than their Jacobian; every other parameter (and every
+        parameter of an nnx or Equinox model) from the Jacobian. 'jacobian': all from the
+        Jacobian. Both give the same kernel to float rounding.
 
     Returns:
       The kernel, float32 (float64 under x64).
@@ -109,33 +131,54 @@ def ntk(model: Any, variables: Mapping[str, Any] | None, x1: Any, x2: Any = None
       Neural Networks"; Novak et al. 2022, "Fast Finite Width Neural Tangent Kernel" (the
       Jacobian-contraction method).
     """
-    params, f = _split(model, variables, dict(apply_kwargs or {}))
+    _check_method(method)
+    apply_kwargs = dict(apply_kwargs or {})
+    params, f = _split(model, variables, apply_kwargs)
     return _kernel(params, f, x1, x2, trace=trace, batch_size=batch_size,
-                   memory_bytes=memory_bytes)
+                   memory_bytes=memory_bytes,
+                   dense_of=_dense_of(model, variables, params, apply_kwargs, method))
 
 
 def _kernel(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: Any, x2: Any, *,
-            trace: bool, batch_size: int | None, memory_bytes: int) -> jax.Array:
-    """`ntk` of the model as (params, f), `_split`'s form."""
+            trace: bool, batch_size: int | None, memory_bytes: int,
+            dense_of: Callable[[jax.Array, int], _Dense | None] | None = None) -> jax.Array:
+    """`ntk` of the model as (params, f), `_split`'s form; with `dense_of` (x1, k -> the
+    factored dense layers or None), their part from their factors and every other parameter's
+    from the Jacobian."""
     leaves = jax.tree.leaves(params)
     bad = [str(getattr(v, "dtype", type(v).__name__)) for v in leaves
            if not jnp.issubdtype(getattr(v, "dtype", np.float32), jnp.floating)]
     if bad:
         raise TypeError(f"`model`: the NTK differentiates every parameter, and {len(bad)} of "
                         f"them hold non-floating values ({sorted(set(bad))}).")
-    x1 = jnp.asarray(x1)
-    x2 = x1 if x2 is None else jnp.asarray(x2)
-    if x1.ndim < 1 or x2.ndim < 1 or x1.shape[1:] != x2.shape[1:]:
-        raise ValueError(f"`x1` and `x2` must be batches of the same example shape, got "
-                         f"{x1.shape} and {x2.shape}.")
-    out = jax.eval_shape(f, params, x1[:1])
-    if not jnp.issubdtype(out.dtype, jnp.floating):
-        raise TypeError(f"`model`: its output must be a floating array to differentiate, got "
-                        f"{out.dtype}.")
-    k = int(np.prod(out.shape[1:]))
-    n_params = sum(int(np.prod(v.shape)) for v in leaves)
-    itemsize = np.dtype(out.dtype).itemsize
-    per_example = k * n_params * itemsize
+    x1, x2, k, itemsize = _check_batches(params, f, x1, x2)
+    dense = None if dense_of is None else dense_of(x1, k)
+    if dense is not None:
+        try:
+            return _kernel_of(params, f, x1, x2, k, itemsize, trace, batch_size, memory_bytes,
+                              dense)
+        except jax.errors.UnexpectedTracerError:
+            # a dense layer inside a lifted transform (nn.remat): its recorded input is of the
+            # inner trace; the whole model is then differentiated by the Jacobian
+            pass
+    return _kernel_of(params, f, x1, x2, k, itemsize, trace, batch_size, memory_bytes, None)
+
+
+def _kernel_of(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: jax.Array,
+               x2: jax.Array, k: int, itemsize: int, trace: bool, batch_size: int | None,
+               memory_bytes: int, dense: _Dense | None) -> jax.Array:
+    n_params = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(params))
+    if dense is not None:  # the Jacobian is of the other parameters only
+        jac_params = dense.rest
+        n_jac = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(jac_params))
+        per_example = k * n_jac * itemsize + _dense_ntk.bytes_per_example(dense.layers, k,
+                                                                           itemsize)
+        what = (f"{k} outputs x {n_jac} parameters, plus the factors of "
+                f"{len(dense.layers)} dense layers, per example")
+    else:
+        jac_params, n_jac = params, n_params
+        per_example = k * n_params * itemsize
+        what = f"{k} outputs x {n_params} parameters per example"
     fits = max(1, memory_bytes // per_example)
     if batch_size is None:
         batch_size = int(min(fits, max(x1.shape[0], x2.shape[0])))
@@ -144,25 +187,38 @@ def _kernel(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: Any, x2: 
         raise ValueError(f"`batch_size` must be an int >= 1 or None, got {batch_size!r}.")
     elif batch_size * per_example > memory_bytes:
         raise ValueError(f"`batch_size`={batch_size}: a block's Jacobian needs "
-                         f"{batch_size * per_example / 2**20:.0f} MiB ({k} outputs x {n_params} "
-                         f"parameters per example), over memory_bytes={memory_bytes}; "
-                         f"batch_size={fits} fits (or raise memory_bytes).")
+                         f"{batch_size * per_example / 2**20:.0f} MiB ({what}), over "
+                         f"memory_bytes={memory_bytes}; batch_size={fits} fits (or raise "
+                         f"memory_bytes).")
 
-    jac = _jacobian_program(f)
+    if dense is None:
+        jac = _jacobian_program(f)
+    elif n_jac:
+        def f_rest(p: Any, x: jax.Array) -> jax.Array:
+            return f(_dense_ntk.merged(dense.mine, p), x)
+
+        jac = _jacobian_program(f_rest)
+    else:
+        jac = None
     b = batch_size
     same = x2 is x1
 
-    def block(x: jax.Array, start: int) -> tuple[jax.Array, int]:
+    def block(x: jax.Array, start: int) -> tuple[tuple[Any, Any], int]:
         xb = x[start:start + b]
         m = xb.shape[0]
         if m < b:  # pad the last block: one compiled shape
             xb = jnp.concatenate([xb, jnp.zeros((b - m, *xb.shape[1:]), xb.dtype)])
-        return jac(params, xb), m
+        return ((None if jac is None else jac(jac_params, xb),
+                 None if dense is None else dense.factors(params, xb)), m)
 
-    def contract(a: jax.Array, c: jax.Array, m1: int, m2: int) -> jax.Array:
-        if trace:
-            return jnp.einsum("akp,bkp->ab", a, c)[:m1, :m2] / k
-        return jnp.einsum("akp,blp->abkl", a, c)[:m1, :m2]
+    def contract(a: tuple[Any, Any], c: tuple[Any, Any], m1: int, m2: int) -> jax.Array:
+        total = 0.0
+        if a[0] is not None:
+            total = (jnp.einsum("akp,bkp->ab", a[0], c[0]) if trace
+                     else jnp.einsum("akp,blp->abkl", a[0], c[0]))
+        if a[1] is not None:
+            total = total + _dense_ntk.contract(a[1], c[1], dense.layers, trace)
+        return (total / k if trace else total)[:m1, :m2]
 
     starts1, starts2 = range(0, x1.shape[0], b), range(0, x2.shape[0], b)
     held = (x1.shape[0] + (0 if same else x2.shape[0])) * per_example
@@ -186,6 +242,55 @@ def _kernel(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: Any, x2: 
             cols.append(contract(a, c, m1, m2))
         rows.append(jnp.concatenate(cols, axis=1))
     return jnp.concatenate(rows, axis=0)
+
+
+def _check_batches(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: Any, x2: Any
+                   ) -> tuple[jax.Array, jax.Array, int, int]:
+    """(x1, x2 (x1 itself when None), outputs per example, the output's itemsize), checked."""
+    x1 = jnp.asarray(x1)
+    x2 = x1 if x2 is None else jnp.asarray(x2)
+    if x1.ndim < 1 or x2.ndim < 1 or x1.shape[1:] != x2.shape[1:]:
+        raise ValueError(f"`x1` and `x2` must be batches of the same example shape, got "
+                         f"{x1.shape} and {x2.shape}.")
+    out = jax.eval_shape(f, params, x1[:1])
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise TypeError(f"`model`: its output must be a floating array to differentiate, got "
+                        f"{out.dtype}.")
+    return x1, x2, int(np.prod(out.shape[1:])), np.dtype(out.dtype).itemsize
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dense:
+    """A linen model's factored dense layers: their parameters (`mine`), every other parameter
+    (`rest`) and the program of their factors (`_dense_ntk.factors_program`)."""
+
+    layers: Mapping[tuple[str, ...], _dense_ntk.Layer]
+    mine: Any
+    rest: Any
+    factors: Callable[[Any, jax.Array], Any]
+
+
+def _dense_of(model: Any, variables: Any, params: Any, apply_kwargs: Mapping[str, Any],
+              method: str) -> Callable[[jax.Array, int], _Dense | None] | None:
+    """x1, k -> the factored path for a linen model's dense layers (None when it has none);
+    None for a model that is not linen or `method` 'jacobian'."""
+    if method == "jacobian" or not isinstance(model, nn.Module):
+        return None
+    return lambda x1, k: _dense(model, variables, params, x1, k, apply_kwargs)
+
+
+def _dense(model: nn.Module, variables: Any, params: Any, x1: jax.Array, k: int,
+           apply_kwargs: Mapping[str, Any]) -> _Dense | None:
+    if x1.shape[0] < 1:
+        return None
+    rest_variables = {c: v for c, v in nn.unbox(dict(variables)).items() if c != "params"}
+    full = {**rest_variables, "params": params}
+    layers = _dense_ntk.dense_layers(model, full, x1[:1], k, apply_kwargs)
+    if not layers:
+        return None
+    mine, rest = _dense_ntk.covered(params, layers)
+    return _Dense(layers, mine, rest,
+                  _dense_ntk.factors_program(model, rest_variables, layers, apply_kwargs, k))
 
 
 def _jacobian_program(f: Callable[[Any, jax.Array], jax.Array]) -> Callable[..., jax.Array]:
@@ -301,7 +406,8 @@ def _report(theta: np.ndarray, loss: str, k: int, residual: np.ndarray | None, k
 def trainability(model: Any, variables: Mapping[str, Any] | None, x: Any, y: Any, *,
                  loss: str = "mse", kernel: Callable[..., Any] | None = None,
                  batch_size: int | None = None, memory_bytes: int = 2**30,
-                 apply_kwargs: Mapping[str, Any] | None = None) -> TrainabilityReport:
+                 apply_kwargs: Mapping[str, Any] | None = None,
+                 method: str = "auto") -> TrainabilityReport:
     """Predict full-batch gradient descent on (x, y) from the model's NTK at these parameters.
 
     Under the linearized model f_t = f_0 + J (theta_t - theta_0) (Lee et al. 2019), gradient
@@ -320,7 +426,7 @@ def trainability(model: Any, variables: Mapping[str, Any] | None, x: Any, y: Any
     lazy regime ends, not always where training fails.
 
     Args:
-      model, variables, batch_size, memory_bytes, apply_kwargs: as `jwinit.ntk`.
+      model, variables, batch_size, memory_bytes, apply_kwargs, method: as `jwinit.ntk`.
       x: the batch (n, ...); y: targets (n, k) or (n,) for mse, integer labels (n,) for
         cross-entropy.
       loss: 'mse' or 'cross_entropy'.
@@ -356,7 +462,9 @@ def trainability(model: Any, variables: Mapping[str, Any] | None, x: Any, y: Any
     if kernel is not None and not callable(kernel):
         raise TypeError(f"`kernel` must be None or a callable kernel(x) (jwinit.theory."
                         f"kernel_fn(...)), got {type(kernel).__name__}.")
-    params, f = _split(model, variables, dict(apply_kwargs or {}))
+    _check_method(method)
+    apply_kwargs = dict(apply_kwargs or {})
+    params, f = _split(model, variables, apply_kwargs)
     x = jnp.asarray(x)
     y = np.asarray(y)
     n = x.shape[0] if x.ndim else 0
@@ -377,7 +485,9 @@ def trainability(model: Any, variables: Mapping[str, Any] | None, x: Any, y: Any
         raise ValueError(f"`y` must be integer labels in [0, {k}) of shape ({n},) for "
                          f"'cross_entropy', got shape {y.shape}, dtype {y.dtype}.")
     theta = np.asarray(_kernel(params, f, x, None, trace=True, batch_size=batch_size,
-                               memory_bytes=memory_bytes))
+                               memory_bytes=memory_bytes,
+                               dense_of=_dense_of(model, variables, params, apply_kwargs,
+                                                  method)))
     residual = None
     if loss == "mse":
         f0 = np.asarray(jax.jit(f)(params, x), np.float64).reshape(n, k)

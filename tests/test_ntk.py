@@ -78,6 +78,80 @@ def test_the_kernel_is_the_jacobian_product(name):
     np.testing.assert_allclose(streamed, want, rtol=0, atol=1e-5 * scale)
 
 
+class Shared(nn.Module):
+    """Dense layers at 3 positions per example: one factored (S^2 (d_in + k d_out) < k d_in
+    d_out), one called twice (left to the Jacobian), an embedding and a LayerNorm (Jacobian)."""
+
+    @nn.compact
+    def __call__(self, x):
+        h = nn.Embed(11, 32)(x)
+        h = nn.gelu(nn.Dense(32, name="wide")(h))
+        twice = nn.Dense(32, use_bias=False, name="twice")
+        h = nn.LayerNorm()(twice(h) + twice(h[:, ::-1]))
+        return nn.Dense(4, name="head")(h.mean(1))
+
+
+class _Step(nn.Module):
+    @nn.compact
+    def __call__(self, h, _):
+        return nn.tanh(nn.Dense(16)(h)), None
+
+
+class Scanned(nn.Module):
+    """A stack of dense layers under nn.scan (stacked kernels: left to the Jacobian)."""
+
+    @nn.compact
+    def __call__(self, x):
+        h = nn.Dense(16, name="stem")(x)
+        h, _ = nn.scan(_Step, variable_axes={"params": 0}, split_rngs={"params": True},
+                       length=3)()(h, None)
+        return nn.Dense(4, name="head")(h)
+
+
+class Remat(nn.Module):
+    """A dense layer inside nn.remat: its input is recorded inside remat's trace, so the model
+    is differentiated whole by the Jacobian."""
+
+    @nn.compact
+    def __call__(self, x):
+        h = nn.LayerNorm()(nn.tanh(nn.remat(nn.Dense)(16)(x)))
+        return nn.Dense(4, name="head")(h)
+
+
+FACTORED = {
+    "shared": (Shared(), lambda k, n: jax.random.randint(k, (n, 3), 0, 11),
+               [("head",), ("wide",)]),
+    "scanned": (Scanned(), lambda k, n: jax.random.normal(k, (n, 6)), [("head",), ("stem",)]),
+    "remat": (Remat(), lambda k, n: jax.random.normal(k, (n, 6)), None),
+    "mlp": (*CASES["mlp"], [("Dense_0",), ("Dense_1",), ("Dense_2",)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACTORED))
+def test_dense_layers_from_their_factors_give_the_jacobian_product(name):
+    """method='auto' factors exactly the dense layers it can (checked by path) and gives the
+    kernel of the direct Jacobian product, traced and full; 'jacobian' gives it too."""
+    from jwinit import _dense_ntk
+
+    model, sample, factored = FACTORED[name]
+    x1, x2 = sample(jax.random.key(1), 5), sample(jax.random.key(2), 3)
+    v = model.init(jax.random.key(0), x1)
+    if factored is not None:
+        assert sorted(_dense_ntk.dense_layers(model, v, x1[:1], 4, {})) == factored
+
+    def f(p, x):
+        return model.apply({**v, "params": p}, x)
+
+    want = direct(f, v["params"], x1, x2)
+    scale = np.abs(want).max()
+    for method in jwinit.NTK_METHODS:
+        full = np.asarray(jwinit.ntk(model, v, x1, x2, trace=False, method=method), np.float64)
+        np.testing.assert_allclose(full, want, rtol=0, atol=1e-5 * scale)
+        traced = np.asarray(jwinit.ntk(model, v, x1, x2, batch_size=2, method=method))
+        np.testing.assert_allclose(traced, np.trace(want, axis1=2, axis2=3) / 4, rtol=0,
+                                   atol=1e-5 * scale)
+
+
 def test_nnx_and_equinox_models():
     x = jax.random.normal(jax.random.key(3), (4, 6))
     net = nnx.Sequential(nnx.Linear(6, 16, rngs=nnx.Rngs(0)), nnx.tanh,
@@ -116,7 +190,14 @@ def test_bad_inputs_are_named():
     with pytest.raises(TypeError, match="non-floating.*int32"):
         jwinit.ntk(model, ints, x)
     with pytest.raises(ValueError, match="`batch_size`=4.*batch_size=1 fits"):
-        jwinit.ntk(model, v, x, batch_size=4, memory_bytes=4 * 4 * 2000)
+        jwinit.ntk(model, v, x, batch_size=4, memory_bytes=4 * 4 * 2000, method="jacobian")
+    # factored: 4 bytes x (6 + 4 x 32) + (32 + 4 x 32) + (32 + 4 x 4) numbers per example
+    per_example = 4 * (6 + 4 * 32 + 32 + 4 * 32 + 32 + 4 * 4)
+    with pytest.raises(ValueError, match="`batch_size`=4.*3 dense layers.*batch_size=2 fits"):
+        jwinit.ntk(model, v, x, batch_size=4, memory_bytes=2 * per_example)
+    with pytest.raises(ValueError, match="`method` must be one of \\('auto', 'jacobian'\\), "
+                                         "got 'fast'"):
+        jwinit.ntk(model, v, x, method="fast")
     with pytest.raises(ValueError, match="'params' collection"):
         jwinit.ntk(model, v["params"], x)
     with pytest.raises(ValueError, match="must be None"):
