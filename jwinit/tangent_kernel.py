@@ -329,6 +329,7 @@ class TrainabilityReport:
       projections: the residual on the NTK's eigenvectors, (n, outputs), same order.
       kernel: 'empirical' or 'infinite'; `infinite` the report of the infinite-width kernel on
         the same batch and residual, when `trainability` was given one.
+      eigenvectors: the NTK's eigenvectors, (n, n), columns in the order of `eigenvalues`.
     """
 
     loss: str
@@ -340,6 +341,7 @@ class TrainabilityReport:
     projections: np.ndarray | None
     kernel: str = "empirical"
     infinite: TrainabilityReport | None = None
+    eigenvectors: np.ndarray | None = None
 
     @property
     def lambda_max(self) -> float:
@@ -359,14 +361,7 @@ class TrainabilityReport:
         eigenvector; with `flow`, gradient flow at time lr t: ``exp(-4 lr t lambda_i / (n k))``
         in place of the power (neural-tangents' ``predict.gradient_descent_mse`` in this loss's
         scale)."""
-        if self.loss != "mse":
-            raise ValueError(f"`loss_curve` predicts the mse loss; this report is for "
-                             f"{self.loss!r}, whose linearized dynamics are not closed-form.")
-        if not (isinstance(learning_rate, int | float) and not isinstance(learning_rate, bool)
-                and learning_rate > 0 and np.isfinite(learning_rate)):
-            raise ValueError(f"`learning_rate` must be a positive number, got {learning_rate!r}.")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"`steps` must be an int >= 0, got {steps!r}.")
+        self._check_prediction("loss_curve", learning_rate, steps)
         nk = self.n * self.outputs
         rate = 2 * learning_rate * self.eigenvalues / nk
         weight = np.sum(self.projections ** 2, axis=1) / nk
@@ -374,6 +369,29 @@ class TrainabilityReport:
         with np.errstate(over="ignore", invalid="ignore"):
             decay = np.exp(-2 * rate * t) if flow else (1 - rate) ** (2 * t)
         return np.sum(decay * weight, axis=1)
+
+    def _check_prediction(self, name: str, learning_rate: Any, steps: Any) -> None:
+        if self.loss != "mse":
+            raise ValueError(f"`{name}` predicts the mse loss; this report is for "
+                             f"{self.loss!r}, whose linearized dynamics are not closed-form.")
+        if not (isinstance(learning_rate, int | float) and not isinstance(learning_rate, bool)
+                and learning_rate > 0 and np.isfinite(learning_rate)):
+            raise ValueError(f"`learning_rate` must be a positive number, got {learning_rate!r}.")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"`steps` must be an int >= 0, got {steps!r}.")
+
+    def residual_curve(self, learning_rate: float, steps: int) -> np.ndarray:
+        """The linearized model's residual f_t(x) - y at steps 0..`steps` of gradient descent on
+        the mse, (steps + 1, n, outputs): ``r_t = V diag((1 - 2 lr lambda / (n k))^t) V^T r_0``
+        (every output moves by the traced kernel). Its distance from the trained network's
+        residual is the departure from lazy training that Lee et al. 2019 (Thm. 2.1) bound by
+        O(width^-1/2)."""
+        self._check_prediction("residual_curve", learning_rate, steps)
+        rate = 2 * learning_rate * self.eigenvalues / (self.n * self.outputs)
+        t = np.arange(steps + 1)[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            decay = (1 - rate) ** t  # (steps + 1, n)
+        return np.einsum("in,tn,nk->tik", self.eigenvectors, decay, self.projections)
 
     def __repr__(self) -> str:
         def row(r: TrainabilityReport) -> str:
@@ -400,7 +418,7 @@ def _report(theta: np.ndarray, loss: str, k: int, residual: np.ndarray | None, k
     lr_max = (n * k / values[0]) if loss == "mse" else (2 * n * k / values[0])
     projections = None if residual is None else vectors.T @ residual
     return TrainabilityReport(loss, n, k, values, float(lr_max), residual, projections, kernel,
-                              infinite)
+                              infinite, vectors)
 
 
 def trainability(model: Any, variables: Mapping[str, Any] | None, x: Any, y: Any, *,

@@ -70,6 +70,36 @@ def test_a_linear_model_follows_the_prediction_exactly_and_lr_max_is_the_edge(ba
                                r.loss_curve(1e-3 * r.lr_max, 1000, flow=True)[::100], rtol=2e-3)
 
 
+def test_the_predicted_residuals_are_a_linear_models_own_and_square_to_the_loss_curve(batch):
+    """A linear model is its own linearization: its residual f_t(x) - y under gradient descent
+    equals residual_curve step for step (float32 rounding), and the predicted residuals' mean
+    square is loss_curve to float64 rounding."""
+    x, y, _ = batch
+    model = jwinit.models.MLP(depth=0, width=1, output_dim=10)
+    variables = model.init(jax.random.key(0), x)
+    r = jwinit.trainability(model, variables, x, y)
+    lr = 0.5 * r.lr_max
+    predicted = r.residual_curve(lr, 30)
+    assert predicted.shape == (31, 64, 10)
+    np.testing.assert_allclose(np.mean(predicted ** 2, axis=(1, 2)), r.loss_curve(lr, 30),
+                               rtol=1e-10)
+    np.testing.assert_allclose(predicted[0], r.residual, rtol=1e-10, atol=1e-12)
+    params = variables["params"]
+
+    @jax.jit
+    def step(p):
+        g = jax.grad(lambda q: jnp.mean((model.apply({"params": q}, x) - y) ** 2))(p)
+        return jax.tree.map(lambda a, b: a - lr * b, p, g)
+
+    scale = np.abs(predicted[0]).max()
+    for t in range(31):
+        measured = np.asarray(model.apply({"params": params}, x), np.float64) - y
+        np.testing.assert_allclose(measured, predicted[t], rtol=0, atol=1e-4 * scale)
+        params = step(params)
+    with pytest.raises(ValueError, match="`steps` must be an int >= 0, got -1"):
+        r.residual_curve(lr, -1)
+
+
 def test_a_wide_network_follows_the_prediction_and_a_narrow_one_departs(batch):
     """At 0.1 lr_max for 40 steps (ReLU MLP, depth 2): the measured mse's largest relative
     departure from the linearized prediction is ten times smaller at width 512 than at width 32

@@ -113,7 +113,7 @@ class Kernels(NamedTuple):
 
 def kernel_fn(activation: ActivationLike, depth: int, sigma_w2: Any, sigma_b2: Any, *,
               parameterization: str = "ntk", width: int | None = None, use_bias: bool = True,
-              degree: int | None = None) -> Any:
+              degree: int | None = None, input_sigma_w2: Any = None) -> Any:
     """The infinite-width NNGP and NTK of a fully-connected network: ``f(x1, x2=None) ->
     Kernels(nngp, ntk)``.
 
@@ -144,6 +144,10 @@ def kernel_fn(activation: ActivationLike, depth: int, sigma_w2: Any, sigma_b2: A
         sigma_b2 = 0, in the 'standard' parameterization).
       degree: Gauss-Hermite degree for activations without a closed form (faster, less
         accurate than the default split quadrature; about 1e4 nodes per pair of inputs).
+      input_sigma_w2: the input layer's weight variance times its fan-in, when it differs from
+        the later layers' `sigma_w2` (K^0 = input_sigma_w2 x1 . x2 / d + sigma_b2); None: the
+        same. An orthogonal init of gain g on a d x width input layer (d < width) has
+        Var = g^2 / width, so input_sigma_w2 = g^2 d / width, not g^2.
 
     Returns:
       ``f(x1, x2=None)``: `x1` (n1, ...) and `x2` (n2, ...) of the same feature shape (flattened;
@@ -162,7 +166,10 @@ def kernel_fn(activation: ActivationLike, depth: int, sigma_w2: Any, sigma_b2: A
     """
     m = moments(activation, degree)
     depth = check_int(depth, "depth", minimum=0)
-    for name, v in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
+    for name, v in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2),
+                    ("input_sigma_w2", input_sigma_w2)):
+        if v is None and name == "input_sigma_w2":
+            continue
         check_reals(v, name)
         if np.ndim(v) != 0:
             raise ValueError(f"`{name}` must be a scalar, got shape {np.shape(v)}.")
@@ -184,8 +191,9 @@ def kernel_fn(activation: ActivationLike, depth: int, sigma_w2: Any, sigma_b2: A
         if a.shape[1:] != b.shape[1:]:
             raise ValueError(f"`x1` and `x2` must have the same feature shape, got "
                              f"{np.shape(x1)[1:]} and {np.shape(x2)[1:]}.")
-        sw2, sb2, w = cast(sigma_w2, sigma_b2, 0.0 if width is None else width)
-        nngp, ntk = kernels_core(m, sw2, sb2, a, b, jnp.asarray(depth, jnp.int32), w,
+        sw2, sb2, w, sw2_in = cast(sigma_w2, sigma_b2, 0.0 if width is None else width,
+                                   sigma_w2 if input_sigma_w2 is None else input_sigma_w2)
+        nngp, ntk = kernels_core(m, sw2, sb2, a, b, jnp.asarray(depth, jnp.int32), w, sw2_in,
                                  standard=width is not None, use_bias=use_bias,
                                  same=x2 is None)
         return Kernels(nngp, ntk)

@@ -43,19 +43,20 @@ def _pairs(m: Moments, q1: jax.Array, q2: jax.Array, c: jax.Array) -> tuple[jax.
 
 @functools.partial(jax.jit, static_argnames=("m", "standard", "use_bias", "same"))
 def kernels_core(m: Moments, sw2: jax.Array, sb2: jax.Array, x1: jax.Array, x2: jax.Array,
-                 depth: jax.Array, width: jax.Array, *, standard: bool, use_bias: bool,
-                 same: bool) -> tuple[jax.Array, jax.Array]:
+                 depth: jax.Array, width: jax.Array, sw2_input: jax.Array, *, standard: bool,
+                 use_bias: bool, same: bool) -> tuple[jax.Array, jax.Array]:
     """(NNGP, NTK) of shape (n1, n2) of `depth` hidden layers and a linear readout, in the
-    'standard' parameterization of hidden `width` or the 'ntk' one (`width` unused). `depth` and
+    'standard' parameterization of hidden `width` or the 'ntk' one (`width` unused); the input
+    layer's weights of variance `sw2_input` / d, every later layer's `sw2` / fan_in. `depth` and
     `width` are traced: one compiled program serves every depth. With `same` (x2 is x1) an
     input's correlation with itself is exactly 1 (not 1 - rounding: arccos is steep there)."""
     d = x1.shape[1]
     sb2 = sb2 if use_bias else jnp.zeros_like(sb2)
     bias_grad = 1.0 if use_bias else 0.0
     k12 = x1 @ x2.T / d
-    q1 = sw2 * jnp.sum(x1 * x1, axis=1) / d + sb2
-    q2 = sw2 * jnp.sum(x2 * x2, axis=1) / d + sb2
-    nngp = sw2 * k12 + sb2
+    q1 = sw2_input * jnp.sum(x1 * x1, axis=1) / d + sb2
+    q2 = sw2_input * jnp.sum(x2 * x2, axis=1) / d + sb2
+    nngp = sw2_input * k12 + sb2
     ntk = d * k12 + bias_grad if standard else nngp
     tiny = jnp.finfo(x1.dtype).tiny
 
