@@ -70,12 +70,20 @@ def test_a_loop_over_seeds_compiles_once_and_draws_what_a_fresh_program_draws():
     model = ResidualMLP(blocks=2, width=16, output_dim=3)
     rules = {r"Dense_1/kernel$": counting}
     got = [jwinit.init_params(model, jax.random.key(s), X, rules) for s in range(3)]
-    assert len(traced) == 2  # two matched kernels, traced once for the three seeds
+    # the two matched kernels (one initializer, one shape) are one draw vmapped over their
+    # keys: traced once, for the three seeds
+    assert traced == [(16, 16)]
     for s, v in enumerate(got):
         jwinit.rules._PROGRAMS.clear()
         fresh = jwinit.init_params(model, jax.random.key(s), X, rules)
         assert jax.tree.all(jax.tree.map(np.array_equal, v, fresh))
-    assert len(traced) == 2 + 2 * 3
+    assert len(traced) == 1 + 3
+    # the vmapped draw is each kernel's own: the initializer at the kernel's key by path
+    for path in ("block_0/Dense_1/kernel", "block_1/Dense_1/kernel"):
+        block, dense, _ = path.split("/")
+        np.testing.assert_array_equal(
+            got[1]["params"][block][dense]["kernel"],
+            he(jwinit.rules.path_key(jax.random.key(1), path), (16, 16)))
     # another model or other rules are another program: no stale reuse
     wider = jwinit.init_params(ResidualMLP(blocks=2, width=32, output_dim=3), jax.random.key(0),
                                X, rules)

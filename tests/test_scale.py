@@ -42,16 +42,32 @@ def small_blocks(monkeypatch):
 # blocked sampling
 
 
-@pytest.mark.parametrize("name,init", [
+BLOCKED_INITS = [
     ("he_normal", jwinit.he_normal()), ("glorot_uniform", jwinit.glorot_uniform()),
     ("lecun_normal", jwinit.lecun_normal()), ("normal", jwinit.normal(0.02, mean=0.1)),
     ("truncated_normal", jwinit.truncated_normal(0.02, lower=-3.0, upper=3.0)),
     ("tail", jwinit.truncated_normal(1.0, lower=3.0, upper=5.0)),
     ("uniform", jwinit.uniform(low=-1.0, high=2.0)), ("constant", jwinit.constant(0.5)),
-    ("gpt2_residual", jwinit.gpt2_residual(12))])
-@pytest.mark.parametrize("shape", [(64, 48), (32, 8, 6)])
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-def test_blocked_and_sharded_draws_equal_the_whole_draw(name, init, shape, dtype, small_blocks):
+    ("gpt2_residual", jwinit.gpt2_residual(12))]
+BLOCKED_SHAPES = [(64, 48), (32, 8, 6)]
+BLOCKED_DTYPES = [jnp.float32, jnp.bfloat16]
+#: (mesh shape, spec): every layout of the 8 devices over the two axes of a kernel
+LAYOUTS = [((1, 8), P(None, "model")), ((2, 4), P("data", "model")),
+           ((4, 2), P("model", "data")), ((8, 1), P(("data", "model")))]
+
+
+_CASES = [(i, s, d) for i in range(len(BLOCKED_INITS)) for s in range(2) for d in range(2)]
+
+
+@pytest.mark.parametrize("i,s,d", _CASES, ids=[
+    f"{BLOCKED_INITS[i][0]}-{'x'.join(map(str, BLOCKED_SHAPES[s]))}-"
+    f"{jnp.dtype(BLOCKED_DTYPES[d]).name}" for i, s, d in _CASES])
+def test_blocked_and_sharded_draws_equal_the_whole_draw(i, s, d, small_blocks):
+    """Every initializer x shape x dtype, blocked, equals the whole draw; and sharded over one
+    layout of the mesh, chosen so that every pair (initializer, layout), (shape, layout) and
+    (dtype, layout) is tested: layout (i + 2 s + d) mod 4 (each initializer's 4 cases take the
+    4 layouts; each (shape, dtype) meets every layout through the 9 initializers)."""
+    (name, init), shape, dtype = BLOCKED_INITS[i], BLOCKED_SHAPES[s], BLOCKED_DTYPES[d]
     key = jax.random.key(3)
     assert _blocked.available(init, key, shape, dtype)
     want = np.asarray(jax.jit(lambda k: init(k, shape, dtype))(key), np.float32)
@@ -59,12 +75,17 @@ def test_blocked_and_sharded_draws_equal_the_whole_draw(name, init, shape, dtype
     got = jax.jit(lambda k: _blocked.sample(init, k, shape, dtype))(key)
     assert got.dtype == dtype
     np.testing.assert_array_equal(np.asarray(got, np.float32), want)
-    for mesh_shape, spec in [((1, 8), P(None, "model")), ((2, 4), P("data", "model")),
-                             ((4, 2), P("model", "data")), ((8, 1), P(("data", "model")))]:
-        sh = NamedSharding(_mesh(mesh_shape), spec)
-        got = jax.jit(lambda k, sh=sh: _blocked.sample(init, k, shape, dtype, sh),
-                      out_shardings=sh)(key)
-        np.testing.assert_array_equal(np.asarray(got, np.float32), want, err_msg=str(spec))
+    mesh_shape, spec = LAYOUTS[(i + 2 * s + d) % len(LAYOUTS)]
+    sh = NamedSharding(_mesh(mesh_shape), spec)
+    got = jax.jit(lambda k: _blocked.sample(init, k, shape, dtype, sh), out_shardings=sh)(key)
+    np.testing.assert_array_equal(np.asarray(got, np.float32), want, err_msg=f"{name} {spec}")
+
+
+def test_the_blocked_cases_cover_every_pair_with_every_layout():
+    seen = {(i, s, d, (i + 2 * s + d) % 4) for i, s, d in _CASES}
+    assert {(i, lay) for i, _, _, lay in seen} == {(i, lay) for i in range(9) for lay in range(4)}
+    assert {(s, lay) for _, s, _, lay in seen} == {(s, lay) for s in range(2) for lay in range(4)}
+    assert {(d, lay) for _, _, d, lay in seen} == {(d, lay) for d in range(2) for lay in range(4)}
 
 
 def test_a_group_of_parameters_is_drawn_in_one_loop_with_each_ones_values(small_blocks):

@@ -266,14 +266,12 @@ def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
                     x_batch: jax.Array) -> list[tuple[Any, Any]]:
     """For each spec, (params, rest) stacked over seeds.
 
-    One compiled program for all seeds and rules specs: the model's own initialization, and
-    each spec's rules applied by the same engine and key-by-path contract as
-    `jwinit.init_params` (seed s of a rules spec starts from ``init_params(model,
-    fold_in(fold_in(key, s), 0), x_batch, rules)``), vmapped over seeds. A default value that
-    every rules spec replaces is never computed (XLA drops it: the model's own draws would
-    double the compile). XLA may fuse an initializer's scale multiplications differently than
-    in `init_params`' program, so a value can differ from it by float32 rounding (at most a few
-    ulps); the draws are the same. A ``fn(key, x_batch)`` spec runs eagerly, once per seed.
+    The model's own initialization, and each spec's rules applied by the same engine and
+    key-by-path contract as `jwinit.init_params` (seed s of a rules spec starts from
+    ``init_params(model, fold_in(fold_in(key, s), 0), x_batch, rules)``), vmapped over seeds,
+    op by op. A jitted `init_params` may fuse an initializer's scale multiplications
+    differently, so a value can differ from it by float32 rounding (at most a few ulps); the
+    draws are the same. A ``fn(key, x_batch)`` spec runs eagerly, once per seed.
     """
     rule_specs = [spec for spec in specs if spec.kind == "rules"]
     need_defaults = len(rule_specs) < len(specs)  # a variables function starts from them
@@ -284,7 +282,11 @@ def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
                  for spec in rule_specs]
         return (params0 if need_defaults else None), rest0, ruled
 
-    params0, rest0, ruled = jax.jit(build)(seed_keys)
+    # op by op, not one jitted program: XLA:CPU compiles each output leaf as a kernel of its
+    # own (tens of ms each), so a deep model's program under a few inits took minutes to compile
+    # (a 60-layer MLP under 11 inits: 36 s, against 10 s op by op with every op compiled once
+    # per shape and reused by the next spec and model)
+    params0, rest0, ruled = build(seed_keys)
     ruled = iter(ruled)
     out = []
     for spec in specs:
