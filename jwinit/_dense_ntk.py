@@ -134,11 +134,35 @@ def factors_program(model: nn.Module, rest_variables: Mapping[str, Any],
                     layers: Mapping[Path, Layer], kwargs: Mapping[str, Any], k: int
                     ) -> Callable[[Any, jax.Array], dict]:
     """params, x (b, ...) -> {path: (h (b, S, d_in), delta (b, k, S, d_out))}, example by
-    example (vmapped, as the Jacobian path): k reverse passes per example."""
-    run = _tapped(model, set(layers))
+    example (vmapped, as the Jacobian path): k reverse passes per example. The compiled program
+    is kept for the same model, layers, keyword arguments and outputs (linen modules compare by
+    their fields), so the NTKs of many initializations of one model compile once."""
+    program = _program(model, tuple(layers.items()), kwargs, k)
 
-    def one(params: Any, xi: jax.Array) -> dict:
-        zeros = {p: jnp.zeros(layer.shape, jnp.result_type(float)) for p, layer in layers.items()}
+    def factors(params: Any, x: jax.Array) -> dict:
+        return program(params, rest_variables, x)
+
+    return factors
+
+
+_PROGRAMS: dict[Any, Callable[..., Any]] = {}
+_MAX_PROGRAMS = 32
+
+
+def _program(model: nn.Module, layers: tuple[tuple[Path, Layer], ...],
+             kwargs: Mapping[str, Any], k: int) -> Callable[..., Any]:
+    try:
+        key = (model, layers, tuple(sorted(kwargs.items())), k)
+        hash(key)
+    except TypeError:  # an unhashable model field or keyword argument: not kept
+        key = None
+    if key is not None and key in _PROGRAMS:
+        return _PROGRAMS[key]
+    paths = dict(layers)
+    run = _tapped(model, set(paths))
+
+    def one(params: Any, rest_variables: Any, xi: jax.Array) -> dict:
+        zeros = {p: jnp.zeros(layer.shape, jnp.result_type(float)) for p, layer in layers}
 
         def f(deltas: Mapping[Path, jax.Array]) -> tuple[jax.Array, dict]:
             y, inputs, _ = run({**rest_variables, "params": params}, xi[None], deltas, kwargs)
@@ -148,12 +172,14 @@ def factors_program(model: nn.Module, rest_variables: Mapping[str, Any],
         deltas = jax.vmap(pullback)(jnp.eye(k, dtype=y.dtype))[0]
         return {p: (inputs[p].reshape(layer.positions, layer.d_in),
                     deltas[p].reshape(k, layer.positions, layer.d_out))
-                for p, layer in layers.items()}
+                for p, layer in layers}
 
-    def factors(params: Any, x: jax.Array) -> dict:
-        return jax.vmap(one, in_axes=(None, 0))(params, x)
-
-    return jax.jit(factors)
+    program = jax.jit(jax.vmap(one, in_axes=(None, None, 0)))
+    if key is not None:
+        if len(_PROGRAMS) >= _MAX_PROGRAMS:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = program
+    return program
 
 
 def contract(a: dict, c: dict, layers: Mapping[Path, Layer], trace: bool) -> jax.Array:

@@ -18,15 +18,17 @@ from jwinit.experiments.runner import run_cli, shipped_configs
 FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
-#: Wall seconds of each full config in CI (one core each, measured 2026-12-05 in a fresh clone on a
-#: 2-core AMD EPYC; irnn2015 and glorot2010_training scaled by their measured 0.77x and 0.82x, since
-#: they now evaluate on fewer examples), to split them into two halves of about equal time, one per
-#: worker class below; a config not listed counts 300 s.
-SECONDS = {"irnn2015": 279, "fixup2019": 281, "schoenholz2017_trainability": 278,
-           "tfixup2020": 236, "pennington2017": 182, "glorot2010_training": 148,
-           "lsuv2016": 165, "pretraining": 159, "gradinit2021": 136, "depth_coordcheck": 133,
-           "he2015_training": 130, "schoenholz2017": 117, "audit_demo": 116,
-           "mup_coordcheck": 115, "saxe2013": 55, "he2015": 44, "glorot2010": 18, "symmetry": 15}
+#: Wall seconds of each full config in CI (one core each, 8 virtual devices, two configs at a time
+#: on a 2-core AMD EPYC, 2026-12-05; the trainer's configs and ntk_trainability measured after the
+#: trainer's initial parameters became op by op, the others in the fresh-clone CI before it), to
+#: split them into two halves of about equal time, one per worker class below; a config not
+#: listed counts 300 s.
+SECONDS = {"irnn2015": 224, "fixup2019": 191, "schoenholz2017_trainability": 143,
+           "tfixup2020": 175, "pennington2017": 182, "glorot2010_training": 142,
+           "lsuv2016": 161, "pretraining": 130, "gradinit2021": 112, "depth_coordcheck": 133,
+           "he2015_training": 122, "schoenholz2017": 117, "audit_demo": 116,
+           "mup_coordcheck": 115, "ntk_trainability": 134, "saxe2013": 55, "he2015": 44,
+           "glorot2010": 18, "symmetry": 20}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:
