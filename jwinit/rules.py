@@ -217,7 +217,7 @@ def _sample_many(init: Any, key: jax.Array, paths: list[str], shape: tuple[int, 
     values = jax.vmap(lambda k: init(k, shape, dtype))(path_keys(key, paths))
     if tuple(values.shape[1:]) != tuple(shape):  # checked as one leaf's draw
         _checked(values[0], paths[0], shape, dtype)
-    values = jax.lax.optimization_barrier(_checked(values, paths[0], values.shape, dtype))
+    values = _checked(values, paths[0], values.shape, dtype)
     return [values[i] for i in range(len(paths))]
 
 

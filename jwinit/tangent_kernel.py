@@ -405,6 +405,31 @@ class TrainabilityReport:
         return "\n".join(lines)
 
 
+_APPLY: dict[Any, Callable[..., Any]] = {}
+
+
+def _outputs(model: Any, variables: Any, params: Any, f: Callable[[Any, jax.Array], jax.Array],
+             x: jax.Array, apply_kwargs: Mapping[str, Any]) -> jax.Array:
+    """f(params, x), for a linen model by a compiled apply kept per model and keyword
+    arguments (the reports of many initializations of one model compile it once)."""
+    if isinstance(model, nn.Module):
+        try:
+            key = (model, tuple(sorted(apply_kwargs.items())))
+            hash(key)
+        except TypeError:
+            key = None
+        apply = _APPLY.get(key) if key is not None else None
+        if apply is None:
+            apply = jax.jit(lambda v, xb: model.apply(v, xb, **apply_kwargs))
+            if key is not None:
+                if len(_APPLY) >= 32:
+                    _APPLY.pop(next(iter(_APPLY)))
+                _APPLY[key] = apply
+        rest = {c: v for c, v in nn.unbox(dict(variables)).items() if c != "params"}
+        return apply({**rest, "params": params}, x)
+    return jax.jit(f)(params, x)
+
+
 def _report(theta: np.ndarray, loss: str, k: int, residual: np.ndarray | None, kernel: str,
             infinite: TrainabilityReport | None = None) -> TrainabilityReport:
     theta = np.asarray(theta, np.float64)
@@ -508,7 +533,8 @@ def trainability(model: Any, variables: Mapping[str, Any] | None, x: Any, y: Any
                                                   method)))
     residual = None
     if loss == "mse":
-        f0 = np.asarray(jax.jit(f)(params, x), np.float64).reshape(n, k)
+        f0 = np.asarray(_outputs(model, variables, params, f, x, apply_kwargs),
+                        np.float64).reshape(n, k)
         residual = f0 - y.reshape(n, k).astype(np.float64)
     infinite = None
     if kernel is not None:

@@ -18,7 +18,8 @@ __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "pars
            "markdown_table", "pyplot", "progress_bar", "last_progress", "run_writers",
            "interruptible", "writers_for", "write_report", "check",
            "config_int", "config_ints", "config_real", "config_reals", "config_choice",
-           "config_activation", "config_pairs", "config_data", "config_claim", "require"]
+           "config_activation", "config_pairs", "config_data", "config_claim", "require",
+           "gradient_descent"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -334,3 +335,35 @@ def progress_bar(description: str, *, console: Any = None, unit: str = "cells"
             bar.update(task[0], completed=done, total=total)
 
         yield update
+
+
+def gradient_descent(model: Any, x: Any, y: Any, steps: int, *, outputs: bool = False) -> Any:
+    """Plain full-batch gradient descent on the mean squared error of a linen `model` (no other
+    variable collections) on (x, y), as one compiled program: params (seeds, ...) stacked over
+    seeds, lrs (seeds, m) -> the loss at steps 0..`steps`, (seeds, m, steps + 1), and with
+    `outputs` the residual f(x) - y at each of those steps, (seeds, m, steps + 1, n, k)."""
+    import jax
+    import jax.numpy as jnp
+
+    def residual(p: Any) -> Any:
+        return model.apply({"params": p}, x) - y
+
+    def loss(p: Any) -> Any:
+        r = residual(p)
+        return jnp.mean(r ** 2), r
+
+    def one(p: Any, lr: Any) -> Any:
+        def step(q: Any, _: Any) -> Any:
+            (value, r), g = jax.value_and_grad(loss, has_aux=True)(q)
+            return (jax.tree.map(lambda a, b: a - lr * b, q, g),
+                    (value, r) if outputs else value)
+
+        q, seen = jax.lax.scan(step, p, None, length=steps)
+        last, r = loss(q)
+        if outputs:
+            return (jnp.concatenate([seen[0], last[None]]),
+                    jnp.concatenate([seen[1], r[None]]))
+        return jnp.concatenate([seen, last[None]])
+
+    per_seed = jax.vmap(one, in_axes=(None, 0))
+    return jax.jit(jax.vmap(per_seed, in_axes=(0, 0)))

@@ -53,6 +53,7 @@ from jwinit.experiments.common import (
     config_ints,
     config_real,
     config_reals,
+    gradient_descent,
     parse_pair,
     progress_bar,
     pyplot,
@@ -154,37 +155,6 @@ def classify(losses: np.ndarray, monotone_steps: int) -> str:
     return "catapult"
 
 
-def _descent(model: Any, x: Any, y: Any, steps: int, *, outputs: bool = False) -> Any:
-    """params (seeds, ...) , lrs (seeds, m) -> the loss at steps 0..`steps` of full-batch
-    gradient descent, (seeds, m, steps + 1), and with `outputs` the residual f(x) - y at each
-    of those steps, (seeds, m, steps + 1, n, k); one compiled program."""
-    import jax
-    import jax.numpy as jnp
-
-    def residual(p: Any) -> Any:
-        return model.apply({"params": p}, x) - y
-
-    def loss(p: Any) -> Any:
-        r = residual(p)
-        return jnp.mean(r ** 2), r
-
-    def one(p: Any, lr: Any) -> Any:
-        def step(q: Any, _: Any) -> Any:
-            (value, r), g = jax.value_and_grad(loss, has_aux=True)(q)
-            return (jax.tree.map(lambda a, b: a - lr * b, q, g),
-                    (value, r) if outputs else value)
-
-        q, seen = jax.lax.scan(step, p, None, length=steps)
-        last, r = loss(q)
-        if outputs:
-            return (jnp.concatenate([seen[0], last[None]]),
-                    jnp.concatenate([seen[1], r[None]]))
-        return jnp.concatenate([seen, last[None]])
-
-    per_seed = jax.vmap(one, in_axes=(None, 0))
-    return jax.jit(jax.vmap(per_seed, in_axes=(0, 0)))
-
-
 def _layer_variances(kernel: Any, d: int, width: int, k: int) -> tuple[float, float, float]:
     """Var(W) x fan_in of the input (d, width), a hidden (width, width) and the readout
     (width, k) layer, exactly from `jwinit.describe` (an orthogonal init on a rectangular layer
@@ -230,9 +200,9 @@ def _measure(config: Any, data: Any, width: int, label: str, kernel: Any, act: s
     def lrs(m: np.ndarray) -> Any:
         return jnp.asarray(lr[:, None] * m[None, :], jnp.float32)
 
-    grid = np.asarray(_descent(model, x, y, mono_steps)(params, lrs(mults)), np.float64)
-    catapult = np.asarray(_descent(model, x, y, cat_steps)(params, lrs(cats)), np.float64)
-    trained, residuals = _descent(model, x, y, curve_steps, outputs=True)(
+    grid = np.asarray(gradient_descent(model, x, y, mono_steps)(params, lrs(mults)), np.float64)
+    catapult = np.asarray(gradient_descent(model, x, y, cat_steps)(params, lrs(cats)), np.float64)
+    trained, residuals = gradient_descent(model, x, y, curve_steps, outputs=True)(
         params, lrs(np.array([float(config.curve_multiplier)])))
     trained = np.asarray(trained, np.float64)[:, 0]
     residuals = np.asarray(residuals, np.float64)[:, 0]

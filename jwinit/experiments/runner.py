@@ -43,7 +43,8 @@ __all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENT
            "shipped_configs", "config", "defaults", "doc_fields"]
 
 EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learning", "training",
-               "trainability", "coord_check", "audit", "depth_coord_check", "ntk_prediction")
+               "trainability", "coord_check", "audit", "depth_coord_check", "ntk_prediction",
+               "ntk_conditioning")
 
 USAGE = """usage: jwinit run --config=NAME_OR_PATH[:ARG] [--config.FIELD=VALUE ...] [--workdir=DIR]
                   [--keep_checkpoints] [--allow_failures] [--writer=tensorboard|wandb]
