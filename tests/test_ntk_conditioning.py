@@ -36,6 +36,17 @@ def test_the_smoke_run_reproduces_its_claims(tmp_path):
     for r in trained:
         assert len(r["losses"]) == 301
 
+    # cut inside depth 30: the rerun keeps depth 10's rows, computes depth 30 again, the same
+    lines = (workdir / "results.jsonl").read_text().splitlines(keepends=True)
+    (workdir / "results.jsonl").write_text("".join(lines[:7]) + lines[7][:50])
+    assert run("--config=xiao2020:smoke", f"--workdir={workdir}") == 0
+    again = read_rows(workdir / "results.jsonl")
+    assert [(r["depth"], r["sigma_w2"]) for r in again] == [(r["depth"], r["sigma_w2"])
+                                                           for r in rows]
+    for a, b in zip(again, rows, strict=True):
+        assert a["condition_infinite"] == b["condition_infinite"]
+        assert a["condition"] == pytest.approx(b["condition"], rel=1e-4)
+
 
 def test_outcomes_and_rank_correlation():
     assert outcome(0.1, False, 0.2) == "trained"
@@ -65,3 +76,18 @@ def test_bad_configs_are_named_before_any_compute(override, words, tmp_path, cap
     for w in words:
         assert w in err, (w, err)
     assert not (workdir / "results.jsonl").exists()
+
+
+def test_a_group_cut_short_is_removed_for_the_resumed_run(tmp_path):
+    from jwinit.experiments.common import finished_rows
+    from jwinit.results import append_rows
+
+    path = tmp_path / "results.jsonl"
+    assert finished_rows(path, ("depth",), 2) == []
+    append_rows(path, [{"depth": 10, "seed": 0}, {"depth": 10, "seed": 1},
+                       {"depth": 30, "seed": 0}])  # depth 30 was cut after its first row
+    with open(path, "a") as f:
+        f.write('{"depth": 30, "se')  # and a line cut short
+    rows = finished_rows(path, ("depth",), 2)
+    assert rows == [{"depth": 10, "seed": 0}, {"depth": 10, "seed": 1}]
+    assert read_rows(path) == rows  # the file holds only the whole groups now

@@ -19,7 +19,7 @@ __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "pars
            "interruptible", "writers_for", "write_report", "check",
            "config_int", "config_ints", "config_real", "config_reals", "config_choice",
            "config_activation", "config_pairs", "config_data", "config_claim", "require",
-           "gradient_descent"]
+           "gradient_descent", "finished_rows"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -367,3 +367,25 @@ def gradient_descent(model: Any, x: Any, y: Any, steps: int, *, outputs: bool = 
 
     per_seed = jax.vmap(one, in_axes=(None, 0))
     return jax.jit(jax.vmap(per_seed, in_axes=(0, 0)))
+
+
+def finished_rows(path: Any, keys: Sequence[str], per_group: int) -> list[dict[str, Any]]:
+    """The rows of the results file `path` (none if it does not exist) whose group (their
+    values of `keys`) is whole, `per_group` rows; the rows of a group an interruption cut short
+    are removed from the file (atomically), to be computed again by the resumed run."""
+    import os
+
+    from jwinit.results import dumps, read_rows
+
+    if not os.path.exists(path):
+        return []
+    rows = read_rows(path)
+    counts: dict[tuple[Any, ...], int] = {}
+    for r in rows:
+        group = tuple(r[k] for k in keys)
+        counts[group] = counts.get(group, 0) + 1
+    whole = [r for r in rows if counts[tuple(r[k] for k in keys)] == per_group]
+    if len(whole) != len(rows):
+        write_text(path, "".join(dumps(r) + "\n" for r in whole))
+    return whole
+

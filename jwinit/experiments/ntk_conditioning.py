@@ -35,7 +35,8 @@ above the edge of chaos an ordered cell's kappa must be); title, paper, not_cove
 
 Writes results.jsonl (one row per cell and seed: both spectra's extremes; for the trained cells
 the measured and predicted losses), summary.csv (per cell), checks.json, report.md and
-plots/condition.png, plots/empirical.png, plots/training.png.
+plots/condition.png, plots/empirical.png, plots/training.png. A rerun resumes after the last
+whole depth.
 """
 
 from __future__ import annotations
@@ -53,14 +54,15 @@ from jwinit.experiments.common import (
     config_ints,
     config_real,
     config_reals,
+    finished_rows,
     gradient_descent,
     progress_bar,
     pyplot,
     require,
     write_report,
 )
-from jwinit.experiments.io import save_figure, write_csv, write_json, write_text
-from jwinit.results import dumps
+from jwinit.experiments.io import save_figure, write_csv, write_json
+from jwinit.results import append_rows
 
 __all__ = ["DEFAULTS", "run", "validate", "outcome"]
 
@@ -178,10 +180,16 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     lr = float(config.learning_rate)
     steps, fraction = int(config.train_steps), float(config.trained_fraction)
     train_sb, train_depths = float(config.train_sigma_b2), set(int(d) for d in config.train_depths)
-    rows: list[dict[str, Any]] = []
+    out = workdir / "results.jsonl"
+    per_depth = len(cells) * int(config.seeds)
+    rows = finished_rows(out, ("depth",), per_depth)
+    done = {r["depth"] for r in rows}
     with progress_bar("depths", unit="depths") as update:
-        update(0, len(depths))
-        for i, depth in enumerate(depths):
+        update(len(done), len(depths))
+        for depth in depths:
+            if depth in done:
+                continue
+            first = len(rows)
             model = jwinit.models.MLP(depth=depth, width=width, output_dim=k, activation=act)
             unit = {r"kernel$": jwinit.variance_scaling(1.0, "fan_in", "normal"),
                     r"bias$": jwinit.normal(1.0)}
@@ -222,8 +230,9 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                     rows[j]["measured"] = outcome(ratio, not np.all(np.isfinite(losses_j)),
                                                   fraction)
                     rows[j]["losses"] = losses_j.tolist()
-            update(i + 1, len(depths))
-    write_text(workdir / "results.jsonl", "".join(dumps(r) + "\n" for r in rows))
+            append_rows(out, rows[first:])  # a depth's rows, after every one is computed
+            update(len({r["depth"] for r in rows}), len(depths))
+    rows.sort(key=lambda r: depths.index(r["depth"]))
     summary = _summary(rows, act)
     columns = list(summary[0])
     write_csv(workdir / "summary.csv", summary, columns)

@@ -53,6 +53,7 @@ from jwinit.experiments.common import (
     config_ints,
     config_real,
     config_reals,
+    finished_rows,
     gradient_descent,
     parse_pair,
     progress_bar,
@@ -239,7 +240,7 @@ def _measure(config: Any, data: Any, width: int, label: str, kernel: Any, act: s
 
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     from jwinit.data import load
-    from jwinit.results import append_rows, read_rows
+    from jwinit.results import append_rows
     from jwinit.schemes import resolve_scheme
 
     workdir = pathlib.Path(workdir)
@@ -247,7 +248,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     inits = _inits(config, resolve_scheme)
     widths = [int(w) for w in config.widths]
     out = workdir / "results.jsonl"
-    rows = read_rows(out) if out.exists() else []
+    rows = finished_rows(out, ("width", "init"), int(config.seeds))
     done = {(r["width"], r["init"]) for r in rows}
     todo = [(w, init) for w in widths for init in inits if (w, init[0]) not in done]
     total = len(widths) * len(inits)
