@@ -5,9 +5,10 @@ On a (sigma_w2, sigma_b2) grid of erf MLPs (tanh-like, with closed-form kernels)
 and 100, the condition number of the
 infinite-width NTK on 32 shipped digits (jwinit.theory.kernel_fn) blows up with depth in the
 ordered phase, grows slowly at the edge of chaos and settles in the chaotic phase; the empirical
-NTK of width-256 networks (jwinit.ntk) is set against it, and on one row of the grid full-batch
-gradient descent at one learning rate is set against what the NTK at init predicts (trains,
-stalls or diverges). The phase boundary and the depth scale xi_c come from jwinit.theory.
+NTK of width-256 networks (jwinit.ntk) is set against it (it departs with depth in the chaotic
+phase only), and on one row of the grid full-batch gradient descent at one learning rate is set
+against what the NTK at init predicts (trains or stalls; above lr_max the linearized model
+diverges). The phase boundary and the depth scale xi_c come from jwinit.theory.
 
 Title: Xiao et al. 2020: the NTK's conditioning across the phase diagram
 Paper: Xiao, Pennington & Schoenholz 2020, "Disentangling Trainability and Generalization in Deep

@@ -1,5 +1,6 @@
-"""The xiao2020 config (experiment kind 'ntk_conditioning'): its smoke run reproduces the four
-claims and writes its files; outcomes, rank correlation and bad configs."""
+"""The xiao2020 config (experiment kind 'ntk_conditioning'): its smoke run reproduces the five
+claims, writes its files and resumes after its last whole depth; outcomes, rank correlation,
+resumable groups and bad configs."""
 
 import json
 import math
@@ -21,7 +22,7 @@ def test_the_smoke_run_reproduces_its_claims(tmp_path):
     workdir = tmp_path / "xiao"
     assert run("--config=xiao2020:smoke", f"--workdir={workdir}") == 0
     checks = json.loads((workdir / "checks.json").read_text())
-    assert len(checks) == 4 and all(c["passed"] for c in checks), checks
+    assert len(checks) == 5 and all(c["passed"] for c in checks), checks
     for plot in ("condition.png", "empirical.png", "training.png"):
         assert (workdir / "plots" / plot).stat().st_size > 0, plot
     rows = read_rows(workdir / "results.jsonl")

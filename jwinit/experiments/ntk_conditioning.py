@@ -11,10 +11,13 @@ at several depths, the NTK on the first `examples` training digits is computed t
   of chaos it grows only polynomially; in the chaotic phase the correlations converge to c* < 1
   and kappa to a finite value (Xiao et al. 2020, Sec. 3-4);
 * empirical: `jwinit.ntk` of `seeds` networks of width `width` per cell (one draw of unit
-  weights per seed and depth, scaled to each cell): its kappa must order the cells of a depth as
-  the infinite kernel's does (Spearman's rank correlation >= 0.9); the kernels' relative
-  distance is reported (finite-width fluctuations grow with depth / width, Hanin & Nica 2019,
-  most in the chaotic phase);
+  weights per seed and depth, scaled to each cell). Where depth / width is small its kappa
+  orders the cells as the infinite kernel's does (Spearman's rank correlation >= 0.9, at the
+  shallowest depth); with depth the finite-width kernel departs from the infinite one in the
+  chaotic phase (its dispersion grows exponentially with depth there, Seleznova & Kutyniok
+  2022) and stays near it in the ordered phase: the relative distance |Theta - Theta_inf| /
+  |Theta_inf| of every chaotic cell grows with depth and at the deepest depth exceeds every
+  ordered cell's;
 * trained: on the cells of `train_sigma_b2` at `train_depths`, full-batch gradient descent at
   one fixed `learning_rate` for `train_steps` steps. Where the rate is below lr_max = n k /
   lambda_max the NTK at init predicts each run's outcome from the linearized model's loss
@@ -314,10 +317,17 @@ def _checks(rows: list[dict[str, Any]], summary: list[dict[str, Any]], config: A
     drift = {(s["sigma_b2"], s["sigma_w2"]): s["condition_infinite"]
              / by[s["sigma_b2"], depths[-2], s["sigma_w2"]]["condition_infinite"]
              for s in settled}
-    # (3) the empirical kappa orders the cells as the infinite one does, at every depth
+    # (3) at the shallowest depth the empirical kappa orders the cells as the infinite one does
     spearman = {d: _spearman([r["condition"] for r in rows if r["depth"] == d],
                              [min(r["condition_infinite"], UNRESOLVED) for r in rows
                               if r["depth"] == d]) for d in depths}
+    # (3b) with depth the empirical kernel departs in the chaotic phase, not in the ordered one
+    chaotic = sorted({(s["sigma_b2"], s["sigma_w2"]) for s in summary if s["phase"] == "chaotic"})
+    rises = {c: (by[c[0], depths[0], c[1]]["kernel_distance"],
+                 by[c[0], deepest, c[1]]["kernel_distance"]) for c in chaotic}
+    ordered_deep = [s["kernel_distance"] for s in summary
+                    if s["phase"] == "ordered" and s["depth"] == deepest]
+    chaotic_deep = [v[1] for v in rises.values()]
     # (4) the NTK at init predicts the outcome of training at one learning rate
     band = float(config.band)
     fraction = float(config.trained_fraction)
@@ -349,15 +359,25 @@ def _checks(rows: list[dict[str, Any]], summary: list[dict[str, Any]], config: A
                   f"{v:.3g} (sigma_w2 {sw:g}, sigma_b2 {sb:g})"
                   for (sb, sw), v in sorted(drift.items())),
               bool(settled) and all(1 / factor <= v <= factor for v in drift.values())),
-        check(f"the empirical NTK of width-{config.width} networks orders the cells by "
-              f"conditioning as the infinite-width kernel does: Spearman's rank correlation of "
-              f"kappa over every (cell, seed) of a depth >= {RANK_CORRELATION:g}",
-              "Jacot et al. 2018; Lee et al. 2019 (the empirical NTK concentrates on the "
-              "infinite-width kernel); Hanin & Nica 2019 (its fluctuations grow with depth / "
-              "width)",
-              "; ".join(f"depth {d}: {v:.3f}" for d, v in spearman.items()) + "; the kernels' "
-              "relative distance |Theta - Theta_inf| / |Theta_inf| per cell is in the table",
-              all(v >= RANK_CORRELATION for v in spearman.values())),
+        check(f"where depth / width is small (depth {depths[0]}, width {config.width}), the "
+              f"empirical NTK orders the cells by conditioning as the infinite-width kernel "
+              f"does: Spearman's rank correlation of kappa over every (cell, seed) >= "
+              f"{RANK_CORRELATION:g}", "Jacot et al. 2018; Lee et al. 2019 (the empirical NTK "
+              "concentrates on the infinite-width kernel)",
+              "; ".join(f"depth {d}: {v:.3f}" for d, v in spearman.items()),
+              spearman[depths[0]] >= RANK_CORRELATION),
+        check(f"with depth the empirical NTK departs from the infinite-width kernel in the "
+              f"chaotic phase and stays near it in the ordered phase: every chaotic cell's "
+              f"relative distance |Theta - Theta_inf| / |Theta_inf| grows from depth "
+              f"{depths[0]} to {deepest}, and at depth {deepest} exceeds every ordered cell's",
+              "Seleznova & Kutyniok 2022 (the NTK's dispersion grows exponentially with depth "
+              "in the chaotic phase, not in the ordered one); Hanin & Nica 2019",
+              "chaotic (sigma_w2, sigma_b2): " + ", ".join(
+                  f"({sw:g}, {sb:g}) {a:.3f} -> {b:.3f}" for (sb, sw), (a, b) in rises.items())
+              + f"; ordered at depth {deepest}: at most "
+              + (f"{max(ordered_deep):.3f}" if ordered_deep else "none"),
+              bool(rises) and bool(ordered_deep) and all(b > a for a, b in rises.values())
+              and min(chaotic_deep) > max(ordered_deep)),
         check(f"below lr_max, the NTK at init predicts whether a run at learning rate "
               f"{config.learning_rate:g} trains or stalls in {config.train_steps} steps, on "
               f"every run at least a factor {band:g} from a class boundary (and from lr_max)",
@@ -366,7 +386,8 @@ def _checks(rows: list[dict[str, Any]], summary: list[dict[str, Any]], config: A
               f"{wrong or 'none'}); over all {len(trained)} runs {agree_all}. Above lr_max, "
               f"where the linearized model diverges, {len(unstable)} runs: "
               + ", ".join(f"{v} {o}" for o, v in seen.items())
-              + " (a finite network may catapult instead, Lewkowycz et al. 2020)",
+              + " (outside the linearized regime: a finite network may catapult, Lewkowycz et "
+                "al. 2020, and a bounded activation keeps its outputs finite)",
               len(clear) >= len(trained) // 3 and not wrong),
     ]
 

@@ -68,7 +68,7 @@ __all__ = ["DEFAULTS", "run", "validate", "classify"]
 #: The fields of an NTK-prediction experiment and their defaults (the issue's setup on the
 #: shipped digits).
 DEFAULTS = {
-    "title": "Predicting gradient descent from the NTK at init", "paper": "-",
+    "title": "NTK predictions of gradient descent", "paper": "-",
     "not_covered": "",
     "data": "digits", "examples": 64, "depth": 3, "widths": (64, 1024),
     "inits": (("He", "he_normal+relu"), ("LeCun", "lecun_normal+relu"),
