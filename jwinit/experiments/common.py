@@ -19,7 +19,7 @@ __all__ = ["agreement_threshold", "lower_bound_threshold", "parse_scheme", "pars
            "interruptible", "writers_for", "write_report", "check",
            "config_int", "config_ints", "config_real", "config_reals", "config_choice",
            "config_activation", "config_pairs", "config_data", "config_claim", "require",
-           "gradient_descent", "finished_rows"]
+           "gradient_descent", "finished_rows", "config_one_hot_subset"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -148,6 +148,21 @@ def config_data(config: Any) -> str:
         raise ValueError(f"`config.data` must be one of {DATASETS} or a path to an .npz file, "
                          f"got {value!r}.")
     return value
+
+
+def config_one_hot_subset(config: Any) -> None:
+    """`config.data` is a classification dataset (its one-hot labels are the regression
+    targets) with at least `config.examples` (>= 2) training examples."""
+    from jwinit.data import load
+
+    data = load(config.data)
+    if data.task != "classification":
+        raise ValueError(f"`config.data` must be a classification dataset (its one-hot labels are "
+                         f"the regression targets), got {config.data!r} ({data.task}).")
+    n = config_int(config, "examples", minimum=2)
+    if n > len(data.x_train):
+        raise ValueError(f"`config.examples` must be at most the training set's size "
+                         f"{len(data.x_train)} ({config.data!r}), got {n}.")
 
 
 def config_claim(claim: Any, kinds: Mapping[str, int]) -> tuple[Any, ...]:

@@ -55,6 +55,7 @@ from jwinit.experiments.common import (
     config_activation,
     config_int,
     config_ints,
+    config_one_hot_subset,
     config_real,
     config_reals,
     finished_rows,
@@ -98,16 +99,8 @@ def validate(config: Any) -> None:
             "seeds", "seed", "train_sigma_b2", "train_depths", "learning_rate", "train_steps",
             "trained_fraction", "band", "condition_factor", "blowup")
     from jwinit import theory
-    from jwinit.data import load
 
-    data = load(config.data)
-    if data.task != "classification":
-        raise ValueError(f"`config.data` must be a classification dataset (its one-hot labels are "
-                         f"the regression targets), got {config.data!r} ({data.task}).")
-    n = config_int(config, "examples", minimum=2)
-    if n > len(data.x_train):
-        raise ValueError(f"`config.examples` must be at most the training set's size "
-                         f"{len(data.x_train)} ({config.data!r}), got {n}.")
+    config_one_hot_subset(config)
     act = config_activation(config.activation, "activation")
     config_reals(config, "sigma_w2", low=0.0, low_open=True)
     sbs = config_reals(config, "sigma_b2", low=0.0)

@@ -51,6 +51,7 @@ from jwinit.experiments.common import (
     check,
     config_int,
     config_ints,
+    config_one_hot_subset,
     config_real,
     config_reals,
     finished_rows,
@@ -93,17 +94,9 @@ def validate(config: Any) -> None:
     require(config, "data", "examples", "depth", "widths", "inits", "seeds", "seed",
             "multipliers", "monotone_steps", "catapult_multipliers", "catapult_steps",
             "curve_multiplier", "curve_steps", "lr_factor", "follow_tolerance", "lazy_ratio")
-    from jwinit.data import load
     from jwinit.schemes import resolve_scheme
 
-    data = load(config.data)
-    if data.task != "classification":
-        raise ValueError(f"`config.data` must be a classification dataset (its one-hot labels are "
-                         f"the regression targets), got {config.data!r} ({data.task}).")
-    n = config_int(config, "examples", minimum=2)
-    if n > len(data.x_train):
-        raise ValueError(f"`config.examples` must be at most the training set's size "
-                         f"{len(data.x_train)} ({config.data!r}), got {n}.")
+    config_one_hot_subset(config)
     config_int(config, "depth", minimum=1)
     widths = config_ints(config, "widths")
     if len(widths) != 2 or widths[0] >= widths[1]:
