@@ -29,7 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jwinit import _dense_ntk
+from jwinit._dense_ntk import Layer as DenseLayer
+from jwinit._dense_ntk import bytes_per_example, covered, dense_layers, factors_program, merged
+from jwinit._dense_ntk import contract as dense_contract
 
 __all__ = ["ntk", "trainability", "TrainabilityReport", "TRAINABILITY_LOSSES", "NTK_METHODS"]
 
@@ -171,7 +173,7 @@ def _kernel_of(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: jax.Ar
     if dense is not None:  # the Jacobian is of the other parameters only
         jac_params = dense.rest
         n_jac = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(jac_params))
-        per_example = k * n_jac * itemsize + _dense_ntk.bytes_per_example(dense.layers, k,
+        per_example = k * n_jac * itemsize + bytes_per_example(dense.layers, k,
                                                                            itemsize)
         what = (f"{k} outputs x {n_jac} parameters, plus the factors of "
                 f"{len(dense.layers)} dense layers, per example")
@@ -195,7 +197,7 @@ def _kernel_of(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: jax.Ar
         jac = _jacobian_program(f)
     elif n_jac:
         def f_rest(p: Any, x: jax.Array) -> jax.Array:
-            return f(_dense_ntk.merged(dense.mine, p), x)
+            return f(merged(dense.mine, p), x)
 
         jac = _jacobian_program(f_rest)
     else:
@@ -217,7 +219,7 @@ def _kernel_of(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: jax.Ar
             total = (jnp.einsum("akp,bkp->ab", a[0], c[0]) if trace
                      else jnp.einsum("akp,blp->abkl", a[0], c[0]))
         if a[1] is not None:
-            total = total + _dense_ntk.contract(a[1], c[1], dense.layers, trace)
+            total = total + dense_contract(a[1], c[1], dense.layers, trace)
         return (total / k if trace else total)[:m1, :m2]
 
     starts1, starts2 = range(0, x1.shape[0], b), range(0, x2.shape[0], b)
@@ -262,9 +264,9 @@ def _check_batches(params: Any, f: Callable[[Any, jax.Array], jax.Array], x1: An
 @dataclasses.dataclass(frozen=True)
 class _Dense:
     """A linen model's factored dense layers: their parameters (`mine`), every other parameter
-    (`rest`) and the program of their factors (`_dense_ntk.factors_program`)."""
+    (`rest`) and the program of their factors (`jwinit._dense_ntk.factors_program`)."""
 
-    layers: Mapping[tuple[str, ...], _dense_ntk.Layer]
+    layers: Mapping[tuple[str, ...], DenseLayer]
     mine: Any
     rest: Any
     factors: Callable[[Any, jax.Array], Any]
@@ -285,12 +287,12 @@ def _dense(model: nn.Module, variables: Any, params: Any, x1: jax.Array, k: int,
         return None
     rest_variables = {c: v for c, v in nn.unbox(dict(variables)).items() if c != "params"}
     full = {**rest_variables, "params": params}
-    layers = _dense_ntk.dense_layers(model, full, x1[:1], k, apply_kwargs)
+    layers = dense_layers(model, full, x1[:1], k, apply_kwargs)
     if not layers:
         return None
-    mine, rest = _dense_ntk.covered(params, layers)
+    mine, rest = covered(params, layers)
     return _Dense(layers, mine, rest,
-                  _dense_ntk.factors_program(model, rest_variables, layers, apply_kwargs, k))
+                  factors_program(model, rest_variables, layers, apply_kwargs, k))
 
 
 def _jacobian_program(f: Callable[[Any, jax.Array], jax.Array]) -> Callable[..., jax.Array]:

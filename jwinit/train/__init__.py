@@ -274,13 +274,12 @@ def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
     draws are the same. A ``fn(key, x_batch)`` spec runs eagerly, once per seed.
     """
     rule_specs = [spec for spec in specs if spec.kind == "rules"]
-    need_defaults = len(rule_specs) < len(specs)  # a variables function starts from them
 
     def build(keys):
         params0, rest0 = jax.vmap(fm.default_variables)(keys)
         ruled = [jax.vmap(lambda p, k, spec=spec: apply_rules(spec, p, k))(params0, keys)
                  for spec in rule_specs]
-        return (params0 if need_defaults else None), rest0, ruled
+        return params0, rest0, ruled
 
     # op by op, not one jitted program: XLA:CPU compiles each output leaf as a kernel of its
     # own (tens of ms each), so a deep model's program under a few inits took minutes to compile
