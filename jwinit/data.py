@@ -72,7 +72,12 @@ def _standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, n
     return ((x_train - mean) / std).astype(np.float32), ((x_test - mean) / std).astype(np.float32)
 
 
-def digits(*, test_fraction: float = 0.2, standardize: bool = True) -> Dataset:
+#: What `digits` returns as y: the class labels, or the (standardized) images themselves.
+DIGITS_TARGETS = ("labels", "inputs")
+
+
+def digits(*, test_fraction: float = 0.2, standardize: bool = True,
+           target: str = "labels") -> Dataset:
     """The 8 x 8 handwritten digits (1797 images, 10 classes), shipped with jwinit
     (``jwinit/datasets/digits.npz``, 45 kB): the UCI "Optical Recognition of Handwritten Digits"
     test set (Alpaydin & Kaynak 1998; CC BY 4.0) as scikit-learn's ``load_digits`` gives it,
@@ -81,12 +86,21 @@ def digits(*, test_fraction: float = 0.2, standardize: bool = True) -> Dataset:
     The split is fixed: the examples are permuted by ``numpy.random.default_rng(0)`` and the last
     ``round(test_fraction * 1797)`` (359 by default) form the test set. With `standardize`, every
     pixel is centred and scaled by the training set's mean and standard deviation (pixels constant
-    on the training set are only centred).
+    on the training set are only centred). With ``target='inputs'`` the targets are the inputs
+    themselves, a regression task for an autoencoder (its mean squared error against 0 is the
+    mean pixel variance: 1 for a standardized pixel, 0 for a constant one; 0.95 overall).
 
     Returns:
-      A `Dataset`: x (n, 64) float32, y (n,) int32 in 0..9.
+      A `Dataset`: x (n, 64) float32; y (n,) int32 in 0..9, or with ``target='inputs'`` a float32
+      copy of x.
+
+    Examples:
+      >>> x, y, _, _ = jwinit.data.digits(target="inputs")
+      >>> bool((x == y).all()), y.dtype
+      (True, dtype('float32'))
     """
     check_real(test_fraction, "test_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
+    check_choice(target, "target", DIGITS_TARGETS)
     import importlib.resources
 
     with importlib.resources.files("jwinit").joinpath("datasets", "digits.npz").open("rb") as f:
@@ -101,6 +115,8 @@ def digits(*, test_fraction: float = 0.2, standardize: bool = True) -> Dataset:
         x_train, x_test = _standardize(x_train, x_test)
     else:
         x_train, x_test = x_train.astype(np.float32), x_test.astype(np.float32)
+    if target == "inputs":
+        return Dataset(x_train, x_train.copy(), x_test, x_test.copy())
     return Dataset(x_train, y[train], x_test, y[test])
 
 

@@ -55,7 +55,8 @@ class MLP(nn.Module):
 
     Attributes:
       depth: hidden layers (>= 0; 0 is a linear model).
-      width: units per hidden layer.
+      width: units per hidden layer, or a tuple of `depth` widths, one per hidden layer (e.g. the
+        deep autoencoder ``depth=5, width=(256, 128, 32, 128, 256)`` with ``output_dim=64``).
       output_dim: units of the readout (classes, or the regression target's size).
       activation: a name from `jwinit.activation_names()` or a callable.
       use_bias: biases in every layer.
@@ -73,14 +74,29 @@ class MLP(nn.Module):
     kernel_init: Any = nn.initializers.lecun_normal()
     bias_init: Any = nn.initializers.zeros
 
+    def hidden_widths(self) -> tuple[int, ...]:
+        """The widths of the hidden layers in order (`width` repeated `depth` times, or the tuple
+        `width`); a clear error for a bad `depth` or `width`. Works on an unbound module."""
+        depth, width = self.depth, self.width
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise ValueError(f"`depth` must be an int >= 0, got {depth!r}.")
+        if isinstance(width, int) and not isinstance(width, bool):
+            if width < 1:
+                raise ValueError(f"`width` must be >= 1, got {width!r}.")
+            return (width,) * depth
+        if (not isinstance(width, tuple | list) or len(width) != depth
+                or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1
+                           for w in width)):
+            raise ValueError(f"`width` must be an int >= 1 or a tuple of `depth` ({depth}) ints "
+                             f">= 1, got {width!r}.")
+        return tuple(width)
+
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 0:
-            raise ValueError(f"`depth` must be an int >= 0, got {self.depth!r}.")
         phi = get_activation(self.activation)
         h = jnp.reshape(x, (x.shape[0], -1))
-        for _ in range(self.depth):
-            h = phi(nn.Dense(self.width, use_bias=self.use_bias, kernel_init=self.kernel_init,
+        for width in self.hidden_widths():
+            h = phi(nn.Dense(width, use_bias=self.use_bias, kernel_init=self.kernel_init,
                              bias_init=self.bias_init)(h))
         return nn.Dense(self.output_dim, use_bias=self.use_bias, kernel_init=self.kernel_init,
                         bias_init=self.bias_init)(h)

@@ -503,51 +503,78 @@ def dirac(
 
 
 @register(
-    distribution="normal with ceil(sparsity * rows) zeros per column",
+    distribution="normal with ceil(sparsity * rows) zeros (or `nonzero` non-zeros) per column",
     variance="stddev^2 (1 - zeros / rows)", paper="Martens 2010; PyTorch nn.init.sparse_",
     kind="matrix", min_ndim=2, example={"sparsity": 0.9, "stddev": 0.1},
 )
-def sparse(sparsity: Any, stddev: Any = 0.01, dtype: DTypeLike = None) -> Initializer:
-    """Sparse normal weights: exactly ceil(sparsity * rows) zeros in every column.
+def sparse(sparsity: Any = None, stddev: Any = 0.01, dtype: DTypeLike = None, *,
+           nonzero: Any = None) -> Initializer:
+    """Sparse normal weights: a fixed number of zeros (or of non-zeros) in every column.
 
     The weight is seen as a ``(rows, cols)`` matrix, ``cols = shape[-1]`` and ``rows`` = the
     product of the other axes. Every entry is drawn from N(0, stddev^2), then in each column a
-    uniformly random set of ``zeros = ceil(sparsity * rows)`` entries is set to 0:
+    uniformly random set of ``zeros`` entries is set to 0, where ``zeros = ceil(sparsity * rows)``
+    or, with `nonzero`, ``zeros = rows - min(nonzero, rows)`` (every entry is kept when a column
+    has at most `nonzero` rows):
 
         E[W] = 0,  Var(W) = stddev^2 (1 - zeros / rows).
 
-    `sparsity` is the fraction of **zeros** per column, PyTorch's meaning
-    (``torch.nn.init.sparse_(w, sparsity, std)`` on a ``(out, in)`` weight is this on that
-    shape). Lasagne's ``Sparse(sparsity=...)`` means the opposite, the fraction of non-zeros.
+    Give exactly one of `sparsity` and `nonzero`.
+
+    - `sparsity` is the fraction of **zeros** per column, PyTorch's meaning
+      (``torch.nn.init.sparse_(w, sparsity, std)`` on a ``(out, in)`` weight is this on that
+      shape). Lasagne's ``Sparse(sparsity=...)`` means the opposite, the fraction of non-zeros.
+    - `nonzero` is the number of non-zero entries per column, the same in every layer whatever
+      its fan-in: Martens (2010, Sec. 5)'s sparse initialization is ``sparse(nonzero=15,
+      stddev=1.0)`` (with zero biases), the one Sutskever et al. (2013, Sec. 3.1) train deep
+      autoencoders from. Each unit's summed input then has the variance of 15 unit-variance
+      terms, independent of the layer's width, while every non-zero weight is of order 1.
+
     In Flax layout ``(in, out)`` a column is one output unit, so each unit has a fixed number of
-    non-zero incoming weights, the sparse initialization of Martens (2010). No fans.
+    non-zero incoming weights. No fans.
 
     Args:
       sparsity: fraction of zeros per column, in [0, 1].
       stddev: standard deviation of the non-zero entries (positive).
       dtype: default dtype.
+      nonzero: non-zero entries per column (an int >= 1).
 
     Returns:
       ``init(key, shape, dtype=dtype, out_sharding=None)`` for shapes of rank >= 2.
 
     Examples:
       >>> w = jwinit.sparse(0.9)(jax.random.key(0), (100, 10))   # 90 zeros in each column
+      >>> w = jwinit.sparse(nonzero=15, stddev=1.0)(jax.random.key(0), (256, 128))  # Martens
+      >>> int((w != 0).sum(axis=0).max())
+      15
 
     References:
-      Martens 2010, "Deep learning via Hessian-free optimization"; PyTorch
-      ``torch.nn.init.sparse_``.
+      Martens 2010, "Deep learning via Hessian-free optimization" (Sec. 5); Sutskever, Martens,
+      Dahl & Hinton 2013, "On the importance of initialization and momentum in deep learning"
+      (Sec. 3.1); PyTorch ``torch.nn.init.sparse_``.
     """
-    check_real(sparsity, "sparsity", low=0)
-    if float(sparsity) > 1:
+    if (sparsity is None) == (nonzero is None):
         raise ValueError(
-            f"`sparsity` is the fraction of zeros per column and must be in [0, 1], got "
-            f"{sparsity}."
+            f"`sparse` takes exactly one of `sparsity` (the fraction of zeros per column) and "
+            f"`nonzero` (the number of non-zeros per column), got sparsity={sparsity!r}, "
+            f"nonzero={nonzero!r}."
         )
+    if nonzero is not None:
+        check_int(nonzero, "nonzero", minimum=1)
+    else:
+        check_real(sparsity, "sparsity", low=0)
+        if float(sparsity) > 1:
+            raise ValueError(
+                f"`sparsity` is the fraction of zeros per column and must be in [0, 1], got "
+                f"{sparsity}."
+            )
     check_real(stddev, "stddev", low=0, low_open=True)
     name = "sparse"
 
     def zeros_per_column(shape):
         rows = prod(shape[:-1])
+        if nonzero is not None:
+            return rows, rows - min(int(nonzero), rows)
         return rows, math.ceil(float(sparsity) * rows)
 
     def check_shape(shape):
@@ -574,12 +601,14 @@ def sparse(sparsity: Any, stddev: Any = 0.01, dtype: DTypeLike = None) -> Initia
         s = float(stddev)
         return {"distribution": "sparse_normal", "mean": 0.0,
                 "variance": s * s * (1 - zeros / rows) if rows else 0.0,
-                "bounds": (-math.inf, math.inf), "sparsity": float(sparsity),
+                "bounds": (-math.inf, math.inf),
+                "sparsity": zeros / rows if rows else 0.0,
                 "zeros_per_column": zeros, "stddev": s}
 
     return make_initializer(
         sample, name=name, dtype=dtype, describe=describe, check_shape=check_shape,
-        params={"sparsity": sparsity, "stddev": stddev},
+        params=({"sparsity": sparsity, "stddev": stddev} if nonzero is None
+                else {"nonzero": nonzero, "stddev": stddev}),
     )
 
 

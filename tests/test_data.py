@@ -51,6 +51,24 @@ def test_digits_standardized_with_training_statistics():
     np.testing.assert_allclose(d.x_test[:, varying], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_digits_as_an_autoencoder_task():
+    """target='inputs': y is x (standardized as x is), a 64-output regression task whose mean
+    squared error at output 0 is the mean pixel variance (1 per pixel, 0 for constant pixels)."""
+    labels = jwinit.data.digits()
+    auto = jwinit.data.digits(target="inputs")
+    np.testing.assert_array_equal(auto.x_train, labels.x_train)
+    np.testing.assert_array_equal(auto.y_train, auto.x_train)
+    np.testing.assert_array_equal(auto.y_test, auto.x_test)
+    assert auto.y_train is not auto.x_train and auto.y_train.dtype == np.float32
+    assert (auto.task, auto.output_dim) == ("regression", 64)
+    constant = int((labels.x_train.std(axis=0) == 0).sum())
+    assert np.mean(auto.y_train**2) == pytest.approx((64 - constant) / 64, rel=1e-5)
+    raw = jwinit.data.load("digits", target="inputs", standardize=False)
+    assert raw.y_train.max() == 16.0
+    with pytest.raises(ValueError, match=r"`target`.*\('labels', 'inputs'\).*'pixels'"):
+        jwinit.data.digits(target="pixels")
+
+
 def test_teacher_classification_and_regression():
     d = jdata.teacher(n_train=600, n_test=200, input_dim=8, width=16, depth=2, output_dim=4)
     assert d.x_train.shape == (600, 8) and d.y_test.shape == (200,)

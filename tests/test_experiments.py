@@ -353,6 +353,7 @@ TRAINING = {  # config -> (checks, plots)
     "tfixup2020": (2, ["curves.png"]),
     "gradinit2021": (2, ["curves.png"]),
     "schoenholz2017_trainability": (2, ["trainability.png", "agreement.png"]),
+    "sutskever2013": (4, ["curves.png"]),
 }
 
 

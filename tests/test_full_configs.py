@@ -28,7 +28,7 @@ SECONDS = {"irnn2015": 224, "fixup2019": 191, "schoenholz2017_trainability": 143
            "lsuv2016": 161, "pretraining": 130, "gradinit2021": 112, "depth_coordcheck": 133,
            "he2015_training": 122, "schoenholz2017": 117, "audit_demo": 116,
            "mup_coordcheck": 115, "ntk_trainability": 134, "saxe2013": 55, "he2015": 44,
-           "glorot2010": 18, "symmetry": 20, "xiao2020": 142}
+           "glorot2010": 18, "symmetry": 20, "xiao2020": 142, "sutskever2013": 96}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:

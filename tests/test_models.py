@@ -87,7 +87,31 @@ def test_signal_report_on_a_batchnorm_resnet_under_jit():
         assert abs(layer.variance - 1.0) <= 0.02 + 1e-6, (layer.path, layer.variance)
 
 
+def test_mlp_with_a_width_per_layer_is_the_autoencoder_written_out():
+    """MLP(depth=5, width=(256, 128, 32, 128, 256)): those kernels in order, and the forward pass
+    phi(... phi(x W0 + b0) ...) Wout + bout computed layer by layer with numpy."""
+    widths = (256, 128, 32, 128, 256)
+    model = jwinit.models.MLP(depth=5, width=widths, output_dim=64, activation="sigmoid")
+    x = jax.random.normal(jax.random.key(1), (3, 64))
+    params = model.init(jax.random.key(0), x)["params"]
+    shapes = [params[f"Dense_{i}"]["kernel"].shape for i in range(6)]
+    assert shapes == [(64, 256), (256, 128), (128, 32), (32, 128), (128, 256), (256, 64)]
+    h = np.asarray(x, np.float64)
+    for i in range(6):
+        layer = params[f"Dense_{i}"]
+        h = h @ np.asarray(layer["kernel"]) + np.asarray(layer["bias"])
+        h = 1 / (1 + np.exp(-h)) if i < 5 else h
+    np.testing.assert_allclose(np.asarray(model.apply({"params": params}, x)), h, rtol=2e-5,
+                               atol=2e-6)
+    uniform = jwinit.models.MLP(depth=2, width=8, output_dim=1)
+    assert (jax.tree.map(jnp.shape, uniform.init(jax.random.key(0), x)["params"])["Dense_1"]
+            ["kernel"]) == (8, 8)
+
+
 @pytest.mark.parametrize("model, x, words", [
+    (jwinit.models.MLP(depth=2, width=(8,), output_dim=1), jnp.ones((2, 3)),
+     ["`width`", "`depth` (2)", "(8,)"]),
+    (jwinit.models.MLP(depth=1, width=0, output_dim=1), jnp.ones((2, 3)), ["`width`", "0"]),
     (RNN(width=4, output_dim=1), jnp.ones((2, 3)), ["(batch, steps, features)", "(2, 3)"]),
     (RNN(width=0, output_dim=1), jnp.ones((2, 3, 1)), ["`width`", "0"]),
     (ResNet(stages=(1,), channels=4, output_dim=2, image_shape=(8, 8, 1)), jnp.ones((2, 60)),

@@ -72,6 +72,17 @@ def test_help_lists_the_configs(capsys):
     (["--config=schoenholz2017_trainability:smoke", "--config.batch_size=5000"],
      ["`config.batch_size`", "1438"]),
     (["--config=he2015", "--config.expected=(('he_normal+relu', 'fine'),)"], ["verdict"]),
+    (["--config=sutskever2013:smoke", "--config.data_options={'target': 'pixels'}"],
+     ["`config.data_options`", "`target`", "'pixels'", "('labels', 'inputs')"]),
+    (["--config=sutskever2013:smoke", "--config.data_options.target=pixels"],
+     ["`target`", "'pixels'"]),
+    (["--config=sutskever2013:smoke", "--config.data_options=3"],
+     ["`--config.data_options` must be a dict like the config's {'target': 'inputs'}"]),
+    (["--config=sutskever2013:smoke", "--config.width=(256, 128)"],
+     ["`config.width`", "`depth` (5)", "(256, 128)"]),
+    (["--config=sutskever2013:smoke", "--config.claims=(('loss_ratio', 'x', 'dense N(0, 1)', "
+      "'sigmoid, no momentum', 'dense N(0, 1)', 'sigmoid, no momentum', 3.0, 1.0),)"],
+     ["`config.claims`", "0 < low <= high"]),
 ])
 def test_bad_input_is_one_line_before_any_write(args, words, tmp_path, capsys):
     workdir = tmp_path / "w"

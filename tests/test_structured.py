@@ -345,6 +345,47 @@ def test_sparse_nonzeros_are_normal_and_positions_random():
     assert np.all(np.abs(per_row - 225) < 6 * math.sqrt(300 * 0.75 * 0.25))
 
 
+@pytest.mark.parametrize("shape,nonzero", [((256, 128), 15), ((32, 128), 15), ((3, 3, 4, 8), 5),
+                                           ((10, 6), 15), ((15, 4), 15)])
+def test_sparse_nonzero_per_column_is_fixed_whatever_the_fan_in(shape, nonzero):
+    """Martens (2010)'s sparse init: `nonzero` non-zeros in every column (all of a column with
+    fewer rows), the stated Var(W) = stddev^2 min(nonzero, rows) / rows."""
+    init = jwinit.sparse(nonzero=nonzero, stddev=1.0)
+    w = np.asarray(jax.jit(init, static_argnums=(1,))(jax.random.key(3), shape), np.float64)
+    rows = math.prod(shape[:-1])
+    kept = min(nonzero, rows)
+    np.testing.assert_array_equal((w.reshape(rows, shape[-1]) != 0).sum(axis=0), kept)
+    d = jwinit.describe(init, shape)
+    assert d.extra["zeros_per_column"] == rows - kept
+    assert d.variance == pytest.approx(kept / rows, rel=1e-12)
+
+
+def test_sparse_nonzero_values_are_unit_normal_and_a_units_input_variance_is_fan_in_free():
+    """The non-zeros are N(0, stddev^2); a unit's input sum over unit-variance inputs has variance
+    nonzero * stddev^2 at every fan-in (what makes the init width-independent)."""
+    init = jwinit.sparse(nonzero=15, stddev=1.0)
+    for fan_in in (64, 256, 1024):
+        w = np.asarray(init(jax.random.key(fan_in), (fan_in, 2000)), np.float64)
+        nz = w[w != 0]
+        assert nz.size == 15 * 2000
+        # sample variance of n normals: relative standard error sqrt(2 / n); 6 of them
+        assert abs(nz.var() - 1.0) < 6 * math.sqrt(2 / nz.size)
+        column_var = (w**2).sum(axis=0)        # Var(sum_i w_i x_i) for x ~ N(0, I)
+        assert abs(column_var.mean() / 15 - 1) < 6 * math.sqrt(2 / nz.size)
+
+
+def test_sparse_takes_exactly_one_of_sparsity_and_nonzero():
+    with pytest.raises(ValueError, match=r"exactly one of `sparsity`.*`nonzero`.*sparsity=None, "
+                                         r"nonzero=None"):
+        jwinit.sparse()
+    with pytest.raises(ValueError, match=r"exactly one.*sparsity=0.5, nonzero=3"):
+        jwinit.sparse(0.5, nonzero=3)
+    with pytest.raises(ValueError, match=r"`nonzero` must be an int >= 1, got 0"):
+        jwinit.sparse(nonzero=0)
+    with pytest.raises(TypeError, match=r"`nonzero`"):
+        jwinit.sparse(nonzero=1.5)
+
+
 def test_sparse_half_and_complex():
     dtypes = (*HALF, jnp.complex64)
     init = jwinit.sparse(0.5, 0.1)

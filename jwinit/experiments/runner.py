@@ -262,10 +262,14 @@ def apply_override(config: ml_collections.ConfigDict, dotted: str, text: str) ->
         value = float(value)
     elif isinstance(old, str) and not isinstance(value, str):
         value = text  # a string field takes the text as it is (e.g. a name that looks numeric)
+    elif isinstance(old, ml_collections.ConfigDict) and isinstance(value, dict):
+        value = ml_collections.ConfigDict(value)  # a section replaced whole
     if old is not None and not isinstance(old, tuple | bool | float | str) and (
             type(value) is not type(old)):
-        raise ConfigError(f"`--config.{dotted}` must be a {type(old).__name__} like the "
-                          f"config's {old!r}, got {text!r}.")
+        shown = old.to_dict() if isinstance(old, ml_collections.ConfigDict) else old
+        kind = "dict" if isinstance(old, ml_collections.ConfigDict) else type(old).__name__
+        raise ConfigError(f"`--config.{dotted}` must be a {kind} like the config's {shown!r}, "
+                          f"got {text!r}.")
     try:
         node[name] = value
     except (TypeError, ValueError) as e:

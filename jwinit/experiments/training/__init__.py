@@ -11,7 +11,8 @@ Config fields:
   data: 'digits', 'teacher', 'adding_problem' or a path to an .npz (see `jwinit.data.load`);
     data_options: the loader's keyword arguments (e.g. {'length': 60, 'n': 4096}).
   model: 'mlp' (default), 'residual', 'rnn' or 'transformer'.
-  mlp: depth, width: the MLP's hidden layers and units (`jwinit.models.MLP`); the networks are
+  mlp: depth, width: the MLP's hidden layers and units (`jwinit.models.MLP`; width may be a
+    tuple of `depth` widths, e.g. an autoencoder's (256, 128, 32, 128, 256)); the networks are
     the activations (a tuple), each named by its activation.
   residual: blocks (a tuple of block counts), width, branch_layers (>= 2), norms (a tuple of
     None, 'batch', 'layer'): one `jwinit.models.ResidualMLP` per (activation, blocks, norm),
@@ -39,8 +40,16 @@ Config fields:
     parameter tensor, `gradinit_steps` iterations on training batches, for a first step of
     size `gradinit_learning_rate` of the config's optimizer, gradient norm bound
     `gradinit_gamma`, Adam at `gradinit_scale_lr` on the scales) started from <scheme>.
-  optimizer: 'sgd', 'momentum' (SGD with `momentum`) or 'adam'; clip_norm (optional: clip
-    the gradient to this global norm first); learning_rates; steps; batch_size; eval_every;
+  optimizer: 'sgd', 'momentum' (SGD with `momentum`; `nesterov` for Nesterov's accelerated
+    gradient; `momentum_schedule` None for a constant momentum or 'sutskever2013' for
+    mu_t = min(1 - 2^(-1 - log2(floor(t / momentum_period) + 1)), momentum), Sutskever et al.
+    2013's schedule, 0.5 for the first `momentum_period` steps (250 in the paper), then 0.75,
+    0.83, ... up to `momentum`) or 'adam'; clip_norm (optional: clip the gradient to this global
+    norm first).
+  optimizers (optional): (('display name', {field: value, ...}), ...) to train every network
+    with each of several optimizers: each entry overrides the optimizer fields above
+    (`OPTIMIZER_FIELDS`) and makes its own networks, named like 'sigmoid, no momentum'.
+  learning_rates; steps; batch_size; eval_every;
     eval_examples (optional, default 4096: the train metrics are over the first this many
     training examples); seeds; seed.
   target_loss: the train loss a run must reach to count as trained (steps to it are reported).
@@ -68,6 +77,10 @@ Config fields:
     ('lower_final_loss', ref, init, network_a, network_b, learning_rate): with the same init and
       learning rate, a's median final train loss over seeds is below b's and a's is lower in
       most seeds, seed for seed (e.g. Post-LN with warmup against without).
+    ('loss_ratio', ref, init_a, network_a, init_b, network_b, low, high): the lowest median
+      final train loss of (network_b, init_b) over the learning rates is between `low` and
+      `high` times that of (network_a, init_a) (`high` may be math.inf: b lags at least `low`
+      times behind a; low = 1 / high: they are within a factor `high` of each other).
   A run's best learning rate: fewest median steps to the target, then lowest median final loss.
   title, paper, description, not_covered: text for the report.
 
@@ -86,10 +99,9 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
-from jwinit._checks import check_choice
+from jwinit._checks import check_choice, check_int, check_real
 from jwinit.experiments.common import (
     config_activation,
-    config_choice,
     config_claim,
     config_data,
     config_int,
@@ -118,6 +130,7 @@ from jwinit.experiments.training._networks import (
     recipe_variables,
 )
 from jwinit.experiments.training._plots import plots
+from jwinit.models import MLP
 from jwinit.results import DamagedFileError, dumps
 from jwinit.schemes import GRADINIT, LSUV, PRETRAIN, RECIPES, base_scheme
 
@@ -125,7 +138,8 @@ from jwinit.schemes import GRADINIT, LSUV, PRETRAIN, RECIPES, base_scheme
 WRITES_METRICS = True
 
 __all__ = ["DEFAULTS", "run", "validate", "CLAIMS", "optimizer_of", "best_learning_rate",
-           "networks", "Network"]
+           "networks", "Network", "OPTIMIZERS", "OPTIMIZER_FIELDS", "MOMENTUM_SCHEDULES",
+           "optimizer_variants", "sutskever_momentum"]
 
 #: The fields of a training experiment and their defaults. Which of the model fields count
 #: depends on `model`: 'mlp' `depth`; 'residual' `blocks`, `branch_layers`, `norms`;
@@ -137,7 +151,8 @@ DEFAULTS = {
     "model": "mlp", "depth": None, "blocks": None, "branch_layers": 2, "norms": (None,),
     "networks": None, "heads": None, "mlp_dim": None, "width": 64, "activations": ("relu",),
     "inits": None,
-    "optimizer": "momentum", "momentum": 0.9, "clip_norm": None,
+    "optimizer": "momentum", "momentum": 0.9, "nesterov": False, "momentum_schedule": None,
+    "momentum_period": 250, "clip_norm": None, "optimizers": None,
     "learning_rates": (0.003, 0.01, 0.03), "steps": 500, "batch_size": 64, "eval_every": 50,
     "eval_examples": 4096, "seeds": 3, "seed": 0, "target_loss": 0.3, "signal": False,
     "claims": (),
@@ -147,22 +162,58 @@ DEFAULTS = {
 }
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+#: Momentum schedules: constant, or Sutskever et al. (2013, Sec. 3)'s rising one.
+MOMENTUM_SCHEDULES = (None, "sutskever2013")
+#: The fields an entry of `config.optimizers` may override.
+OPTIMIZER_FIELDS = ("optimizer", "momentum", "nesterov", "momentum_schedule", "momentum_period",
+                    "clip_norm")
 
 
-def optimizer_of(config: Any, warmup: int = 0) -> Any:
-    """optax's factory of `config.optimizer` (learning rate -> transformation); with `warmup`
+def sutskever_momentum(momentum: float, period: int = 250) -> Any:
+    """Sutskever et al. (2013, Sec. 3)'s momentum schedule as an optax-style function of
+    the step count t: mu_t = min(1 - 2^(-1 - log2(floor(t / period) + 1)), momentum), i.e.
+    1 - 1 / (2 (floor(t / period) + 1)): 0.5, 0.75, 0.833, 0.875, 0.9, ... (one value per
+    `period` steps, 250 in the paper) until it reaches `momentum`."""
+    import jax.numpy as jnp
+
+    def schedule(count):
+        k = jnp.floor(jnp.asarray(count, jnp.float32) / period) + 1.0
+        return jnp.minimum(1.0 - 0.5 / k, momentum)
+
+    return schedule
+
+
+def _optimizer_fields(config: Any, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The optimizer fields of `config` (defaults where absent), with `overrides` applied."""
+    out = {f: config.get(f, DEFAULTS[f]) for f in OPTIMIZER_FIELDS}
+    out.update(dict(overrides or {}))
+    return out
+
+
+def optimizer_of(config: Any, warmup: int = 0, overrides: Mapping[str, Any] | None = None) -> Any:
+    """optax's factory of `config.optimizer` (learning rate -> transformation), with the fields
+    of `overrides` (one entry of `config.optimizers`) in place of the config's; with `warmup`
     steps the learning rate rises linearly from lr / warmup to lr over the first `warmup` steps;
-    with `config.clip_norm` the gradient is first clipped to that global norm."""
+    with `clip_norm` the gradient is first clipped to that global norm; with `momentum_schedule`
+    'sutskever2013' the momentum follows `sutskever_momentum` (optax.inject_hyperparams)."""
     import jax.numpy as jnp
     import optax
 
-    if config.optimizer == "sgd":
+    fields = _optimizer_fields(config, overrides)
+    if fields["optimizer"] == "sgd":
         make = optax.sgd
-    elif config.optimizer == "momentum":
-        make = functools.partial(optax.sgd, momentum=float(config.momentum))
+    elif fields["optimizer"] == "momentum":
+        nesterov = bool(fields["nesterov"])
+        if fields["momentum_schedule"] == "sutskever2013":
+            mu = sutskever_momentum(float(fields["momentum"]), int(fields["momentum_period"]))
+            make = lambda lr: optax.inject_hyperparams(optax.sgd)(  # noqa: E731
+                learning_rate=lr, momentum=mu, nesterov=nesterov)
+        else:
+            make = functools.partial(optax.sgd, momentum=float(fields["momentum"]),
+                                     nesterov=nesterov)
     else:
         make = optax.adam
-    clip = config.get("clip_norm", None)
+    clip = fields["clip_norm"]
     if not warmup and clip is None:
         return make
 
@@ -175,6 +226,62 @@ def optimizer_of(config: Any, warmup: int = 0) -> Any:
         return optax.chain(optax.clip_by_global_norm(float(clip)), make(lr))
 
     return factory
+
+
+def _validate_optimizer(fields: Mapping[str, Any], where: str) -> None:
+    """The optimizer fields (`OPTIMIZER_FIELDS`) of the config or of one of its `optimizers`."""
+    check_choice(fields["optimizer"], f"{where}optimizer", OPTIMIZERS)
+    if fields["optimizer"] == "momentum":
+        check_real(fields["momentum"], f"{where}momentum", low=0.0, high=1.0, high_open=True)
+        if not isinstance(fields["nesterov"], bool):
+            raise TypeError(f"`{where}nesterov` must be True or False, got "
+                            f"{fields['nesterov']!r}.")
+        check_choice(fields["momentum_schedule"], f"{where}momentum_schedule",
+                     MOMENTUM_SCHEDULES)
+        if fields["momentum_schedule"] is not None:
+            check_int(fields["momentum_period"], f"{where}momentum_period", minimum=1)
+    if fields["clip_norm"] is not None:
+        check_real(fields["clip_norm"], f"{where}clip_norm", low=0.0)
+
+
+def optimizer_variants(config: Any) -> list[tuple[str | None, dict[str, Any]]]:
+    """The (name, overrides) of `config.optimizers`, or [(None, {})] for the config's own."""
+    variants = config.get("optimizers", None)
+    if variants is None:
+        return [(None, {})]
+    out = []
+    for item in variants:
+        name, fields = item
+        out.append((name, dict(fields.to_dict() if hasattr(fields, "to_dict") else fields)))
+    return out
+
+
+def _validate_optimizers(config: Any) -> None:
+    _validate_optimizer(_optimizer_fields(config), "config.")
+    variants = config.get("optimizers", None)
+    if variants is None:
+        return
+    if not isinstance(variants, tuple | list) or not variants:
+        raise TypeError(f"`config.optimizers` must be None or a non-empty tuple of ('display "
+                        f"name', {{field: value}}), got {variants!r}.")
+    names = []
+    for item in variants:
+        fields = item[1] if isinstance(item, tuple | list) and len(item) == 2 else None
+        if fields is not None and hasattr(fields, "to_dict"):
+            fields = fields.to_dict()
+        if not (isinstance(item[0] if fields is not None else None, str)
+                and isinstance(fields, Mapping)):
+            raise TypeError(f"`config.optimizers` entries must be ('display name', {{field: "
+                            f"value}}), got {item!r}.")
+        unknown = sorted(set(fields) - set(OPTIMIZER_FIELDS))
+        if unknown:
+            raise ValueError(f"`config.optimizers` entry {item[0]!r}: unknown field(s) {unknown}; "
+                             f"an entry may set {list(OPTIMIZER_FIELDS)}.")
+        _validate_optimizer(_optimizer_fields(config, fields),
+                            f"config.optimizers[{item[0]!r}].")
+        names.append(item[0])
+    if len(set(names)) != len(names):
+        raise ValueError(f"`config.optimizers` has repeated display names: {names}.")
 
 
 def _scheme(item: Any) -> Any:
@@ -210,7 +317,12 @@ def _inits(config: Any) -> list[tuple[str, Any]]:
 def _validate_model(config: Any, kind: str) -> None:
     if kind == "mlp":
         require(config, "depth")
-        config_int(config, "depth", minimum=0)
+        depth = config_int(config, "depth", minimum=0)
+        width = tuple(config.width) if isinstance(config.width, list) else config.width
+        try:
+            MLP(depth=depth, width=width, output_dim=1).hidden_widths()
+        except ValueError as e:
+            raise ValueError(f"`config.width`: {e}") from None
     elif kind == "residual":
         require(config, "blocks", "branch_layers", "norms")
         config_ints(config, "blocks")
@@ -281,9 +393,11 @@ def validate(config: Any) -> None:
     except DamagedFileError as e:
         raise ValueError(f"`config.data`: {e}") from None
     except (TypeError, ValueError) as e:
-        raise type(e)(f"`config.data_options` ({options!r}) for {config.data!r}: {e}") from None
+        shown = options.to_dict() if hasattr(options, "to_dict") else options
+        raise type(e)(f"`config.data_options` ({shown!r}) for {config.data!r}: {e}") from None
     kind = check_choice(model_kind(config), "config.model", MODELS)
-    config_int(config, "width")
+    if not (kind == "mlp" and isinstance(config.width, tuple | list)):
+        config_int(config, "width")
     _validate_model(config, kind)
     acts = config.activations
     if not isinstance(acts, tuple | list) or not acts:
@@ -318,11 +432,7 @@ def validate(config: Any) -> None:
                  if base_scheme(s) is not None})  # unknown names fail
     if any(isinstance(v, dict) for _, v in inits):
         _check_rules_match(config, data, inits)
-    config_choice(config, "optimizer", OPTIMIZERS)
-    if config.optimizer == "momentum":
-        config_real(config, "momentum", low=0.0, high=1.0, high_open=True)
-    if config.get("clip_norm", None) is not None:
-        config_real(config, "clip_norm", low=0.0)
+    _validate_optimizers(config)
     lrs = config_reals(config, "learning_rates", low=0.0, low_open=True)
     if len(set(lrs)) != len(lrs):
         raise ValueError(f"`config.learning_rates` must be distinct (each is a group of runs), "
@@ -347,7 +457,15 @@ def validate(config: Any) -> None:
             if isinstance(v, str) and v not in names and v not in nets:
                 raise ValueError(f"`config.claims`: {v!r} in {claim!r} is neither an init of "
                                  f"`config.inits` ({sorted(names)}) nor a network ({nets}).")
-        pairs = {(n, i) for n in claim[2:] if n in nets for i in claim[2:] if i in names}
+        if claim[0] == "loss_ratio":
+            pairs = {(claim[3], claim[2]), (claim[5], claim[4])}
+            low, high = claim[6], claim[7]
+            if not (isinstance(low, int | float) and isinstance(high, int | float)
+                    and 0 < low <= high):
+                raise ValueError(f"`config.claims`: {claim!r} needs 0 < low <= high (high may "
+                                 "be math.inf).")
+        else:
+            pairs = {(n, i) for n in claim[2:] if n in nets for i in claim[2:] if i in names}
         if pairs - trained:
             raise ValueError(f"`config.claims`: {claim!r} needs {sorted(pairs - trained)} "
                              "(network, init), which the config does not train.")
@@ -405,7 +523,8 @@ def _known_at_init(net: Network, spec: Any, value: Any, variables: Any, rms: Any
 
     info: dict[str, Any] = {"probe_regime": "-", "xi_c": math.nan}
     kernel = None if spec is None else spec.rule_for("Dense_1/kernel")
-    if net.kind == "mlp" and isinstance(value, str) and kernel is not None:
+    if (net.kind == "mlp" and isinstance(value, str) and kernel is not None
+            and isinstance(config.width, int)):
         bias = spec.rule_for("Dense_1/bias")
         kernel = jwinit.zeros() if kernel is ZERO else kernel
         bias = None if bias is ZERO or bias is None else bias
@@ -418,7 +537,9 @@ def _network_text(config: Any, nets: list[Network]) -> str:
     acts = ", ".join(dict.fromkeys(config.activations))
     kind = model_kind(config)
     if kind == "mlp":
-        return (f"MLP: {config.depth} hidden layers of {config.width} units ({acts}), zero "
+        units = (f"{config.width} units" if isinstance(config.width, int) else
+                 f"{' - '.join(map(str, config.width))} units")
+        return (f"MLP: {config.depth} hidden layers of {units} ({acts}), zero "
                 "biases unless the init sets them")
     if kind == "residual":
         return (f"residual MLP (`jwinit.models.ResidualMLP`: a stem, pre-activation blocks "
@@ -434,6 +555,28 @@ def _network_text(config: Any, nets: list[Network]) -> str:
             "over that many steps)")
 
 
+def _describe_optimizer(fields: Mapping[str, Any]) -> str:
+    text = str(fields["optimizer"])
+    if fields["optimizer"] == "momentum":
+        mu = f"{float(fields['momentum']):g}"
+        if fields["momentum_schedule"] == "sutskever2013":
+            mu = (f"rising to {mu} by Sutskever et al. 2013's schedule, one step of it every "
+                  f"{fields['momentum_period']} updates")
+        text = ("Nesterov momentum" if fields["nesterov"] else "momentum") + f" ({mu})"
+    if fields["clip_norm"] is not None:
+        text += f" after clipping the gradient to global norm {float(fields['clip_norm']):g}"
+    return text
+
+
+def _optimizer_text(config: Any) -> str:
+    variants = config.get("optimizers", None)
+    if variants is None:
+        return "optimizer " + _describe_optimizer(_optimizer_fields(config))
+    return "optimizers " + "; ".join(
+        f"{name!r}: {_describe_optimizer(_optimizer_fields(config, fields))}"
+        for name, fields in optimizer_variants(config))
+
+
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
@@ -447,6 +590,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     specs = {s.name: s for s in check_inits({n: base_scheme(v) for n, v in inits
                                              if base_scheme(v) is not None})}
     nets = networks(config)
+    variants = dict(optimizer_variants(config))
     steps = int(config.steps)
     x_init = jnp.asarray(data.x_train[:256])
     results: dict[str, Any] = {}
@@ -461,7 +605,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                 update(k * steps + done, len(nets) * steps)
 
             results[net.name] = jwinit.train.train(
-                model, data, inits=values, optimizer=optimizer_of(config, net.warmup),
+                model, data, inits=values,
+                optimizer=optimizer_of(config, net.warmup, variants[net.optimizer]),
                 learning_rates=list(config.learning_rates), steps=steps,
                 seeds=int(config.seeds), batch_size=int(config.batch_size),
                 eval_every=int(config.eval_every), key=int(config.seed),
@@ -499,11 +644,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                f"train mean squared error <= {config.target_loss:g}")
     reproduced = write_report(
         workdir, title=config.title, paper=config.paper,
-        setup=(f"{data.summary()} ({config.data}). {_network_text(config, nets)}; optimizer "
-               f"{config.optimizer}" + (f" (momentum {config.momentum})"
-                                       if config.optimizer == "momentum" else "")
-               + (f" after clipping the gradient to global norm {config.clip_norm:g}"
-                  if config.get("clip_norm", None) is not None else "")
+        setup=(f"{data.summary()} ({config.data}). {_network_text(config, nets)}; "
+               + _optimizer_text(config)
                + f", learning rates {list(config.learning_rates)}, batch {config.batch_size}, "
                f"{steps} steps, {config.seeds} seeds, evaluated every {config.eval_every} steps. "
                f"Trained = {trained}. Each network's runs are one "

@@ -12,7 +12,8 @@ from jwinit.experiments.common import check
 
 #: Claim kind -> number of arguments after the reference.
 CLAIMS = {"reaches": 3, "stalls": 4, "faster": 3, "saturates": 5, "better_activation": 3,
-          "symmetric": 2, "accuracy_below": 4, "fails": 2, "lower_final_loss": 4}
+          "symmetric": 2, "accuracy_below": 4, "fails": 2, "lower_final_loss": 4,
+          "loss_ratio": 6}
 
 #: A loss within this of chance (ln classes) counts as "at chance".
 CHANCE_BAND = 0.05
@@ -259,5 +260,30 @@ def _check_claim(claim: Sequence[Any], results: dict[str, Any], summary: list[di
                      f"seeds; final train loss by seed: {[round(x, 3) for x in a]} vs "
                      f"{[round(y, 3) for y in b_]}",
                      med_a < med_b and 2 * sum(wins) > len(wins))
+    if kind == "loss_ratio":
+        init_a, net_a, init_b, net_b, low, high = args
+        la, lr_a = lowest_final_loss(summary, net_a, init_a)
+        lb, lr_b = lowest_final_loss(summary, net_b, init_b)
+        ratio = lb / la if la > 0 else math.inf
+        if math.isinf(high):
+            claim_text = f"lags at least {low:g}x behind"
+        elif math.isclose(low * high, 1.0):
+            claim_text = f"is within a factor {high:g} of"
+        else:
+            claim_text = f"ends {low:g} to {high:g} times as high as"
+        return check(f"{init_b} ({net_b}) {claim_text} {init_a} ({net_a}): the ratio of their "
+                     "lowest median final train losses over the learning rates", ref,
+                     f"{lb:.4g} (lr {lr_b:g}) / {la:.4g} (lr {lr_a:g}) = {ratio:.3g}",
+                     low <= ratio <= high)
     raise ValueError(f"unknown claim kind {kind!r}")
+
+
+def lowest_final_loss(summary: list[dict[str, Any]], act: str, init: str) -> tuple[float, float]:
+    """The lowest median final train loss of (network, init) over its learning rates, and that
+    learning rate; a learning rate at which a run diverged counts as infinite loss."""
+    rows = [s for s in _rows(summary, act, init) if s["diverged"].startswith("0/")]
+    if not rows:
+        raise AllDiverged(f"at every learning rate some run of {init} ({act}) diverged")
+    best = min(rows, key=lambda s: s["median_final_train_loss"])
+    return float(best["median_final_train_loss"]), float(best["learning_rate"])
 

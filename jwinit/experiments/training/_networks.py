@@ -26,7 +26,8 @@ class Network:
     `depth` is the MLP's hidden layers, the residual network's blocks or the Transformer's layers
     (0 for an RNN); `norm` the residual network's (None, 'batch', 'layer') or the Transformer's
     (`LAYER_NORMS`); `warmup` linear learning-rate warmup steps (0: none); `inits` the display
-    names of the inits this network is trained from (None: every init of the config).
+    names of the inits this network is trained from (None: every init of the config);
+    `optimizer` the display name of its entry of `config.optimizers` (None: the config's own).
     """
 
     name: str
@@ -36,13 +37,16 @@ class Network:
     norm: str | None = None
     warmup: int = 0
     inits: tuple[str, ...] | None = None
+    optimizer: str | None = None
 
     def build(self, config: Any, data: Any) -> Any:
         import jwinit
 
         out = data.output_dim
         if self.kind == "mlp":
-            return jwinit.models.MLP(depth=self.depth, width=int(config.width), output_dim=out,
+            width = config.width
+            width = tuple(int(w) for w in width) if isinstance(width, tuple | list) else int(width)
+            return jwinit.models.MLP(depth=self.depth, width=width, output_dim=out,
                                      activation=self.activation)
         if self.kind == "residual":
             return jwinit.models.ResidualMLP(
@@ -80,7 +84,16 @@ def model_kind(config: Any) -> str:
 
 
 def networks(config: Any) -> list[Network]:
-    """The config's networks in order (MLP and RNN: one per activation)."""
+    """The config's networks in order (MLP and RNN: one per activation), each once per entry of
+    `config.optimizers` when it has them (named like 'sigmoid, no momentum')."""
+    variants = config.get("optimizers", None)
+    if not variants:
+        return _architectures(config)
+    return [dataclasses.replace(net, name=f"{net.name}, {name}", optimizer=name)
+            for net in _architectures(config) for name, _ in variants]
+
+
+def _architectures(config: Any) -> list[Network]:
     kind = model_kind(config)
     acts = list(config.activations)
     if kind == "mlp":
