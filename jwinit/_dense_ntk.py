@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from jwinit._programs import ProgramCache
+
 Path = tuple[str, ...]
 
 
@@ -145,19 +147,19 @@ def factors_program(model: nn.Module, rest_variables: Mapping[str, Any],
     return factors
 
 
-_PROGRAMS: dict[Any, Callable[..., Any]] = {}
-_MAX_PROGRAMS = 32
+_PROGRAMS = ProgramCache(32)
 
 
 def _program(model: nn.Module, layers: tuple[tuple[Path, Layer], ...],
              kwargs: Mapping[str, Any], k: int) -> Callable[..., Any]:
-    try:
-        key = (model, layers, tuple(sorted(kwargs.items())), k)
-        hash(key)
-    except TypeError:  # an unhashable model field or keyword argument: not kept
-        key = None
-    if key is not None and key in _PROGRAMS:
-        return _PROGRAMS[key]
+    """The factors of one example block, vmapped over its examples and compiled; kept per
+    (model, layers, keyword arguments, outputs)."""
+    key = (model, layers, tuple(sorted(kwargs.items())), k)
+    return _PROGRAMS.get(key, lambda: _build_program(model, layers, kwargs, k))
+
+
+def _build_program(model: nn.Module, layers: tuple[tuple[Path, Layer], ...],
+                   kwargs: Mapping[str, Any], k: int) -> Callable[..., Any]:
     paths = dict(layers)
     run = _tapped(model, set(paths))
 
@@ -174,12 +176,7 @@ def _program(model: nn.Module, layers: tuple[tuple[Path, Layer], ...],
                     deltas[p].reshape(k, layer.positions, layer.d_out))
                 for p, layer in layers}
 
-    program = jax.jit(jax.vmap(one, in_axes=(None, None, 0)))
-    if key is not None:
-        if len(_PROGRAMS) >= _MAX_PROGRAMS:
-            _PROGRAMS.pop(next(iter(_PROGRAMS)))
-        _PROGRAMS[key] = program
-    return program
+    return jax.jit(jax.vmap(one, in_axes=(None, None, 0)))
 
 
 def contract(a: dict, c: dict, layers: Mapping[Path, Layer], trace: bool) -> jax.Array:

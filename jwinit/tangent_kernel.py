@@ -32,6 +32,7 @@ from flax import nnx
 from jwinit._dense_ntk import Layer as DenseLayer
 from jwinit._dense_ntk import bytes_per_example, covered, dense_layers, factors_program, merged
 from jwinit._dense_ntk import contract as dense_contract
+from jwinit._programs import ProgramCache
 
 __all__ = ["ntk", "trainability", "TrainabilityReport", "TRAINABILITY_LOSSES", "NTK_METHODS"]
 
@@ -407,7 +408,7 @@ class TrainabilityReport:
         return "\n".join(lines)
 
 
-_APPLY: dict[Any, Callable[..., Any]] = {}
+_APPLY = ProgramCache(32)
 
 
 def _outputs(model: Any, variables: Any, params: Any, f: Callable[[Any, jax.Array], jax.Array],
@@ -415,18 +416,8 @@ def _outputs(model: Any, variables: Any, params: Any, f: Callable[[Any, jax.Arra
     """f(params, x), for a linen model by a compiled apply kept per model and keyword
     arguments (the reports of many initializations of one model compile it once)."""
     if isinstance(model, nn.Module):
-        try:
-            key = (model, tuple(sorted(apply_kwargs.items())))
-            hash(key)
-        except TypeError:
-            key = None
-        apply = _APPLY.get(key) if key is not None else None
-        if apply is None:
-            apply = jax.jit(lambda v, xb: model.apply(v, xb, **apply_kwargs))
-            if key is not None:
-                if len(_APPLY) >= 32:
-                    _APPLY.pop(next(iter(_APPLY)))
-                _APPLY[key] = apply
+        apply = _APPLY.get((model, tuple(sorted(apply_kwargs.items()))),
+                           lambda: jax.jit(lambda v, xb: model.apply(v, xb, **apply_kwargs)))
         rest = {c: v for c, v in nn.unbox(dict(variables)).items() if c != "params"}
         return apply({**rest, "params": params}, x)
     return jax.jit(f)(params, x)

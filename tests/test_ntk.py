@@ -202,3 +202,41 @@ def test_bad_inputs_are_named():
         jwinit.ntk(model, v["params"], x)
     with pytest.raises(ValueError, match="must be None"):
         jwinit.ntk(eqx.nn.MLP(6, 3, 16, 2, key=jax.random.key(4)), v, x)
+
+
+def test_the_program_cache_builds_once_per_key_and_stays_bounded():
+    """`jwinit._programs.ProgramCache` (the NTK's factors and the reports' applies): one build per
+    hashable key, the oldest dropped past its size, an unhashable key built every time."""
+    from jwinit._programs import ProgramCache
+
+    built = []
+
+    def build(name):
+        def make():
+            built.append(name)
+            return lambda: name
+        return make
+
+    cache = ProgramCache(2)
+    assert cache.get(("a", 1), build("a"))() == "a"
+    assert cache.get(("a", 1), build("a again"))() == "a"
+    cache.get("b", build("b"))
+    cache.get("c", build("c"))          # drops ("a", 1), the oldest
+    assert len(cache) == 2
+    assert cache.get(("a", 1), build("a rebuilt"))() == "a rebuilt"
+    cache.get(["unhashable"], build("u"))
+    cache.get(["unhashable"], build("u"))
+    assert built == ["a", "b", "c", "a rebuilt", "u", "u"] and len(cache) == 2
+
+
+def test_the_factors_program_of_a_model_compiles_once_across_initializations():
+    """Two initializations of one MLP share the factors program (the first call builds it)."""
+    from jwinit import _dense_ntk
+
+    model = jwinit.models.MLP(depth=2, width=16, output_dim=3)
+    x = jax.random.normal(jax.random.key(0), (6, 5))
+    _dense_ntk._PROGRAMS.clear()
+    for seed in (1, 2):
+        variables = model.init(jax.random.key(seed), x)
+        jwinit.ntk(model, variables, x)
+    assert len(_dense_ntk._PROGRAMS) == 1

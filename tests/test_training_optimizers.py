@@ -122,6 +122,8 @@ def test_an_optimizers_run_trains_each_network_with_its_optimizer(tmp_path):
     ({"optimizers": (("x", {}), ("x", {}))}, ValueError, ["repeated display names"]),
     ({"optimizers": ("x",)}, TypeError, ["('display name', {field: value})", "'x'"]),
     ({"width": (8, 8, 8)}, ValueError, ["`config.width`", "`depth` (2)", "(8, 8, 8)"]),
+    ({"optimizers": (("x", {}),), "inits": (("g", "gradinit:he_normal"),)}, ValueError,
+     ["`config.optimizers` cannot be combined with 'gradinit:' inits"]),
 ])
 def test_bad_optimizer_fields_are_named(override, error, words):
     config = _config(data="digits", **override)

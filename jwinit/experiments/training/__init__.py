@@ -419,6 +419,10 @@ def validate(config: Any) -> None:
         config_int(config, "pretrain_steps")
         config_real(config, "pretrain_learning_rate", low=0.0, low_open=True)
     if any(s.startswith(GRADINIT) for s in schemes):
+        if config.get("optimizers", None) is not None:
+            raise ValueError("`config.optimizers` cannot be combined with 'gradinit:' inits: "
+                             "GradInit fits its scales to the first step of one optimizer "
+                             "(`config.optimizer`); train each optimizer in its own config.")
         require(config, "gradinit_steps", "gradinit_learning_rate", "gradinit_gamma",
                 "gradinit_scale_lr")
         config_int(config, "gradinit_steps")
