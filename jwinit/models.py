@@ -41,6 +41,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jwinit import _unit_scaling as unit
 from jwinit.activations import get_activation
 
 __all__ = ["MLP", "ResidualMLP", "ResNet", "RNN", "Transformer", "Decoder", "DecoderBlock",
@@ -460,19 +461,52 @@ def _rotary(x: jax.Array, base: float = 10000.0) -> jax.Array:
     return out.reshape(x.shape).astype(x.dtype)
 
 
+class _UnitDense(nn.Module):
+    """A bias-free unit-scaled dense layer (`jwinit._unit_scaling.linear`): its ``kernel`` is
+    N(0, 1) with the same path and logical axes as `_dense`'s."""
+
+    features: int
+    names: tuple[str, str]
+    readout: bool = False
+    constraint: str | None = "to_output_scale"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.with_logical_partitioning(nn.initializers.normal(1.0),
+                                                                   self.names),
+                            (x.shape[-1], self.features))
+        return unit.linear(x, kernel, readout=self.readout, constraint=self.constraint)
+
+
+class _UnitRMSNorm(nn.Module):
+    """RMSNorm with a unit-scaled gain ``scale`` (ones, axes ('embed',))."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        scale = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones,
+                                                                 ("embed",)), (x.shape[-1],))
+        return unit.rms_norm(x, scale)
+
+
 class DecoderBlock(nn.Module):
     """One block of `Decoder` (``layer_<i>``): pre-norm causal self-attention and SwiGLU MLP,
     each branch added to the residual stream times `branch_multiplier`. Its output is the
     residual stream after the block (capture it with
-    ``model.apply(..., capture_intermediates=lambda m, _: isinstance(m, DecoderBlock))``)."""
+    ``model.apply(..., capture_intermediates=lambda m, _: isinstance(m, DecoderBlock))``).
+    With `unit_scaled` the block is u-muP's (see `Decoder`): each branch k enters as
+    (h + tau_k f(h)) / sqrt(1 + tau_k^2), `taus` = (tau of attention, tau of the MLP)."""
 
     dim: int
     heads: int
     mlp_dim: int
     branch_multiplier: float
+    unit_scaled: bool = False
+    taus: tuple[float, float] = (1.0, 1.0)
 
     @nn.compact
     def __call__(self, h: jax.Array) -> jax.Array:
+        if self.unit_scaled:
+            return self._unit_scaled(h)
         b, t, _ = h.shape
         hd = self.dim // self.heads
         x = _rms_norm("attn_norm")(h)
@@ -491,6 +525,30 @@ class DecoderBlock(nn.Module):
         up = _dense(self.mlp_dim, ("embed", "mlp"), "up")(x)
         down = _dense(self.dim, ("mlp", "embed"), "down")(nn.silu(gate) * up)
         return h + self.branch_multiplier * down
+
+    def _unit_scaled(self, h: jax.Array) -> jax.Array:
+        """The u-muP block: unit-scaled ops (`jwinit._unit_scaling`), the reference's
+        ``TransformerLayer`` with this block's rotary positions and norm gains."""
+        b, t, _ = h.shape
+        hd = self.dim // self.heads
+        tau_attn, tau_mlp = self.taus
+        x, skip = unit.residual_split(h, tau_attn)
+        x = _UnitRMSNorm(name="attn_norm")(x)
+        q = _UnitDense(self.dim, ("embed", "heads"), name="query")(x).reshape(b, t, self.heads,
+                                                                              hd)
+        k = _UnitDense(self.dim, ("embed", "kv"), name="key")(x).reshape(b, t, self.heads, hd)
+        v = _UnitDense(self.dim, ("embed", "kv"), name="value")(x).reshape(b, t, self.heads, hd)
+        att = unit.attention(_rotary(q), _rotary(k), v, causal=True)
+        out = _UnitDense(self.dim, ("heads", "embed"), name="out")(att.reshape(b, t, self.dim))
+        h = unit.residual_add(out, skip, tau_attn)
+        x, skip = unit.residual_split(h, tau_mlp)
+        x = _UnitRMSNorm(name="mlp_norm")(x)
+        # the reference's MLP: constraint None in all three (forward and backward mirrored)
+        gate = _UnitDense(self.mlp_dim, ("embed", "mlp"), constraint=None, name="gate")(x)
+        up = _UnitDense(self.mlp_dim, ("embed", "mlp"), constraint=None, name="up")(x)
+        down = _UnitDense(self.dim, ("mlp", "embed"), constraint=None,
+                          name="down")(unit.silu_glu(up, gate))
+        return unit.residual_add(down, skip, tau_mlp)
 
 
 class Decoder(nn.Module):
@@ -512,6 +570,16 @@ class Decoder(nn.Module):
       embed_multiplier: the embedding is read multiplied by it (Gemma: sqrt(dim)).
       embed_norm: a LayerNorm ``embed_norm`` right after the embedding (the small-embedding
         recipe, `jwinit.recipes.small_embedding_rules`).
+      unit_scaled: u-muP (Blake et al. 2025, "u-muP: The Unit-Scaled Maximal Update
+        Parametrization"): every weight N(0, 1) and every op unit-scaled, so that activations,
+        weights and gradients start at RMS about 1 (`jwinit.recipes.umup_rules`,
+        `jwinit.recipes.umup_optimizer`). Dense layers compute x W fan_in^-1/2, the head x W /
+        fan_in (muP's readout), attention logits q.k / head_dim; branch k of the 2L joins the
+        stream as (h + tau_k f(h)) / sqrt(1 + tau_k^2), tau_k = 1 / sqrt(L + k), so that the
+        embedding, the attention branches and the MLP branches each end with a third of the
+        stream's variance; the backward passes have their own scales (`jwinit._unit_scaling`,
+        after Graphcore's ``unit-scaling`` library). The same parameter paths and axes; it
+        takes no `branch_multiplier`, `embed_multiplier` or `embed_norm`.
 
     Examples:
       >>> model = jwinit.models.Decoder(**jwinit.models.DECODER_SIZES['tiny'])
@@ -530,11 +598,14 @@ class Decoder(nn.Module):
     branch_multiplier: float = 1.0
     embed_multiplier: float = 1.0
     embed_norm: bool = False
+    unit_scaled: bool = False
 
     @nn.compact
     def __call__(self, tokens: jax.Array) -> jax.Array:
         if self.dim % self.heads:
             raise ValueError(f"`dim` ({self.dim}) must be divisible by `heads` ({self.heads}).")
+        if self.unit_scaled:
+            return self._unit_scaled(tokens)
         embed = nn.Embed(self.vocab_size, self.dim, name="embed",
                          embedding_init=nn.with_logical_partitioning(
                              nn.initializers.normal(1.0), ("vocab", "embed")))
@@ -552,3 +623,32 @@ class Decoder(nn.Module):
                               name=f"layer_{i}")(h)
         h = _rms_norm("final_norm")(h)
         return _dense(self.vocab_size, ("embed", "vocab"), "head")(h)
+
+    def _unit_scaled(self, tokens: jax.Array) -> jax.Array:
+        if self.branch_multiplier != 1.0 or self.embed_multiplier != 1.0 or self.embed_norm:
+            raise ValueError(
+                "`unit_scaled=True` (u-muP) sets its own residual weights and embedding scale; "
+                f"it takes branch_multiplier=1.0, embed_multiplier=1.0 and embed_norm=False, got "
+                f"{self.branch_multiplier!r}, {self.embed_multiplier!r} and {self.embed_norm!r}.")
+        h = _UnitEmbed(self.vocab_size, self.dim, name="embed")(tokens)
+        taus = unit.residual_taus(self.layers)
+        for i in range(self.layers):
+            h = DecoderBlock(self.dim, self.heads, self.mlp_dim, 1.0, unit_scaled=True,
+                             taus=(taus[2 * i], taus[2 * i + 1]), name=f"layer_{i}")(h)
+        h = _UnitRMSNorm(name="final_norm")(h)
+        return _UnitDense(self.vocab_size, ("embed", "vocab"), readout=True, constraint=None,
+                          name="head")(h)
+
+
+class _UnitEmbed(nn.Module):
+    """The embedding table ``embedding`` (N(0, 1), axes ('vocab', 'embed')), unit-scaled."""
+
+    vocab_size: int
+    dim: int
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        table = self.param("embedding", nn.with_logical_partitioning(nn.initializers.normal(1.0),
+                                                                     ("vocab", "embed")),
+                           (self.vocab_size, self.dim))
+        return unit.embedding(tokens, table)

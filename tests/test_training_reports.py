@@ -116,6 +116,37 @@ def test_plots_keep_the_whole_run_and_mark_where_a_diverged_run_ends(result, mon
     assert "a diverged run, to its last finite evaluation" in labels
 
 
+def test_the_learning_rate_plot_shows_median_range_and_divergences(result, monkeypatch,
+                                                                   tmp_path):
+    """plots/learning_rates.png: per init the median final train loss at each learning rate
+    with some finite run, the seeds' range as a bar, an x where a run diverged; an init whose
+    runs all diverged at a learning rate has no point there."""
+    pytest.importorskip("matplotlib")
+    saved = {}
+    monkeypatch.setattr(_plots, "save_figure",
+                        lambda fig, path: saved.__setitem__(path.name, fig) or path)
+    paths = _plots.plots({"relu": result}, _summary(result), _config(), jwinit.data.digits(),
+                         tmp_path)
+    assert [p.name for p in paths] == ["curves.png", "learning_rates.png"]
+    ax = saved["learning_rates.png"].axes[0]
+    assert ax.get_xlabel() == "learning rate" and "final train loss" in ax.get_ylabel()
+    lines = {c.get_label(): c.lines[0] for c in ax.containers}  # errorbar: (line, caps, bars)
+    xy = {k: (np.asarray(v.get_xdata(), float), np.asarray(v.get_ydata(), float))
+          for k, v in lines.items()}
+    # 'a': lr 0.1 only (at 1.0 every run diverged); its median over the 3 finite seeds 0.3
+    np.testing.assert_allclose(xy["a"][0], [0.1])
+    np.testing.assert_allclose(xy["a"][1], [0.3])
+    assert "b" not in xy  # every run of 'b' diverged at every learning rate
+    np.testing.assert_allclose(xy["c"][0], [0.1, 1.0])
+    np.testing.assert_allclose(xy["c"][1], [CHANCE, CHANCE])
+    crosses = sorted((float(line.get_xdata()[0]), line.get_color()) for line in ax.lines
+                     if line.get_marker() == "x" and len(line.get_xdata()))
+    # a run diverged: 'a' at 0.1 (seed 3) and 'c' at 0.1 (seed 0)
+    assert [x for x, _ in crosses] == [0.1, 0.1]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "a run diverged (median of the others)" in labels and "chance: ln 10" in labels
+
+
 def test_a_result_prints_its_grid_best_run_and_divergences_not_its_parameters(result):
     text = repr(result)
     assert text.splitlines() == [

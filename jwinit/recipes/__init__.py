@@ -39,6 +39,7 @@ from jwinit.recipes.transformer import (
     gpt2_residual,
     t_fixup,
 )
+from jwinit.recipes.unit import umup_lr_scales, umup_optimizer, umup_rules
 from jwinit.recipes.width import mup, mup_lr_scales
 
 __all__ = [
@@ -76,4 +77,7 @@ __all__ = [
     "depth_rules",
     "depth_optimizer",
     "depth_roles",
+    "umup_rules",
+    "umup_lr_scales",
+    "umup_optimizer",
 ]

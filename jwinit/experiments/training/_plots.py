@@ -85,9 +85,70 @@ def plots(results: dict[str, Any], summary: list[dict[str, Any]], config: Any, d
                                           else "mean squared error"), fontsize=9)
     out.append(save_figure(fig, folder / "curves.png"))
     plt.close(fig)
+    out.append(_learning_rate_plot(plt, results, data, folder))
     if config.signal:
         out.append(_activation_plot(plt, results, summary, config, folder))
     return out
+
+
+def _learning_rate_plot(plt: Any, results: dict[str, Any], data: Any,
+                        folder: pathlib.Path) -> pathlib.Path:
+    """The final train loss against the learning rate, one panel per network and a line per
+    init (median over seeds, the seeds' range as a bar; a learning rate at which a run diverged
+    marked x, its median over the others): how each init's loss depends on the learning rate,
+    and, with one network per optimizer, which of init and optimizer decides."""
+    names = list(results)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.9 * rows), squeeze=False,
+                             constrained_layout=True, sharey=True)
+    for k, name in enumerate(names):
+        r = results[name]
+        ax = axes[k // cols][k % cols]
+        for init in r.inits:
+            lrs, med, lo, hi, bad = [], [], [], [], []
+            for lr in r.learning_rates:
+                idx = r.select(init=init, learning_rate=lr)
+                final = np.asarray(r.train_loss[idx][:, -1], np.float64)
+                finite = final[np.isfinite(final)]
+                if not finite.size:
+                    continue
+                lrs.append(lr)
+                med.append(float(np.median(finite)))
+                lo.append(float(finite.min()))
+                hi.append(float(finite.max()))
+                bad.append(bool(np.any(r.diverged_step[idx] >= 0)))
+            if not lrs:
+                continue
+            med_a = np.asarray(med)
+            yerr = np.stack([med_a - np.asarray(lo), np.asarray(hi) - med_a])
+            line = ax.errorbar(lrs, med, yerr=yerr, marker="o", ms=4, lw=1.4, capsize=3,
+                               label=init)
+            colour = line.lines[0].get_color()
+            for x, y, b in zip(lrs, med, bad, strict=True):
+                if b:
+                    ax.plot(x, y, marker="x", ms=9, color=colour, ls="none")
+        if data.task == "classification":
+            ax.axhline(math.log(data.num_classes), color="k", ls=":", lw=1,
+                       label=f"chance: ln {data.num_classes}")
+        else:
+            ax.axhline(float(np.var(data.y_train)), color="k", ls=":", lw=1,
+                       label="predicting the mean")
+        ax.plot([], [], marker="x", ms=9, color="grey", ls="none",
+                label="a run diverged (median of the others)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("final train " + ("loss" if data.task == "classification"
+                                        else "mean squared error") + " (log scale)")
+        ax.set_title(f"{name}: median over seeds, bar = range", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    for k in range(len(names), rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    path = save_figure(fig, folder / "learning_rates.png")
+    plt.close(fig)
+    return path
 
 
 def _activation_plot(plt: Any, results: dict[str, Any], summary: list[dict[str, Any]],
