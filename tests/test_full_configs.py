@@ -19,16 +19,15 @@ FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
 #: Wall seconds of each full config in CI (one core each, 8 virtual devices, two configs at a time
-#: on a 2-core AMD EPYC, 2026-12-05; the trainer's configs and ntk_trainability measured after the
-#: trainer's initial parameters became op by op, xiao2020 alone, the others in the fresh-clone CI
-#: before it), to split them into two halves of about equal time, one per worker class below; a
-#: config not listed counts 300 s.
-SECONDS = {"irnn2015": 224, "fixup2019": 191, "schoenholz2017_trainability": 143,
-           "tfixup2020": 175, "pennington2017": 182, "glorot2010_training": 142,
-           "lsuv2016": 161, "pretraining": 130, "gradinit2021": 112, "depth_coordcheck": 133,
-           "he2015_training": 122, "schoenholz2017": 117, "audit_demo": 116,
-           "mup_coordcheck": 115, "ntk_trainability": 134, "saxe2013": 55, "he2015": 44,
-           "glorot2010": 18, "symmetry": 20, "xiao2020": 142, "sutskever2013": 96}
+#: on a 2-core AMD EPYC: the fresh-clone CI of 2026-12-05, `--durations`; completep2025 measured
+#: alone on one core), to split them into two halves of about equal time, one per worker class
+#: below; a config not listed counts 300 s.
+SECONDS = {"irnn2015": 149, "fixup2019": 136, "tfixup2020": 127, "xiao2020": 118,
+           "pennington2017": 115, "sutskever2013": 98, "lsuv2016": 87, "audit_demo": 87,
+           "depth_coordcheck": 86, "ntk_trainability": 84, "schoenholz2017_trainability": 82,
+           "glorot2010_training": 80, "gradinit2021": 77, "he2015_training": 74,
+           "mup_coordcheck": 69, "schoenholz2017": 66, "pretraining": 64, "saxe2013": 27,
+           "he2015": 26, "symmetry": 15, "glorot2010": 10, "completep2025": 182}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:

@@ -23,7 +23,6 @@ summary.csv, checks.json, report.md, plots/depth_coord_check.png.
 
 from __future__ import annotations
 
-import functools
 import math
 import pathlib
 from typing import Any
@@ -31,10 +30,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 import jwinit
 from jwinit import theory
+from jwinit.experiments._decoder import programs, rules
 from jwinit.experiments.common import (
     check,
     config_int,
@@ -46,7 +45,7 @@ from jwinit.experiments.common import (
     write_report,
 )
 from jwinit.experiments.io import save_figure, write_csv, write_json
-from jwinit.recipes import DEPTH_ALPHAS, depth_multipliers, depth_optimizer, depth_rules
+from jwinit.recipes import DEPTH_ALPHAS, depth_multipliers, depth_optimizer
 from jwinit.results import ResumableCells
 
 __all__ = ["DEFAULTS", "run", "validate", "markov_tokens"]
@@ -96,51 +95,13 @@ def markov_tokens(vocab: int, length: int, n: int, *, seed: int = 0) -> np.ndarr
     return out
 
 
-@functools.cache
-def _rules() -> Any:
-    """The depth rules, built once: `init_params` caches its program by the rules' initializers,
-    so the same objects give one compiled init per depth."""
-    return depth_rules()
-
-
-@functools.cache
-def _programs(vocab: int, dim: int, heads: int, mlp_dim: int, layers: int) -> Any:
-    """(stream, step): the last block's output on a batch, and one Adam step, compiled once per
-    shape; the branch multiplier and the optimizer's hyperparameters are arguments."""
-    from jwinit.models import Decoder, DecoderBlock
-
-    def model(b: jax.Array) -> Decoder:
-        return Decoder(vocab_size=vocab, dim=dim, layers=layers, heads=heads, mlp_dim=mlp_dim,
-                       branch_multiplier=b)
-
-    def stream(params: Any, tokens: jax.Array, b: jax.Array) -> jax.Array:
-        _, state = model(b).apply({"params": params}, tokens, capture_intermediates=lambda m, _:
-                                  isinstance(m, DecoderBlock))
-        return state["intermediates"][f"layer_{layers - 1}"]["__call__"][0]
-
-    template = depth_optimizer("sp", 1.0, layers)  # its hyperparameters come from the state
-
-    def step(params: Any, opt_state: Any, tokens: jax.Array, b: jax.Array) -> Any:
-        def loss(p: Any) -> jax.Array:
-            logits = model(b).apply({"params": p}, tokens[:, :-1])
-            return optax.softmax_cross_entropy_with_integer_labels(
-                logits.astype(jnp.float32), tokens[:, 1:]).mean()
-
-        with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats and int counts
-            value, grads = jax.value_and_grad(loss)(params)
-            updates, opt_state = template.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
-
-    return jax.jit(stream), jax.jit(step)
-
-
 def _one(config: Any, name: str, layers: int, seed: int) -> dict[str, Any]:
     from flax import linen as nn
 
     from jwinit.models import Decoder
 
     b = depth_multipliers(name, layers, base_layers=config.base_layers).branch
-    stream, step = _programs(config.vocab, config.dim, config.heads, config.mlp_dim, layers)
+    stream, step = programs(config.vocab, config.dim, config.heads, config.mlp_dim, layers)
     data = markov_tokens(config.vocab, config.length + 1,
                          (config.steps + 1) * config.batch_size, seed=config.seed + 1000 * seed)
     probe = jnp.asarray(data[: config.batch_size])
@@ -148,7 +109,7 @@ def _one(config: Any, name: str, layers: int, seed: int) -> dict[str, Any]:
     model = Decoder(vocab_size=config.vocab, dim=config.dim, layers=layers, heads=config.heads,
                     mlp_dim=config.mlp_dim)
     key = jax.random.fold_in(jax.random.key(config.seed), seed)
-    params = nn.unbox(jwinit.init_params(model, key, probe, _rules()))["params"]
+    params = nn.unbox(jwinit.init_params(model, key, probe, rules()))["params"]
     init_embedding = params["embed"]["embedding"]
     tx = depth_optimizer(name, config.learning_rate, layers, base_layers=config.base_layers)
     with jax.numpy_dtype_promotion("standard"):

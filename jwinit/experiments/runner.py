@@ -44,7 +44,7 @@ __all__ = ["run_cli", "run_config", "load_config", "apply_override", "EXPERIMENT
 
 EXPERIMENTS = ("signal_propagation", "phase_diagram", "isometry", "linear_learning", "training",
                "trainability", "coord_check", "audit", "depth_coord_check", "ntk_prediction",
-               "ntk_conditioning")
+               "ntk_conditioning", "depth_lr_transfer")
 
 USAGE = """usage: jwinit run --config=NAME_OR_PATH[:ARG] [--config.FIELD=VALUE ...] [--workdir=DIR]
                   [--keep_checkpoints] [--allow_failures] [--writer=tensorboard|wandb]
