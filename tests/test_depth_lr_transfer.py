@@ -75,6 +75,10 @@ def test_a_run_writes_the_argmin_and_a_rerun_reads_every_row_back(tmp_path):
     again = dlt.run(config, tmp_path)  # every depth is read back: nothing is trained again
     assert again["runs"] == out["runs"]
     assert (tmp_path / "results.jsonl").read_bytes() == before
+    # a changed setup (here the tail the loss is averaged over) is not read back: computed again
+    dlt.run(_tiny(tail=2), tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * out["runs"] and {r["tail"] for r in rows} == {2, 4}
     assert (tmp_path / "plots" / "depth_lr_transfer.png").stat().st_size > 0
     assert "Reproduced: " in (tmp_path / "report.md").read_text()
 

@@ -139,7 +139,14 @@ def _slope(depths: list[int], values: list[float]) -> float:
 
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
-    keys = ("parametrization", "depth", "seed", "dim", "steps", "learning_rate", "base_layers")
+    # every field a row depends on: a rerun with any of them changed computes its rows again
+    setup = {"dim": int(config.dim), "steps": int(config.steps),
+             "learning_rate": float(config.learning_rate),
+             "base_layers": int(config.base_layers), "heads": int(config.heads),
+             "mlp_dim": int(config.mlp_dim), "vocab": int(config.vocab),
+             "length": int(config.length), "batch_size": int(config.batch_size),
+             "config_seed": int(config.seed)}
+    keys = ("parametrization", "depth", "seed", *setup)
     done = ResumableCells(workdir / "results.jsonl", keys)
     cells = [(p, int(d), s) for p in config.parametrizations for d in config.depths
              for s in range(config.seeds)]
@@ -147,17 +154,14 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
         finished = len(done)
         update(finished, len(cells))
         for p, d, s in cells:
-            cell = {"parametrization": p, "depth": d, "seed": s, "dim": int(config.dim),
-                    "steps": int(config.steps), "learning_rate": float(config.learning_rate),
-                    "base_layers": int(config.base_layers)}
+            cell = {"parametrization": p, "depth": d, "seed": s, **setup}
             if cell in done:
                 continue
             done.add([{**cell, **_one(config, p, d, s)}])
             finished += 1
             update(finished, len(cells))
-    rows = [done.get({"parametrization": p, "depth": d, "seed": s, "dim": int(config.dim),
-                      "steps": int(config.steps), "learning_rate": float(config.learning_rate),
-                      "base_layers": int(config.base_layers)}) for p, d, s in cells]
+    rows = [done.get({"parametrization": p, "depth": d, "seed": s, **setup})
+            for p, d, s in cells]
     c = 1.0 + float(theory.q_map("silu", 1.0, 0.0, 1.0))  # 1 + E[silu(g)^2], g ~ N(0, 1)
     summary = []
     for p in config.parametrizations:

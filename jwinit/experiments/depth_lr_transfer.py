@@ -137,15 +137,19 @@ def _depth_runs(config: Any, layers: int) -> list[dict[str, Any]]:
     return out
 
 
+#: The config fields a row depends on besides its cell: a rerun with any of them changed
+#: computes its rows again instead of reading back rows of another setup.
+_SETUP = ("dim", "heads", "mlp_dim", "vocab", "length", "batch_size", "steps", "tail",
+          "base_layers")
+
+
 def _cell_keys(config: Any) -> dict[str, Any]:
-    return {"dim": int(config.dim), "steps": int(config.steps), "base_layers":
-            int(config.base_layers), "batch_size": int(config.batch_size)}
+    return {**{f: int(config[f]) for f in _SETUP}, "config_seed": int(config.seed)}
 
 
 def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
-    keys = ("parametrization", "depth", "lr_exponent", "seed", "dim", "steps", "base_layers",
-            "batch_size")
+    keys = ("parametrization", "depth", "lr_exponent", "seed", *_SETUP, "config_seed")
     done = ResumableCells(workdir / "results.jsonl", keys)
     extra = _cell_keys(config)
     cells = [{"parametrization": p, "depth": int(d), "lr_exponent": int(e), "seed": s, **extra}
