@@ -41,7 +41,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jwinit import _unit_scaling as unit
+from jwinit._unit_scaling import attention as unit_attention
+from jwinit._unit_scaling import embedding as unit_embedding
+from jwinit._unit_scaling import linear as unit_linear
+from jwinit._unit_scaling import residual_add, residual_split, residual_taus, silu_glu
+from jwinit._unit_scaling import rms_norm as unit_rms_norm
 from jwinit.activations import get_activation
 
 __all__ = ["MLP", "ResidualMLP", "ResNet", "RNN", "Transformer", "Decoder", "DecoderBlock",
@@ -475,7 +479,7 @@ class _UnitDense(nn.Module):
         kernel = self.param("kernel", nn.with_logical_partitioning(nn.initializers.normal(1.0),
                                                                    self.names),
                             (x.shape[-1], self.features))
-        return unit.linear(x, kernel, readout=self.readout, constraint=self.constraint)
+        return unit_linear(x, kernel, readout=self.readout, constraint=self.constraint)
 
 
 class _UnitRMSNorm(nn.Module):
@@ -485,7 +489,7 @@ class _UnitRMSNorm(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         scale = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones,
                                                                  ("embed",)), (x.shape[-1],))
-        return unit.rms_norm(x, scale)
+        return unit_rms_norm(x, scale)
 
 
 class DecoderBlock(nn.Module):
@@ -532,23 +536,23 @@ class DecoderBlock(nn.Module):
         b, t, _ = h.shape
         hd = self.dim // self.heads
         tau_attn, tau_mlp = self.taus
-        x, skip = unit.residual_split(h, tau_attn)
+        x, skip = residual_split(h, tau_attn)
         x = _UnitRMSNorm(name="attn_norm")(x)
         q = _UnitDense(self.dim, ("embed", "heads"), name="query")(x).reshape(b, t, self.heads,
                                                                               hd)
         k = _UnitDense(self.dim, ("embed", "kv"), name="key")(x).reshape(b, t, self.heads, hd)
         v = _UnitDense(self.dim, ("embed", "kv"), name="value")(x).reshape(b, t, self.heads, hd)
-        att = unit.attention(_rotary(q), _rotary(k), v, causal=True)
+        att = unit_attention(_rotary(q), _rotary(k), v, causal=True)
         out = _UnitDense(self.dim, ("heads", "embed"), name="out")(att.reshape(b, t, self.dim))
-        h = unit.residual_add(out, skip, tau_attn)
-        x, skip = unit.residual_split(h, tau_mlp)
+        h = residual_add(out, skip, tau_attn)
+        x, skip = residual_split(h, tau_mlp)
         x = _UnitRMSNorm(name="mlp_norm")(x)
         # the reference's MLP: constraint None in all three (forward and backward mirrored)
         gate = _UnitDense(self.mlp_dim, ("embed", "mlp"), constraint=None, name="gate")(x)
         up = _UnitDense(self.mlp_dim, ("embed", "mlp"), constraint=None, name="up")(x)
         down = _UnitDense(self.dim, ("mlp", "embed"), constraint=None,
-                          name="down")(unit.silu_glu(up, gate))
-        return unit.residual_add(down, skip, tau_mlp)
+                          name="down")(silu_glu(up, gate))
+        return residual_add(down, skip, tau_mlp)
 
 
 class Decoder(nn.Module):
@@ -631,7 +635,7 @@ class Decoder(nn.Module):
                 f"it takes branch_multiplier=1.0, embed_multiplier=1.0 and embed_norm=False, got "
                 f"{self.branch_multiplier!r}, {self.embed_multiplier!r} and {self.embed_norm!r}.")
         h = _UnitEmbed(self.vocab_size, self.dim, name="embed")(tokens)
-        taus = unit.residual_taus(self.layers)
+        taus = residual_taus(self.layers)
         for i in range(self.layers):
             h = DecoderBlock(self.dim, self.heads, self.mlp_dim, 1.0, unit_scaled=True,
                              taus=(taus[2 * i], taus[2 * i + 1]), name=f"layer_{i}")(h)
@@ -651,4 +655,4 @@ class _UnitEmbed(nn.Module):
         table = self.param("embedding", nn.with_logical_partitioning(nn.initializers.normal(1.0),
                                                                      ("vocab", "embed")),
                            (self.vocab_size, self.dim))
-        return unit.embedding(tokens, table)
+        return unit_embedding(tokens, table)

@@ -12,7 +12,7 @@ import optax
 
 from jwinit.recipes import depth_optimizer, depth_rules
 
-__all__ = ["rules", "programs"]
+__all__ = ["rules", "programs", "setup_text"]
 
 
 @functools.cache
@@ -51,3 +51,10 @@ def programs(vocab: int, dim: int, heads: int, mlp_dim: int, layers: int) -> Any
         return optax.apply_updates(params, updates), opt_state, value
 
     return jax.jit(stream), jax.jit(step)
+
+
+def setup_text(config: Any) -> str:
+    """The reports' description of the Decoder a depth experiment trains and its init."""
+    return (f"`jwinit.models.Decoder` (dim {config.dim}, {config.heads} heads, SwiGLU "
+            f"{config.mlp_dim}, RMSNorm pre-norm) at depths {list(config.depths)}, initialized by "
+            "`jwinit.recipes.depth_rules` (N(0, 1/fan_in) kernels, N(0, 1) embedding)")

@@ -33,7 +33,7 @@ import numpy as np
 
 import jwinit
 from jwinit import theory
-from jwinit.experiments._decoder import programs, rules
+from jwinit.experiments._decoder import programs, rules, setup_text
 from jwinit.experiments.common import (
     check,
     config_int,
@@ -187,10 +187,7 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     plots = _plot(rows, summary, config, workdir / "plots")
     reproduced = write_report(
         workdir, title=config.title, paper=config.paper,
-        setup=f"`jwinit.models.Decoder` (dim {config.dim}, {config.heads} heads, SwiGLU "
-              f"{config.mlp_dim}, RMSNorm pre-norm) at depths {list(config.depths)}, "
-              "initialized by `jwinit.recipes.depth_rules` (N(0, 1/fan_in) kernels, N(0, 1) "
-              "embedding) and branch multiplier `depth_multipliers(p, L, base_layers="
+        setup=setup_text(config) + " and branch multiplier `depth_multipliers(p, L, base_layers="
               f"{config.base_layers}).branch`; {config.steps} AdamW steps (learning rate "
               f"{config.learning_rate:g}, the blocks' rate and epsilon by `depth_optimizer`'s "
               f"rules) of next-token prediction on a random Markov chain over {config.vocab} "

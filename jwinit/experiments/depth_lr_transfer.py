@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jwinit
-from jwinit.experiments._decoder import programs, rules
+from jwinit.experiments._decoder import programs, rules, setup_text
 from jwinit.experiments.common import (
     check,
     config_int,
@@ -172,10 +172,8 @@ def run(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     plots = _plot(rows, summary, config, workdir / "plots")
     reproduced = write_report(
         workdir, title=config.title, paper=config.paper,
-        setup=f"`jwinit.models.Decoder` (dim {config.dim}, {config.heads} heads, SwiGLU "
-              f"{config.mlp_dim}, RMSNorm pre-norm) at depths {list(config.depths)}, "
-              "initialized by `jwinit.recipes.depth_rules` (N(0, 1/fan_in) kernels, N(0, 1) "
-              "embedding), branch multiplier and AdamW (b2 0.95) by `depth_multipliers` / "
+        setup=setup_text(config) + ", branch multiplier and AdamW (b2 0.95) by "
+              "`depth_multipliers` / "
               f"`depth_optimizer` with base depth {config.base_layers}; learning rates 2^e for "
               f"e in {list(config.learning_rates)}; {config.steps} steps of next-token "
               f"prediction on a random Markov chain over {config.vocab} tokens, sequences of "
