@@ -106,10 +106,13 @@ def _depth_runs(config: Any, layers: int) -> list[dict[str, Any]]:
                                                                         config.batch_size, -1)
             for s in range(config.seeds)}
     first = jnp.asarray(data[0][0])
+    # a run's initial weights depend on its seed only: drawn once per seed
+    keys = {s: jax.random.fold_in(jax.random.key(config.seed), s) for s in range(config.seeds)}
+    init = {s: nn.unbox(jwinit.init_params(model, k, first, rules()))["params"]
+            for s, k in keys.items()}
     params, states, branch = [], [], []
     for p, e, s in runs:
-        key = jax.random.fold_in(jax.random.key(config.seed), s)
-        w = nn.unbox(jwinit.init_params(model, key, first, rules()))["params"]
+        w = init[s]
         tx = depth_optimizer(p, 2.0**e, layers, base_layers=config.base_layers)
         with jax.numpy_dtype_promotion("standard"):
             states.append(tx.init(w))
