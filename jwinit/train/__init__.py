@@ -17,7 +17,7 @@ How it runs:
   runs each) are calls of one compiled program from a host thread per core, at once (XLA:CPU
   computes a small vmapped step on about one core: on 2 cores a 12-run grid of a ReLU MLP trains
   in 0.69x the time of 12 plain runs; `threads`);
-* a run whose loss, gradient or update is not finite is marked diverged at that step and frozen:
+* a run whose loss or update is not finite is marked diverged at that step and frozen:
   it never crashes the call or touches the other runs;
 * runs with the same seed see the same mini-batches (sampled with replacement from the training
   set) and, for the same initializer family, the same random draws: differences between inits and
@@ -56,6 +56,7 @@ import numpy as np
 import optax
 
 from jwinit._checks import check_bool, check_choice, check_int, typed_key
+from jwinit._programs import jit_few_outputs
 from jwinit.data import Dataset, as_dataset
 from jwinit.results import DamagedFileError, atomic_path, read_npz
 from jwinit.train._inits import (
@@ -219,25 +220,22 @@ def _stack(trees: Sequence[Any]) -> Any:
     return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *trees)
 
 
-def _assemble(per_spec: list[tuple[Any, Any]], data_keys: jax.Array, lrs: np.ndarray,
-              n_seeds: int, padded: int) -> tuple[Any, Any, jax.Array, jax.Array]:
+def _assembled(per_spec: list[tuple[Any, Any]], data_keys: jax.Array, lrs: np.ndarray,
+               n_seeds: int, padded: int) -> tuple[Any, Any, jax.Array, jax.Array]:
     """Every run's (params, rest, learning rate, raw data key), init-major, then learning rate,
-    then seed, padded to `padded` runs with copies of the last: one small compiled program."""
+    then seed, padded to `padded` runs with copies of the last (op by op: copies, every op
+    compiled once per shape)."""
     n_specs, n_lrs = len(per_spec), len(lrs)
-
-    def assemble(per_spec, data_keys):
-        blocks = [tree for tree in per_spec for _ in range(n_lrs)]
-        params, rest = _stack([b[0] for b in blocks]), _stack([b[1] for b in blocks])
-        lr_arr = jnp.tile(jnp.repeat(jnp.asarray(lrs), n_seeds), n_specs)
-        keys = jnp.concatenate([data_keys] * (n_specs * n_lrs))
-        extra = padded - n_seeds * n_specs * n_lrs
-        if extra:
-            params, rest, lr_arr, keys = jax.tree.map(
-                lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], extra, 0)]),
-                (params, rest, lr_arr, keys))
-        return params, rest, lr_arr, keys
-
-    return jax.jit(assemble)(per_spec, data_keys)
+    blocks = [tree for tree in per_spec for _ in range(n_lrs)]
+    params, rest = _stack([b[0] for b in blocks]), _stack([b[1] for b in blocks])
+    lr_arr = jnp.tile(jnp.repeat(jnp.asarray(lrs), n_seeds), n_specs)
+    keys = jnp.concatenate([data_keys] * (n_specs * n_lrs))
+    extra = padded - n_seeds * n_specs * n_lrs
+    if extra:
+        params, rest, lr_arr, keys = jax.tree.map(
+            lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], extra, 0)]),
+            (params, rest, lr_arr, keys))
+    return params, rest, lr_arr, keys
 
 
 def _variables_from(spec: InitSpec, fm: Functional, key: jax.Array, x: jax.Array,
@@ -262,40 +260,46 @@ def _variables_from(spec: InitSpec, fm: Functional, key: jax.Array, x: jax.Array
     return params, rest
 
 
+def _ruled(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
+           variables: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """For each spec, (params, rest) stacked over seeds (traceable): the model's own
+    initialization with each rules spec's rules applied by the engine of `jwinit.init_params`;
+    a variables spec's are `variables` (in order), computed beforehand."""
+    params0, rest0 = jax.vmap(fm.default_variables)(seed_keys)
+    given = iter(variables)
+    return [(jax.vmap(lambda p, k, spec=spec: apply_rules(spec, p, k))(params0, seed_keys), rest0)
+            if spec.kind == "rules" else next(given) for spec in specs]
+
+
+def _given_variables(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
+                     x_batch: jax.Array) -> list[tuple[Any, Any]]:
+    """The variables of each ``fn(key, x_batch)`` spec stacked over seeds: the user's function
+    runs eagerly, once per seed (none without such specs)."""
+    chosen = [spec for spec in specs if spec.kind != "rules"]
+    if not chosen:
+        return []
+    first = jit_few_outputs(fm.default_variables)(seed_keys[0])
+    out = []
+    for spec in chosen:
+        per_seed = [_variables_from(spec, fm, k, x_batch, *first) for k in seed_keys]
+        out.append(jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed))
+    return out
+
+
 def _initial_params(specs: list[InitSpec], fm: Functional, seed_keys: jax.Array,
                     x_batch: jax.Array) -> list[tuple[Any, Any]]:
     """For each spec, (params, rest) stacked over seeds.
 
     The model's own initialization, and each spec's rules applied by the same engine and
     key-by-path contract as `jwinit.init_params` (seed s of a rules spec starts from
-    ``init_params(model, fold_in(fold_in(key, s), 0), x_batch, rules)``), vmapped over seeds,
-    op by op. A jitted `init_params` may fuse an initializer's scale multiplications
-    differently, so a value can differ from it by float32 rounding (at most a few ulps); the
-    draws are the same. A ``fn(key, x_batch)`` spec runs eagerly, once per seed.
+    ``init_params(model, fold_in(fold_in(key, s), 0), x_batch, rules)``), vmapped over seeds, in
+    one compiled program (`jit_few_outputs`: same-shape leaves compile as one output); XLA may
+    fuse an initializer's scale multiplications differently from `init_params`' program, so a
+    value can differ from it by float32 rounding (at most a few ulps); the draws are the same. A
+    ``fn(key, x_batch)`` spec runs eagerly, once per seed.
     """
-    rule_specs = [spec for spec in specs if spec.kind == "rules"]
-
-    def build(keys):
-        params0, rest0 = jax.vmap(fm.default_variables)(keys)
-        ruled = [jax.vmap(lambda p, k, spec=spec: apply_rules(spec, p, k))(params0, keys)
-                 for spec in rule_specs]
-        return params0, rest0, ruled
-
-    # op by op, not one jitted program: XLA:CPU compiles each output leaf as a kernel of its
-    # own (tens of ms each), so a deep model's program under a few inits took minutes to compile
-    # (a 60-layer MLP under 11 inits: 36 s, against 10 s op by op with every op compiled once
-    # per shape and reused by the next spec and model)
-    params0, rest0, ruled = build(seed_keys)
-    ruled = iter(ruled)
-    out = []
-    for spec in specs:
-        if spec.kind == "rules":
-            out.append((next(ruled), rest0))
-        else:
-            first = jax.tree.map(lambda a: a[0], (params0, rest0))
-            per_seed = [_variables_from(spec, fm, k, x_batch, *first) for k in seed_keys]
-            out.append(jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed))
-    return out
+    variables = _given_variables(specs, fm, seed_keys, x_batch)
+    return jit_few_outputs(lambda keys, v: _ruled(specs, fm, keys, v))(seed_keys, variables)
 
 
 def run_keys(key: Any, seed: int) -> tuple[jax.Array, jax.Array]:
@@ -484,6 +488,7 @@ def train(
     eval_every: int | None = None,
     key: Any = 0,
     eval_examples: int = 4096,
+    eval_batch_size: int | None = None,
     signal: bool = False,
     signal_batch: int = 256,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -579,6 +584,10 @@ def train(
     every = _default_eval_every(steps) if eval_every is None else check_int(
         eval_every, "eval_every", minimum=1)
     eval_examples = check_int(eval_examples, "eval_examples", minimum=1)
+    if eval_batch_size is None:  # on CPU, batches that keep a pass's activations in cache
+        eval_batch = EVAL_BATCH_CPU if jax.default_backend() == "cpu" else None
+    else:
+        eval_batch = check_int(eval_batch_size, "eval_batch_size", minimum=1)
     signal = check_bool(signal, "signal")
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise TypeError(f"`progress` must be None (a line on a terminal), True, False or a "
@@ -623,16 +632,20 @@ def train(
 
     init_keys = jnp.stack([run_keys(base, s)[0] for s in seed_list])
     data_keys = jax.random.key_data(jnp.stack([run_keys(base, s)[1] for s in seed_list]))
-    per_spec = _initial_params(specs, fm, init_keys, x_batch)
-    params, rest, lr_arr, run_data_keys = _assemble(
-        per_spec, data_keys, np.asarray(lrs, np.float32), len(seed_list), padded)
-
     program = Program(fm, optimizer, dataset.task, batch_size, every, signal, mesh, group,
-                      stepping, batching, workers, device)
-    state = {"params": params, "rest": rest,
-             "opt_state": program.init_optimizer(params, lr_arr),
-             "diverged": jnp.full((padded,), -1, jnp.int32),
-             "data_key": run_data_keys}
+                      stepping, batching, workers, device, eval_batch)
+    lr_values = np.asarray(lrs, np.float32)
+
+    # every run's start: the initializations in one compiled program (same-shape leaves of all
+    # inits one output: XLA folds them into the draws), the runs stacked op by op, the optimizer
+    # states in a second program
+    per_spec = _initial_params(specs, fm, init_keys, x_batch)
+    params, rest, lr_arr, run_data_keys = _assembled(per_spec, data_keys, lr_values,
+                                                     len(seed_list), padded)
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts and float32
+        opt_state = jit_few_outputs(jax.vmap(program.opt_init))(params, lr_arr)
+    state = {"params": params, "rest": rest, "opt_state": opt_state,
+             "diverged": jnp.full((padded,), -1, jnp.int32), "data_key": run_data_keys}
     n_eval = min(eval_examples, len(dataset.x_train))
     device_data = {
         "x_train": jnp.asarray(dataset.x_train), "y_train": jnp.asarray(dataset.y_train),
@@ -661,11 +674,12 @@ def train(
     resumed = None if path is None else _load(path, state, fingerprint)
     if resumed is not None:
         resumed = (program.place(resumed[0], device_data)[0], *resumed[1:])
-    if resumed is None:
-        evals = [jax.device_get(program.evaluate(state, device_data))]
-        done = 0
-    else:
+    if resumed is not None:
         state, evals, done = resumed
+    held = program.hold(state)  # with host threads, the groups' states from here on
+    if resumed is None:
+        evals = [jax.device_get(program.evaluate(held, device_data))]
+        done = 0
     names = [run_name(*r) for r in runs]
     if writers and resumed is None:
         for name, (init, lr, seed) in zip(names, runs, strict=True):
@@ -678,18 +692,18 @@ def train(
         progress(min(done * every, steps), steps)
 
     try:
-        compile_seconds = program.compile(state, device_data) if done < total_chunks else math.nan
+        compile_seconds = program.compile(held, device_data) if done < total_chunks else math.nan
         if line is not None:
             line.started(min(done * every, steps))
         for chunk in range(done, total_chunks):
             t0 = chunk * every
-            state, metrics = program.run_chunk(state, t0, device_data, ends[chunk] - t0)
+            held, metrics = program.run_chunk(held, t0, device_data, ends[chunk] - t0)
             evals.append(jax.device_get(metrics))
             if writers:
                 _write_evaluation(writers, names, ends[chunk], evals[-1],
-                                  np.asarray(jax.device_get(state["diverged"]))[:n_runs])
+                                  program.diverged(held)[:n_runs])
             if path is not None:
-                _save(path, state, evals, chunk + 1, fingerprint)
+                _save(path, program.gather(held), evals, chunk + 1, fingerprint)
             if progress is not None:
                 progress(ends[chunk], steps)
 
@@ -699,7 +713,7 @@ def train(
         w.close()
 
     # -- the result ------------------------------------------------------------------------------
-    state = jax.device_get(state)
+    state = program.gather(held)
     diverged = np.asarray(state["diverged"])[:n_runs]
     eval_steps = np.asarray([0, *ends])
     arrays = {m: np.stack([np.asarray(e[m])[:n_runs] for e in evals], axis=1) for m in METRICS}
@@ -724,6 +738,8 @@ def train(
         **arrays)
 
 
+#: Examples per forward pass of an evaluation on CPU by default (`train`'s `eval_batch_size`).
+EVAL_BATCH_CPU = 256
 #: How `train` steps: 'auto', 'scan' (a scan per evaluation interval) or 'loop' (a step per call).
 STEPPINGS = ("auto", "scan", "loop")
 #: How `train` lays out the runs of a device: 'auto', 'vmap' or 'unroll'.

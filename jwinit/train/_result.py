@@ -42,7 +42,7 @@ class TrainResult:
       train_loss, train_accuracy, test_loss, test_accuracy: (runs, E) arrays; NaN from the
         evaluation at which a run had diverged (accuracies NaN for regression). The train metrics
         are over the training set (or its first `eval_examples` examples).
-      diverged_step: (runs,) the step at which each run's loss, gradient or update was first
+      diverged_step: (runs,) the step at which each run's loss or update was first
         non-finite (the run is frozen from there), -1 if never.
       signal: (runs, E, layers, len(SIGNAL_FIELDS)) per-layer statistics when recorded, else None.
       signal_layers: the kernel layers' paths, in call order.
