@@ -39,6 +39,7 @@ import argparse
 import functools
 import importlib.metadata
 import inspect
+import io
 import json
 import os
 import platform
@@ -108,10 +109,12 @@ def workload(kind: str) -> tuple[nn.Module, jwinit.data.Dataset]:
 # the plain loop (printed by --show-loop)
 
 
-def plain_loop(model, data, kernel_init, learning_rate, seed, steps, eval_every, compiled=None):
+def plain_loop(model, data, kernel_init, learning_rate, seed, steps, eval_every, compiled=None,
+               eval_batch=None):
     """One run the way a user writes it: returns the test accuracy at every evaluation and its
     compiled functions (`plain_grid` passes them to the next run: one step per learning rate,
-    one initialization per initializer, one evaluation)."""
+    one initialization per initializer, one evaluation). `eval_batch`: the evaluation's forward
+    passes take this many examples at a time (None: each set at once)."""
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
     compiled = {} if compiled is None else compiled
@@ -128,10 +131,19 @@ def plain_loop(model, data, kernel_init, learning_rate, seed, steps, eval_every,
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
+    def forward(params, x):
+        if eval_batch is None or len(x) <= eval_batch:
+            return model.apply({"params": params}, x)
+        m = -(-len(x) // eval_batch)
+        xs = jnp.concatenate([x, x[: m * eval_batch - len(x)]]).reshape(m, eval_batch, -1)
+        out = jax.lax.map(lambda xb: model.apply({"params": params},
+                                                 xb.reshape(-1, *x.shape[1:])), xs)
+        return out.reshape(m * eval_batch, -1)[: len(x)]
+
     @jax.jit
     def evaluate(params):
-        out_train = model.apply({"params": params}, x_train)
-        out_test = model.apply({"params": params}, x_test)
+        out_train = forward(params, x_train)
+        out_test = forward(params, x_test)
         return (optax.softmax_cross_entropy_with_integer_labels(out_train, y_train).mean(),
                 (out_train.argmax(-1) == y_train).mean(),
                 optax.softmax_cross_entropy_with_integer_labels(out_test, y_test).mean(),
@@ -150,7 +162,7 @@ def plain_loop(model, data, kernel_init, learning_rate, seed, steps, eval_every,
         return jax.tree_util.tree_map_with_path(redraw, params)
 
     step = compiled.setdefault(("step", learning_rate), step)
-    evaluate = compiled.setdefault("evaluate", evaluate)
+    evaluate = compiled.setdefault(("evaluate", eval_batch), evaluate)
     init = compiled.setdefault(("init", kernel_init), init)
     params = init(jax.random.key(seed))
     opt_state = tx.init(params)
@@ -163,14 +175,14 @@ def plain_loop(model, data, kernel_init, learning_rate, seed, steps, eval_every,
     return [float(h[3]) for h in history], compiled
 
 
-def plain_grid(model, data, inits, learning_rates, seeds, steps, eval_every):
+def plain_grid(model, data, inits, learning_rates, seeds, steps, eval_every, eval_batch=None):
     """The grid as 12 plain runs one after another, sharing their compiled functions."""
     finals, compiled = [], {}
     for lr in learning_rates:
         for init in inits.values():
             for seed in range(seeds):
                 history, compiled = plain_loop(model, data, init, lr, seed, steps, eval_every,
-                                               compiled)
+                                               compiled, eval_batch)
                 finals.append(history[-1])
     return finals
 
@@ -179,24 +191,51 @@ def plain_grid(model, data, inits, learning_rates, seeds, steps, eval_every):
 # the trainer
 
 
+class _TimedProgress:
+    """The progress line a terminal shows (`jwinit.train`'s `ProgressLine`, here into a
+    buffer), with the seconds spent in it: the line's whole cost to the run."""
+
+    def __init__(self, runs: int) -> None:
+        from jwinit.train._progress import ProgressLine
+
+        self.line = ProgressLine(runs, io.StringIO())
+        self.seconds = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        t0 = time.perf_counter()
+        self.line(done, total)
+        self.seconds += time.perf_counter() - t0
+
+
 def run_trainer(model, data, inits, learning_rates, seeds, steps, eval_every) -> dict[str, Any]:
+    runs = len(inits) * len(learning_rates) * seeds
+    progress = _TimedProgress(runs)
     r = jwinit.train.train(model, data, inits=inits,
                            optimizer=functools.partial(optax.sgd, momentum=MOMENTUM),
                            learning_rates=list(learning_rates), steps=steps, seeds=seeds,
-                           batch_size=BATCH, eval_every=eval_every, progress=False)
+                           batch_size=BATCH, eval_every=eval_every, progress=progress)
     return {"runs": len(r.runs), "compile_seconds": float(r.compile_seconds),
-            "stepping": r.stepping, "chunk_traces": r.chunk_traces,
+            "stepping": r.stepping, "batching": r.batching, "threads": r.threads,
+            "chunk_traces": r.chunk_traces, "progress_seconds": progress.seconds,
+            "progress_writes": progress.line.writes,
             "final_test_accuracy": [float(v) for v in r.test_accuracy[:, -1]]}
 
 
 def _timed(fn, *args) -> tuple[float, Any]:
+    """Seconds of one call from cold: JAX's caches of compiled programs are emptied first, so
+    that every figure includes every compile (of the model's initialization, its step and its
+    evaluation), as for a first call in a fresh process."""
+    jax.clear_caches()
     t0 = time.perf_counter()
     out = fn(*args)
     return time.perf_counter() - t0, out
 
 
-def run_benchmark(kind: str, size: str = "full", repeats: int = 1) -> dict[str, Any]:
-    """Interleaved rounds of the four measurements of one kind; the best round of each."""
+def run_benchmark(kind: str, size: str = "full", repeats: int = 1,
+                  plain_eval_batch: int | None = None) -> dict[str, Any]:
+    """Interleaved rounds of the four measurements of one kind; the best round of each. With
+    `plain_eval_batch`, the plain loop also runs with its evaluation in batches of that many
+    examples (as the trainer evaluates on CPU), 'plain_1_batched' and 'plain_12_batched'."""
     if size not in SIZES:
         raise ValueError(f"`size` must be one of {sorted(SIZES)}, got {size!r}.")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -215,15 +254,27 @@ def run_benchmark(kind: str, size: str = "full", repeats: int = 1) -> dict[str, 
                                      steps, every)
         r["plain_12"], finals = _timed(plain_grid, model, data, INITS, LEARNING_RATES, SEEDS,
                                        steps, every)
-        r.update(stepping=j1["stepping"], compile_1=j1["compile_seconds"],
-                 compile_12=j12["compile_seconds"], runs_12=j12["runs"], plain_runs_12=len(finals),
-                 jwinit_accuracy_12=float(np.median(j12["final_test_accuracy"])),
-                 plain_accuracy_12=float(np.median(finals)))
+        if plain_eval_batch is not None:
+            r["plain_1_batched"], _ = _timed(plain_loop, model, data, INITS["he"],
+                                             LEARNING_RATES[0], 0, steps, every, None,
+                                             plain_eval_batch)
+            r["plain_12_batched"], _ = _timed(plain_grid, model, data, INITS, LEARNING_RATES,
+                                              SEEDS, steps, every, plain_eval_batch)
+        r.update(stepping=j1["stepping"], batching=j1["batching"], threads_12=j12["threads"],
+                 compile_1=j1["compile_seconds"], compile_12=j12["compile_seconds"],
+                 progress_share_1=j1["progress_seconds"] / r["jwinit_1"],
+                 progress_writes_1=j1["progress_writes"], runs_12=j12["runs"],
+                 plain_runs_12=len(finals),
+                 jwinit_accuracy_12=float(np.nanmedian(j12["final_test_accuracy"])),
+                 plain_accuracy_12=float(np.nanmedian(finals)))
         rounds.append(r)
-    best = {k: min(r[k] for r in rounds) for k in ("jwinit_1", "plain_1", "jwinit_12", "plain_12")}
+    keys = [k for k in ("jwinit_1", "plain_1", "jwinit_12", "plain_12", "plain_1_batched",
+                        "plain_12_batched") if k in rounds[0]]
+    best = {k: min(r[k] for r in rounds) for k in keys}
     return {"kind": kind, "size": size, "steps": steps, "eval_every": every, "rounds": rounds,
             "best": best, "ratio_1": best["jwinit_1"] / best["plain_1"],
-            "ratio_12": best["jwinit_12"] / best["plain_12"]}
+            "ratio_12": best["jwinit_12"] / best["plain_12"],
+            "progress_share_1": max(r["progress_share_1"] for r in rounds)}
 
 
 def _versions() -> dict[str, str]:
@@ -242,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="full", choices=sorted(SIZES))
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--out", default=None, help="write the figures as JSON here")
+    p.add_argument("--plain-eval-batch", type=int, default=None,
+                   help="also time the plain loop evaluating in batches of this many examples")
     p.add_argument("--show-loop", action="store_true", help="print the plain loop and exit")
     a = p.parse_args(argv)
     if a.show_loop:
@@ -254,14 +307,19 @@ def main(argv: list[str] | None = None) -> int:
                "versions": _versions(), "kinds": {}}
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     print(f"{'kind':12} {'stepping':8} {'jwinit 1':>9} {'plain 1':>8} {'ratio':>6}   "
-          f"{'jwinit 12':>9} {'plain 12':>8} {'ratio':>6}")
+          f"{'jwinit 12':>9} {'plain 12':>8} {'ratio':>6}   {'progress':>8}")
     for kind in kinds:
-        res = run_benchmark(kind, a.size, a.repeats)
+        res = run_benchmark(kind, a.size, a.repeats, a.plain_eval_batch)
         results["kinds"][kind] = res
         b = res["best"]
+        extra = ""
+        if a.plain_eval_batch is not None:
+            extra = (f"   plain, eval in batches: {b['plain_1_batched']:.2f}s "
+                     f"{b['plain_12_batched']:.2f}s")
         print(f"{kind:12} {res['rounds'][0]['stepping']:8} {b['jwinit_1']:8.2f}s "
               f"{b['plain_1']:7.2f}s {res['ratio_1']:5.2f}x   {b['jwinit_12']:8.2f}s "
-              f"{b['plain_12']:7.2f}s {res['ratio_12']:5.2f}x", flush=True)
+              f"{b['plain_12']:7.2f}s {res['ratio_12']:5.2f}x   "
+              f"{100 * res['progress_share_1']:7.3f}%{extra}", flush=True)
     results["load_after"] = os.getloadavg()
     if a.out:
         with open(a.out, "w") as f:

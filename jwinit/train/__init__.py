@@ -75,7 +75,7 @@ from jwinit.train._result import TrainResult, steps_to
 from jwinit.writers import check_writers, run_name, write_hparams
 
 __all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS",
-           "BATCHINGS", "steps_to",
+           "BATCHINGS", "EVAL_BATCH_CPU", "steps_to",
            "check_optimizer", "run_keys", "check_inits", "resolve_inits", "InitSpec",
            "loss_function", "ZERO", "variables_fn", "VariablesFn"]
 
@@ -523,6 +523,13 @@ def train(
       key: the base PRNG key (or int seed): seed s initializes from ``fold_in(fold_in(key, s), 0)``
         and draws its batches from ``fold_in(fold_in(key, s), 1)``.
       eval_examples: the train metrics use the first `eval_examples` training examples.
+      eval_batch_size: an evaluation's forward passes take this many examples at a time (the
+        last batch padded with copies of the first examples, whose outputs are dropped); None
+        (default): `EVAL_BATCH_CPU` (256) on CPU, where a pass over a set too large for the
+        cache is several times slower per example, and each set at once on other backends. A
+        model's evaluation output for an example must not depend on the other examples of its
+        batch (batch statistics in evaluation mode); the metrics then agree with an evaluation
+        at once to float32 rounding.
       signal: record per-layer statistics (`SIGNAL_FIELDS`) of the kernel layers at every
         evaluation, on the first `signal_batch` training examples.
       checkpoint: an ``.npz`` path: the state is saved there after every chunk and a call with
@@ -530,13 +537,17 @@ def train(
       train_kwargs / eval_kwargs: keyword arguments of the model's call in training and in
         evaluation (e.g. ``{'train': True}``).
       mesh: devices to shard the runs over (default: all local devices, as many as the groups).
-      runs_per_group: runs vmapped together (default: groups of at most 8 runs, as equal as
-        they can be: 12 runs are 2 groups of 6); a device computes its groups one after the
-        other (or, with `threads`, at once). The results depend on the runs and this number
-        only, not on the devices, the mesh or the threads (bit for bit, except that a model with
-        a convolution computes a group in a loop over groups, on one device without threads, to
-        float32 rounding of the others: XLA:CPU compiles a convolution in a loop body
-        differently).
+      runs_per_group: runs vmapped together. Default: on one CPU device with host threads,
+        1 (every run its own call, `threads` at once: XLA:CPU computes a vmapped step at a
+        higher cost per run than the run's own); else groups of at most 8 runs, as equal as
+        they can be (12 runs are 2 groups of 6), or with 'unroll' batching one group per
+        device. A device computes its groups one after the other (or, with `threads`, at once).
+        The results depend on the runs and this number only, not on the devices, the mesh or
+        the threads (bit for bit, except that a model with a convolution computes a group in a
+        loop over groups, on one device without threads, to float32 rounding of the others:
+        XLA:CPU compiles a convolution in a loop body differently); so the default layouts of
+        one CPU device (runs alone) and of several devices (groups) agree to float32 rounding
+        (bit for bit where XLA computes a vmapped and a lone step alike, as for dense MLPs).
       progress: None (default) draws a progress line with the rate and an ETA on standard
         error when it is a terminal (updated at most twice a second, after each evaluation
         interval); True always, False never; a callable is called as ``progress(done_steps,
@@ -749,26 +760,33 @@ BATCHINGS = ("auto", "vmap", "unroll")
 def _layout(n_runs: int, mesh: jax.sharding.Mesh | None, threads: int | None, batching: str,
             runs_per_group: int | None) -> tuple[Any, Any, int, int, int]:
     """Where the runs go: (mesh or None, the one device of a one-device mesh or None, runs per
-    group, host threads, runs padded to fill the groups of every device). Groups are at most 8
-    runs (or `runs_per_group`), as equal as they can be; 'unroll' batching makes one group per
-    device or host thread. Without a mesh, the default mesh is as many local devices as there
-    are groups; on one device the groups are run by host threads."""
+    group, host threads, runs padded to fill the groups of every device). Groups are
+    `runs_per_group` runs; by default one run with host threads, else at most 8 runs, as equal
+    as they can be, and 'unroll' batching makes one group per device. Without a mesh, the
+    default mesh is as many local devices as there are groups; on one device the groups are run
+    by host threads."""
     device = None
     if mesh is not None and mesh.devices.size == 1:  # one device: no shard_map needed
         device, mesh = mesh.devices.flat[0], None
     alone = mesh is None and (device is not None or jax.local_device_count() == 1)
     workers = _host_threads(threads, alone)
-    if batching == "unroll":  # one group per device or host thread (no loop over groups)
+    if runs_per_group is not None:
+        group = runs_per_group
+        n_groups = -(-n_runs // group)
+    elif alone and workers > 1:
+        # host threads: every run its own call. On XLA:CPU a vmapped step costs more per run
+        # than the run's own (batched matmuls, grouped convolutions) and a larger program
+        # compiles longer: 12-run grids on 2 cores took 6.4 s instead of 7.7 s (the MLP), 9.7 s
+        # instead of 12.0 s (the Transformer), 10.2 s instead of 14.7 s (the ResNet)
+        group, n_groups = 1, n_runs
+    elif batching == "unroll":  # one group per device or host thread (no loop over groups)
         slots = workers if alone else (mesh.devices.size if mesh is not None
                                        else jax.local_device_count())
         n_groups = max(1, min(slots, n_runs))
         group = -(-n_runs // n_groups)
-    elif runs_per_group is None:
+    else:
         n_groups = -(-n_runs // 8)
         group = -(-n_runs // n_groups)
-    else:
-        group = runs_per_group
-        n_groups = -(-n_runs // group)
     if mesh is None and not alone:
         devices = jax.local_devices()[: max(1, min(jax.local_device_count(), n_groups))]
         mesh = jax.sharding.Mesh(np.asarray(devices), ("runs",)) if len(devices) > 1 else None
