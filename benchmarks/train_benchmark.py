@@ -12,7 +12,9 @@ evaluation (loss and accuracy on the training and the test set) every 50 steps:
 * ``rnn``: `jwinit.models.RNN`, tanh, width 64, on the digits as sequences of 8 rows.
 
 Two cases per kind, timed in one process, interleaved over ``--repeats`` rounds, every figure the
-whole call a user makes (data on the device, initialization, compiles, the steps, evaluations):
+whole call a user makes (data on the device, initialization, compiles, the steps, evaluations),
+from cold: JAX's caches of compiled programs are emptied before every call (``jax.clear_caches``),
+so that each side compiles everything it runs, as a first call in a fresh process does:
 
 * **1 run** (He init, learning rate 0.05, seed 0): ``jwinit.train.train`` against `plain_loop`;
 * **a grid of 12 runs** (He, LeCun and Glorot inits x learning rates 0.05 and 0.01 x 2 seeds): one
@@ -24,6 +26,13 @@ step (``optax``, batch indices drawn on the device from a key, ``jax.value_and_g
 loop over steps, a jitted evaluation every 50 steps. Its initialization is the model's own
 ``init`` under ``jax.jit``, then every kernel re-drawn with the run's initializer and every bias
 zero, in one more jitted call.
+
+The trainer evaluates in batches of 256 examples on CPU (`jwinit.train.EVAL_BATCH_CPU`); the
+plain loop evaluates each set at once, as the loop a user writes does. ``--plain-eval-batch 256``
+also times the plain loop evaluating in batches of 256 (``plain_1_batched``, ``plain_12_batched``),
+to show what of the difference that accounts for. The progress line (`ProgressLine`, into a
+buffer) runs in every trainer call; the seconds spent in it, as a share of the one-run call, are
+``progress_share_1``.
 
 Goals (issue "trainer speed"): 1 run <= 1.1x the plain loop's time; the grid <= 0.7x the 12 plain
 runs'. ``--size tiny`` is a test of the script itself (few steps).

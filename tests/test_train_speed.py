@@ -68,9 +68,9 @@ def test_jit_few_outputs_of_sharded_outputs_slices_on_the_devices():
 
 @pytest.mark.parametrize("signal", [False, True])
 def test_evaluation_in_batches_equals_the_evaluation_at_once(small, signal):
-    """300 and 130 examples in batches of 64 (the last padded, its extra outputs dropped) or at
-    once: the same forward pass per example, so the metrics agree to float32 rounding of the
-    means (rtol 1e-6) and the accuracies exactly."""
+    """300 evaluation and 130 test examples (one set of 430) in batches of 64 (the last padded,
+    its extra outputs dropped) or at once: the same forward pass per example, so the metrics
+    agree to float32 rounding of the means (rtol 1e-6) and the accuracies exactly."""
     kw = dict(inits={"he": "he_normal", "lecun": "lecun_normal"}, optimizer=SGD,
               learning_rates=[0.05], steps=20, seeds=2, eval_every=10, signal=signal)
     model = jwinit.models.MLP(depth=3, width=32, output_dim=10, activation="relu")
@@ -165,6 +165,7 @@ def test_the_evaluation_really_runs_in_batches(small):
               seeds=1, eval_every=10)
     batched = jtrain.train(_BatchCentred(), small, eval_batch_size=64, **kw)
     whole = jtrain.train(_BatchCentred(), small, eval_batch_size=10_000, **kw)
-    same_size = jtrain.train(_BatchCentred(), small, eval_batch_size=300, **kw)
+    # the 300 evaluation and 130 test examples are one set of 430: one batch
+    same_size = jtrain.train(_BatchCentred(), small, eval_batch_size=430, **kw)
     assert not np.allclose(batched.train_loss, whole.train_loss, rtol=1e-3)
-    np.testing.assert_array_equal(same_size.train_loss, whole.train_loss)  # 300: one batch
+    np.testing.assert_array_equal(same_size.train_loss, whole.train_loss)

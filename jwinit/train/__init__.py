@@ -13,10 +13,12 @@ How it runs:
   evaluated, progress is reported and the state is checkpointed (a killed call resumes from the
   last chunk with the same `checkpoint` path);
 * runs are sharded over the local devices (``shard_map``; runs never communicate), and the results
-  are the same on one device and on several; on ONE CPU device, the groups of runs (at most 8
-  runs each) are calls of one compiled program from a host thread per core, at once (XLA:CPU
-  computes a small vmapped step on about one core: on 2 cores a 12-run grid of a ReLU MLP trains
-  in 0.69x the time of 12 plain runs; `threads`);
+  are the same on one device and on several; on ONE CPU device, every run is a call of one
+  compiled program from a host thread per core, at once (XLA:CPU computes a call on about one
+  core: on 2 cores a 12-run grid trains in about 0.5-0.6x the time of 12 plain runs, for an MLP,
+  a CNN, a ResNet, a Transformer and an RNN; `threads`);
+* the evaluations run in batches of `eval_batch_size` examples (256 on CPU, where a pass over a
+  whole set is several times slower per example);
 * a run whose loss or update is not finite is marked diverged at that step and frozen:
   it never crashes the call or touches the other runs;
 * runs with the same seed see the same mini-batches (sampled with replacement from the training
@@ -660,9 +662,11 @@ def train(
     n_eval = min(eval_examples, len(dataset.x_train))
     device_data = {
         "x_train": jnp.asarray(dataset.x_train), "y_train": jnp.asarray(dataset.y_train),
-        "x_eval": jnp.asarray(dataset.x_train[:n_eval]),
+        # the evaluation's inputs: the first n_eval training examples, then the test set (one
+        # forward pass to trace and compile for both)
+        "x_evaluate": jnp.asarray(np.concatenate([dataset.x_train[:n_eval], dataset.x_test])),
         "y_eval": jnp.asarray(dataset.y_train[:n_eval]),
-        "x_test": jnp.asarray(dataset.x_test), "y_test": jnp.asarray(dataset.y_test),
+        "y_test": jnp.asarray(dataset.y_test),
         "x_signal": jnp.asarray(dataset.x_train[:signal_batch]),
         "y_signal": jnp.asarray(dataset.y_train[:signal_batch]),
     }

@@ -2,13 +2,13 @@
 
 One call of the program trains all runs (stacked parameters, vmapped) for one chunk of `chunk`
 optax steps in a ``lax.scan`` (or one step per call, dispatched `chunk` times), and a second
-program then evaluates them; the runs axis is sharded over the devices
-with ``shard_map`` (runs are independent: no communication). On a single CPU device the groups of
-runs are instead dispatched from `threads` host threads at once, each group a call of the same
-compiled program: XLA:CPU computes a small vmapped step on about one core, and two groups at once
-keep two cores busy. A run whose loss or update
-is not finite is marked diverged at that step and frozen (its parameters and optimizer state stop
-changing); it cannot affect the other runs, which never read its values.
+program then evaluates them, `eval_batch` examples per forward pass; the runs axis is sharded over
+the devices with ``shard_map`` (runs are independent: no communication). On a single CPU device
+the groups of runs (by default single runs) are instead calls of the same compiled program from
+`threads` host threads at once: XLA:CPU computes one call on about one core, and two calls at
+once keep two cores busy. A run whose loss or update is not finite is marked diverged at that
+step and frozen (its parameters and optimizer state stop changing); it cannot affect the other
+runs, which never read its values.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from jax import lax
 
+from jwinit._programs import compiler_options
 from jwinit.train._batching import vmap_unrolled_convs
 from jwinit.train._model import Functional
 
@@ -104,10 +105,11 @@ class Program:
         group is a call of them, `threads` calls at once from a pool of host threads (the same
         per-group computation as ``lax.map`` over the groups or one group per device).
       eval_batch: an evaluation's forward passes take this many examples at a time (a
-        ``lax.map`` over batches, the last padded with copies of the first examples, their
-        outputs dropped); None: the whole set at once. On XLA:CPU a pass over a set too large
-        for the cache is several times slower per example (the benchmark's Transformer: 106 ms
-        for 5120 sequences at once, 29 ms in batches of 256).
+        ``lax.map`` over batches of the evaluation examples followed by the test set, the last
+        padded with copies of the first examples, their outputs dropped); None: all at once.
+        On XLA:CPU a pass over a set too large for the cache is several times slower per
+        example (the benchmark's Transformer: 106 ms for 5120 sequences at once, 29 ms in
+        batches of 256).
     """
 
     fm: Functional
@@ -167,8 +169,9 @@ class Program:
     def _group_eval(self, state: dict[str, Any], data: dict[str, jax.Array]) -> dict[str, Any]:
         """Metrics of a group of runs (stacked state)."""
         output = self._vectorized(self._output, 1)
-        out_tr = self._outputs(output, state, data["x_eval"])
-        out_te = self._outputs(output, state, data["x_test"])
+        out = self._outputs(output, state, data["x_evaluate"])
+        n_eval = data["y_eval"].shape[0]
+        out_tr, out_te = out[:, :n_eval], out[:, n_eval:]
         metrics = jax.vmap(self._metrics, in_axes=(0, 0, None))(out_tr, out_te, data)
         if self.signal:
             metrics["signal"] = self._vectorized(self._run_signal, 1)(state, data)
@@ -294,7 +297,7 @@ class Program:
             self.traces += 1
             return body(state, t0, data)
 
-        return jax.jit(counted, donate_argnums=(0,))
+        return jax.jit(counted, donate_argnums=(0,), compiler_options=compiler_options())
 
     def _tail(self, n: int) -> Callable[..., Any]:
         """The 'scan' program of a last, shorter chunk of `n` steps (compiled once, on use)."""
@@ -303,7 +306,8 @@ class Program:
             def run(state, t0, data):
                 return self._advance(state, t0, data, n)
 
-            tails[n] = jax.jit(self._sharded(self._vectorized(run, 2), 2), donate_argnums=(0,))
+            tails[n] = jax.jit(self._sharded(self._vectorized(run, 2), 2), donate_argnums=(0,),
+                               compiler_options=compiler_options())
         return tails[n]
 
     def place(self, state: dict[str, Any], data: dict[str, jax.Array]
@@ -439,7 +443,8 @@ class Program:
         """Metrics of every run at its current parameters (the step-0 evaluation), from the state
         in `hold`'s form (on the host with host threads)."""
         if not hasattr(self, "_eval"):
-            self._eval = jax.jit(self._sharded(self._group_eval, 1))
+            self._eval = jax.jit(self._sharded(self._group_eval, 1),
+                                 compiler_options=compiler_options())
         if isinstance(held, list):
             program = self._for_group(self._eval, "eval", held[0], data)
             parts = self._each_group(lambda part: program(part, data), held)
