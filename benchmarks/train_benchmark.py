@@ -201,13 +201,11 @@ def plain_grid(model, data, inits, learning_rates, seeds, steps, eval_every, eva
 
 
 class _TimedProgress:
-    """The progress line a terminal shows (`jwinit.train`'s `ProgressLine`, here into a
-    buffer), with the seconds spent in it: the line's whole cost to the run."""
+    """The progress line a terminal shows (`jwinit.train.ProgressLine`, here into a buffer),
+    with the seconds spent in it: the line's whole cost to the run."""
 
     def __init__(self, runs: int) -> None:
-        from jwinit.train._progress import ProgressLine
-
-        self.line = ProgressLine(runs, io.StringIO())
+        self.line = jwinit.train.ProgressLine(runs, io.StringIO())
         self.seconds = 0.0
 
     def __call__(self, done: int, total: int) -> None:

@@ -22,11 +22,14 @@ Not covered: The paper trains 100 units with SGD and gradient clipping for about
   train loss is measured on the first 1024 of the 4096 training sequences.
   Measured here, the activation and the input/output scale decide more than the recurrent matrix:
   every ReLU RNN with Glorot input and readout learns whether its recurrent matrix starts as the
-  identity, orthogonal or near zero (the identity is the fastest at the larger learning rate, 300
-  steps against 400 and 600, but not at the smaller); the tanh RNNs stay at the mean-prediction
-  baseline except the orthogonal one, which begins to learn (one run of six reaches the target); and
-  the paper's IRNN with its N(0, 0.001^2) input and readout weights never leaves the baseline in
-  this budget (its output at init is 1e-4 of the others'). Without gradient clipping (not run here)
+  identity, orthogonal or near zero (the identity and the orthogonal matrix are the fastest at the
+  larger learning rate, a median of 400 steps against 700); the tanh RNNs stay at the
+  mean-prediction baseline except the orthogonal one, which begins to learn (two runs of six
+  reach the target); and the paper's IRNN with its N(0, 0.001^2) input and readout weights leaves
+  the baseline far later, if at all, in this budget (its output at init is 1e-4 of the others';
+  one run of six reaches the target, late). Which runs at the edge of the target cross it
+  changes with float32 rounding (the compiled programs), so the checks compare medians there.
+  Without gradient clipping (not run here)
   the identity-initialized ReLU RNN is the unstable one at learning rate 1e-3: its state sums the
   inputs over the 60 steps (output RMS 2.6 at init against 0.07 for orthogonal). The paper's longer
   sequences are not run.
@@ -71,8 +74,9 @@ def get_config(arg=None):
              IDENTITY, "relu RNN", "tanh RNN"),
             ("reaches", "Sec. 3 (measured here: at 60 steps a ReLU RNN with an orthogonal "
              "recurrent matrix also learns)", ORTHOGONAL, "relu RNN", 1000),
-            ("fails", "Sec. 4 (the paper's N(0, 0.001^2) input weights; measured here: too "
-             "small to leave the baseline in this budget)", PAPER, "relu RNN"),
+            ("faster", "Sec. 4 (the paper's N(0, 0.001^2) input weights; measured here: too "
+             "small to leave the baseline in this budget, its median run never reaches the "
+             "target)", IDENTITY, PAPER, "relu RNN"),
         ),
         smoke=lambda c: dict(data_options={"length": 20, "n": 1024, "n_test": 256}, steps=400,
                              seeds=2, claims=c.claims[:2]))

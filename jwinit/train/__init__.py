@@ -13,7 +13,8 @@ How it runs:
   evaluated, progress is reported and the state is checkpointed (a killed call resumes from the
   last chunk with the same `checkpoint` path);
 * runs are sharded over the local devices (``shard_map``; runs never communicate), and the results
-  are the same on one device and on several; on ONE CPU device, every run is a call of one
+  are the same on one device and on several (bit for bit for the same `runs_per_group`; the
+  default layouts, below, agree to float32 rounding); on ONE CPU device, every run is a call of one
   compiled program from a host thread per core, at once (XLA:CPU computes a call on about one
   core: on 2 cores a 12-run grid trains in about 0.5-0.6x the time of 12 plain runs, for an MLP,
   a CNN, a ResNet, a Transformer and an RNN; `threads`);
@@ -72,12 +73,12 @@ from jwinit.train._inits import (
 )
 from jwinit.train._model import Functional, leaf_paths
 from jwinit.train._program import METRICS, SIGNAL_FIELDS, Program, loss_function
-from jwinit.train._progress import progress_callback
+from jwinit.train._progress import ProgressLine, progress_callback
 from jwinit.train._result import TrainResult, steps_to
 from jwinit.writers import check_writers, run_name, write_hparams
 
 __all__ = ["train", "initial_variables", "TrainResult", "SIGNAL_FIELDS", "METRICS", "STEPPINGS",
-           "BATCHINGS", "EVAL_BATCH_CPU", "steps_to",
+           "BATCHINGS", "EVAL_BATCH_CPU", "ProgressLine", "steps_to",
            "check_optimizer", "run_keys", "check_inits", "resolve_inits", "InitSpec",
            "loss_function", "ZERO", "variables_fn", "VariablesFn"]
 
@@ -548,8 +549,8 @@ def train(
         the threads (bit for bit, except that a model with a convolution computes a group in a
         loop over groups, on one device without threads, to float32 rounding of the others:
         XLA:CPU compiles a convolution in a loop body differently); so the default layouts of
-        one CPU device (runs alone) and of several devices (groups) agree to float32 rounding
-        (bit for bit where XLA computes a vmapped and a lone step alike, as for dense MLPs).
+        one CPU device (runs alone) and of several devices (vmapped groups) agree to float32
+        rounding (XLA computes a lone and a vmapped step with different kernels).
       progress: None (default) draws a progress line with the rate and an ETA on standard
         error when it is a terminal (updated at most twice a second, after each evaluation
         interval); True always, False never; a callable is called as ``progress(done_steps,
