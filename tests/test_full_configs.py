@@ -19,15 +19,15 @@ FULL = sorted(shipped_configs())
 pytestmark = pytest.mark.full  # `-m "not full"`: the fast loop (CONTRIBUTING.md)
 
 #: Wall seconds of each full config in CI (one core each, 8 virtual devices, two configs at a time
-#: on a 2-core AMD EPYC: the fresh-clone CI of 2026-12-05, `--durations`; completep2025 measured
-#: alone on one core), to split them into two halves of about equal time, one per worker class
+#: on a 2-core AMD EPYC: the fresh-clone CI of 2026-12-05, `--durations`), to split them into two
+#: halves of about equal time, one per worker class
 #: below; a config not listed counts 300 s.
-SECONDS = {"irnn2015": 149, "fixup2019": 136, "tfixup2020": 127, "xiao2020": 118,
-           "pennington2017": 115, "sutskever2013": 98, "lsuv2016": 87, "audit_demo": 87,
-           "depth_coordcheck": 86, "ntk_trainability": 84, "schoenholz2017_trainability": 82,
-           "glorot2010_training": 80, "gradinit2021": 77, "he2015_training": 74,
-           "mup_coordcheck": 69, "schoenholz2017": 66, "pretraining": 64, "saxe2013": 27,
-           "he2015": 26, "symmetry": 15, "glorot2010": 10, "completep2025": 182}
+SECONDS = {"completep2025": 186, "fixup2019": 146, "tfixup2020": 131, "pennington2017": 121,
+           "xiao2020": 113, "irnn2015": 109, "sutskever2013": 88, "lsuv2016": 82,
+           "audit_demo": 81, "schoenholz2017_trainability": 81, "mup_coordcheck": 79,
+           "ntk_trainability": 78, "depth_coordcheck": 77, "gradinit2021": 75,
+           "schoenholz2017": 71, "glorot2010_training": 65, "he2015_training": 62,
+           "pretraining": 61, "saxe2013": 30, "he2015": 28, "glorot2010": 15, "symmetry": 10}
 
 
 def _halves(names: list[str]) -> tuple[list[str], list[str]]:
