@@ -58,10 +58,11 @@ def _stackable(leaf: Any) -> bool:
     return not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
-def _axis(leaf: Any) -> int:
-    """Where same-shape leaves are stacked: after a leading (runs or seeds) axis, as a vmapped
-    draw lays them out, so that XLA sees the stack of the draw's slices as the draw itself."""
-    return 1 if leaf.ndim >= 1 else 0
+def _axis(ndim: int) -> int:
+    """Where leaves of `ndim` dimensions are stacked: after a leading (runs or seeds) axis, as a
+    vmapped draw lays them out, so that XLA sees the stack of the draw's slices as the draw
+    itself (0-d leaves: axis 0)."""
+    return 1 if ndim >= 1 else 0
 
 
 def jit_few_outputs(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,18 +88,18 @@ def jit_few_outputs(fn: Callable[..., Any]) -> Callable[..., Any]:
                 if _stackable(leaf):
                     groups.setdefault((leaf.shape, leaf.dtype), []).append(i)
             layout["groups"] = [ix for ix in groups.values() if len(ix) > 1]
-            layout["axes"] = [_axis(leaves[ix[0]]) for ix in layout["groups"]]
             stacked = {i for ix in layout["groups"] for i in ix}
             layout["alone"] = [i for i in range(len(leaves)) if i not in stacked]
-            return ([jnp.stack([leaves[i] for i in ix], axis=axis)
-                     for ix, axis in zip(layout["groups"], layout["axes"], strict=True)],
+            return ([jnp.stack([leaves[i] for i in ix], axis=_axis(leaves[ix[0]].ndim))
+                     for ix in layout["groups"]],
                     [leaves[i] for i in layout["alone"]])
 
         cpu = jax.default_backend() == "cpu"
         lowered = jax.jit(packed, compiler_options=compiler_options()).lower(*args)
         stacks, alone = lowered.compile()(*args)
         out: list[Any] = [None] * (len(alone) + sum(map(len, layout["groups"])))
-        for ix, axis, stack in zip(layout["groups"], layout["axes"], stacks, strict=True):
+        for ix, stack in zip(layout["groups"], stacks, strict=True):
+            axis = _axis(stack.ndim - 1)
             if cpu and len(stack.devices()) == 1:  # host memory: copies, no program to compile
                 host = np.asarray(stack)
                 for j, i in enumerate(ix):

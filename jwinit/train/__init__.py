@@ -220,6 +220,8 @@ def _check_output(fm: Functional, params: Any, rest: Any, data: Dataset, batch: 
 
 
 def _stack(trees: Sequence[Any]) -> Any:
+    if len(trees) == 1:  # one init and one learning rate: the seeds' arrays as they are
+        return trees[0]
     return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *trees)
 
 
